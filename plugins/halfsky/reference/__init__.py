@@ -1,0 +1,1 @@
+"""Reference data: the contract's code lists and the national division codes."""

@@ -1,0 +1,92 @@
+"""How a canonical value is written into a cell: the clean form, or one of the
+dirty-but-valid forms the contract allows (units, separators, full-width digits,
+Chinese dates, lower-case codes with spaces)."""
+
+from __future__ import annotations
+
+import random
+from datetime import date
+from decimal import Decimal
+
+from halfsky.forms import CODE, COUNT, DATE, ID_NUMBER, MONEY, REGION, Field
+
+_FULL_WIDTH = str.maketrans("0123456789.", "０１２３４５６７８９．")
+
+
+def plain(amount: Decimal) -> str:
+    return format(amount, "f")
+
+
+def in_wan(amount: Decimal) -> str:
+    """Yuan as ten-thousands, exactly: 1234.56 -> 0.123456."""
+    text = format((amount / 10000).normalize(), "f")
+    return text
+
+
+def clean_cell(field: Field, value):
+    if value is None:
+        return ""
+    if isinstance(value, str):  # already text, e.g. a deliberately broken value
+        return value
+    if field.kind == MONEY:
+        return plain(value)
+    if field.kind == DATE:
+        return value.isoformat()
+    return str(value)
+
+
+def dirty_cell(field: Field, value, rng: random.Random, header_in_wan: bool = False):
+    """A messy but valid spelling of ``value``."""
+    if value is None or value == "":
+        return rng.choice(["", " "]) if not field.required else ""
+    kind = field.kind
+    if kind == MONEY:
+        if header_in_wan:
+            return in_wan(value)
+        choice = rng.randrange(5)
+        if choice == 0:
+            return f"{value:,.2f}"  # 1,778,000.00
+        if choice == 1:
+            return plain(value).translate(_FULL_WIDTH)
+        if choice == 2:
+            return in_wan(value) + "万"
+        if choice == 3:
+            return plain(value) + "元"
+        return plain(value)
+    if kind == COUNT:
+        choice = rng.randrange(4)
+        if choice == 0:
+            return f"{value}人次"
+        if choice == 1 and value >= 100 and value % 100 == 0:
+            return f"{format((Decimal(value) / 10000).normalize(), 'f')}万人次"
+        if choice == 2:
+            return str(value).translate(_FULL_WIDTH)
+        return str(value)
+    if kind == DATE:
+        choice = rng.randrange(4)
+        if choice == 0:
+            return f"{value.year}年{value.month}月{value.day}日"
+        if choice == 1:
+            return f"{value.year}/{value.month}/{value.day}"
+        if choice == 2:
+            return value  # written as a real date cell in xlsx, ISO elsewhere
+        return value.isoformat()
+    if kind == CODE:
+        return rng.choice([f" {value.lower()} ", value.lower(), f"{value} "])
+    if kind == ID_NUMBER:
+        return value.lower() if value.endswith("X") else value
+    if kind == REGION:
+        return rng.choice([value, f" {value}", int(value)])
+    return value
+
+
+def header(field: Field, chinese: bool, rng: random.Random | None = None, wan: bool = False) -> str:
+    if not chinese:
+        return field.name
+    name = field.zh
+    if field.kind == MONEY:
+        name = "金额（万元）" if wan else rng.choice(["金额(元)", "金额（元）", " 金额 (元) "]) if rng else name
+    elif rng and rng.random() < 0.3:
+        name = f" {name} "
+    return name
+

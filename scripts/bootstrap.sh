@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Create .venv with the exact versions in constraints.txt and install halfsky into it.
+# Idempotent: skips the install when constraints.txt and pyproject.toml are unchanged.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PYTHON="${PYTHON:-}"
+if [ -z "$PYTHON" ]; then
+  for candidate in python3.11 python3; do
+    if command -v "$candidate" >/dev/null && "$candidate" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))'; then
+      PYTHON="$candidate"; break
+    fi
+  done
+fi
+if [ -z "$PYTHON" ]; then
+  echo "halfsky: Python 3.11 is required (set PYTHON=/path/to/python3.11)" >&2
+  exit 2
+fi
+
+if [ ! -x .venv/bin/python ]; then
+  echo "halfsky: creating .venv with $($PYTHON --version)" >&2
+  "$PYTHON" -m venv .venv
+fi
+
+stamp=.venv/.halfsky-installed
+want="$(cat constraints.txt pyproject.toml | sha256sum | cut -d' ' -f1)"
+if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
+  exit 0
+fi
+
+echo "halfsky: installing pinned dependencies into .venv (first run takes a minute or two)" >&2
+uv_version="$(grep -E '^uv==' constraints.txt | cut -d= -f3)"
+# uv resolves and installs Airflow's ~200 packages an order of magnitude faster than pip.
+if .venv/bin/python -m pip install -q --disable-pip-version-check "uv==${uv_version}" 2>/dev/null; then
+  .venv/bin/uv pip install --python .venv/bin/python -q -c constraints.txt -e '.[test]'
+else
+  .venv/bin/python -m pip install -q -c constraints.txt -e '.[test]'
+fi
+echo "$want" > "$stamp"
