@@ -1,0 +1,26 @@
+-- 区域维度: every province, prefecture and county of China, plus an unknown member.
+with divisions as (
+    select * from {{ ref('stg_reference__admin_divisions') }}
+)
+
+select
+    {{ surrogate_key(['d.region_code']) }}          as region_key,
+    d.region_code,
+    d.name_zh,
+    d.level,
+    d.prefecture_code,
+    prefecture.name_zh                              as prefecture_name_zh,
+    d.province_code,
+    province.name_zh                                as province_name_zh,
+    d.longitude,
+    d.latitude,
+    (units.prefecture_code is not null)             as is_reporting_unit
+from divisions as d
+left join divisions as prefecture on prefecture.region_code = d.prefecture_code
+left join divisions as province on province.region_code = d.province_code
+left join {{ ref('reporting_units') }} as units on units.prefecture_code = d.region_code
+
+union all
+
+select
+    {{ unknown_key() }}, '000000', '未知', 'unknown', null, null, null, null, null, null, false

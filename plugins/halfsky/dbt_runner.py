@@ -1,0 +1,70 @@
+"""Run dbt against the warehouse as a subprocess, with credentials passed through the environment.
+
+profiles.yml reads only env_var(); this module turns the warehouse DSN into
+those variables, so no secret is written to disk. dbt's own output is streamed
+into the task log line by line.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import subprocess
+import sys
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+from halfsky.settings import warehouse_dsn
+
+log = logging.getLogger(__name__)
+
+PROJECT_DIR = Path(__file__).resolve().parents[2] / "dbt_project"
+
+
+class DbtFailed(RuntimeError):
+    pass
+
+
+def profile_env(dsn: str) -> dict[str, str]:
+    parts = urlsplit(dsn)
+    return {
+        "HALFSKY_DB_HOST": parts.hostname or "127.0.0.1",
+        "HALFSKY_DB_PORT": str(parts.port or 5432),
+        "HALFSKY_DB_USER": unquote(parts.username or os.environ.get("PGUSER", "postgres")),
+        "HALFSKY_DB_PASSWORD": unquote(parts.password or ""),
+        "HALFSKY_DB_NAME": parts.path.lstrip("/") or "postgres",
+    }
+
+
+def _work_dir(dbname: str) -> Path:
+    """target/ and logs/ per warehouse database, so parallel builds never share files."""
+    base = Path(os.environ.get("HALFSKY_HOME", PROJECT_DIR.parent / ".halfsky")) / "dbt" / dbname
+    base.mkdir(parents=True, exist_ok=True)
+    return base
+
+
+def run_dbt(args: list[str], *, dsn: str | None = None, dbt_vars: dict | None = None,
+            extra_env: dict[str, str] | None = None) -> list[str]:
+    """Run ``dbt <args>``; return its output lines, raise DbtFailed with the tail if it fails."""
+    env_db = profile_env(dsn or warehouse_dsn())
+    work = _work_dir(env_db["HALFSKY_DB_NAME"])
+    argv = [str(Path(sys.executable).with_name("dbt")), *args,
+            "--project-dir", str(PROJECT_DIR), "--profiles-dir", str(PROJECT_DIR),
+            "--target-path", str(work / "target"), "--log-path", str(work / "logs")]
+    if dbt_vars:
+        argv += ["--vars", json.dumps(dbt_vars)]
+    env = {**os.environ, **env_db, **(extra_env or {}),
+           "DBT_SEND_ANONYMOUS_USAGE_STATS": "False", "DO_NOT_TRACK": "1", "DBT_USE_COLORS": "False"}
+    log.info("dbt %s", " ".join(args))
+    lines: list[str] = []
+    with subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=PROJECT_DIR) as proc:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            line = line.rstrip()
+            lines.append(line)
+            log.info("dbt | %s", line)
+    if proc.returncode != 0:
+        tail = "\n".join(lines[-40:])
+        raise DbtFailed(f"dbt {' '.join(args)} failed (exit {proc.returncode}):\n{tail}")
+    return lines

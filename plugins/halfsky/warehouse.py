@@ -1,0 +1,105 @@
+"""The warehouse's own tables: the submission log, the restricted raw layer, reference data.
+
+dbt owns staging, intermediate and marts; these tables are written by the
+pipeline with COPY and read by dbt as sources. The DDL is generated from the
+form definitions so raw columns always match the contract.
+"""
+
+from __future__ import annotations
+
+import logging
+from contextlib import contextmanager
+from typing import Iterator
+
+import psycopg
+
+from halfsky.forms import FORMS, PG_TYPES
+from halfsky.settings import warehouse_dsn
+
+log = logging.getLogger(__name__)
+
+SUBMISSION_STATUSES = ("pending", "accepted", "rejected", "duplicate", "superseded")
+
+_SUBMISSION_LOG = f"""
+create schema if not exists ingest;
+create schema if not exists raw;
+create schema if not exists reference;
+
+create table if not exists ingest.submissions (
+    submission_id    bigint generated always as identity primary key,
+    prefecture_code  text not null,
+    period           text not null,
+    drop_name        text not null,
+    drop_path        text not null unique,      -- relative to the landing root
+    format           text not null,
+    sha256           char(64) not null,
+    size_bytes       bigint not null,
+    received_at      timestamptz not null,      -- the landing store's timestamp for the drop
+    first_seen_at    timestamptz not null,      -- end of the data interval of the run that found it
+    status           text not null check (status in {SUBMISSION_STATUSES!r}),
+    duplicate_of     bigint references ingest.submissions,
+    is_late          boolean not null default false,
+    reasons          jsonb not null default '[]',  -- [{{rule, severity, count, zh, en}}]
+    row_counts       jsonb not null default '{{}}',
+    quarantine_path  text,
+    decided_at       timestamptz,
+    accepted_at      timestamptz,
+    run_id           text,
+    replays          int not null default 0
+);
+create index if not exists submissions_unit_period on ingest.submissions (prefecture_code, period);
+create index if not exists submissions_sha on ingest.submissions (sha256);
+
+-- Every failing (or warned) row, field and rule of every decided drop: the quarantine report's rows.
+create table if not exists ingest.drop_findings (
+    submission_id  bigint not null references ingest.submissions on delete cascade,
+    form           text,
+    row_number     int,
+    field          text,
+    value          text,
+    rule           text not null,
+    severity       text not null
+);
+create index if not exists drop_findings_submission on ingest.drop_findings (submission_id);
+
+create table if not exists reference.admin_divisions (
+    code             char(6) primary key,
+    name_zh          text not null,
+    level            text not null,
+    province_code    char(6) not null,
+    prefecture_code  char(6),
+    longitude        numeric(9, 6),
+    latitude         numeric(9, 6)
+);
+"""
+
+
+def raw_table_ddl() -> str:
+    statements = []
+    for form in FORMS.values():
+        columns = ",\n    ".join(f"{f.name} {PG_TYPES[f.kind]}" for f in form.fields)
+        statements.append(
+            f"""create table if not exists raw.{form.name} (
+    submission_id bigint not null references ingest.submissions,
+    row_number int not null,
+    {columns}
+);
+create index if not exists {form.name}_submission on raw.{form.name} (submission_id);"""
+        )
+    return "\n".join(statements)
+
+
+@contextmanager
+def connect(dsn: str | None = None, **kwargs) -> Iterator[psycopg.Connection]:
+    with psycopg.connect(dsn or warehouse_dsn(), **kwargs) as conn:
+        yield conn
+
+
+def ensure_schema(dsn: str | None = None) -> None:
+    """Create the pipeline's schemas and tables if they are missing (idempotent)."""
+    with connect(dsn) as conn:
+        # One migration at a time when several workers start together.
+        conn.execute("select pg_advisory_xact_lock(hashtext('halfsky.ensure_schema'))")
+        conn.execute(_SUBMISSION_LOG)
+        conn.execute(raw_table_ddl())
+    log.info("warehouse schemas ingest, raw and reference are in place")

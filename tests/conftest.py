@@ -1,0 +1,66 @@
+"""Shared fixtures: a throw-away warehouse database per test worker, on the server `make test` found."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+SHARED_CODES = REPO_ROOT.parent / "shared" / "contract" / "codes"
+
+
+def _admin_dsn() -> str:
+    dsn = os.environ.get("HALFSKY_ADMIN_DSN")
+    if not dsn:
+        pytest.exit("HALFSKY_ADMIN_DSN is not set: run the tests with `make test`", returncode=2)
+    return dsn
+
+
+@pytest.fixture(scope="session")
+def admin_dsn() -> str:
+    return _admin_dsn()
+
+
+@pytest.fixture(scope="session")
+def warehouse(admin_dsn, tmp_path_factory) -> str:
+    """A fresh database holding the pipeline's schemas; dropped at the end of the session."""
+    from halfsky.local_postgres import drop_database, ensure_database
+    from halfsky.warehouse import ensure_schema
+
+    name = f"halfsky_test_{os.environ.get('PYTEST_XDIST_WORKER', 'main')}_{uuid.uuid4().hex[:8]}"
+    dsn = ensure_database(admin_dsn, name)
+    ensure_schema(dsn)
+    yield dsn
+    drop_database(admin_dsn, name)
+
+
+@pytest.fixture(scope="session")
+def dimensions(warehouse) -> str:
+    """The warehouse with reference data loaded and the dimensions built by dbt."""
+    from halfsky import pipeline
+
+    pipeline.prepare_warehouse(warehouse)
+    pipeline.build_dimensions(warehouse)
+    return warehouse
+
+
+@pytest.fixture(scope="session")
+def airflow_env(warehouse, tmp_path_factory) -> dict[str, str]:
+    """An Airflow home with SQLite metadata, pointed at the test warehouse."""
+    from halfsky.devenv import TELEMETRY_OFF, airflow_env as base_env
+
+    home = tmp_path_factory.mktemp("airflow")
+    env = {
+        **os.environ,
+        **base_env(home, f"sqlite:///{home / 'airflow.db'}"),
+        **TELEMETRY_OFF,
+        "AIRFLOW_CONN_WAREHOUSE_DB": warehouse,
+    }
+    subprocess.run([str(Path(sys.executable).with_name("airflow")), "db", "migrate"], env=env, check=True,
+                   capture_output=True)
+    return env

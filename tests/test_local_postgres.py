@@ -1,0 +1,55 @@
+"""The set-up script's Postgres discovery: an explicit DSN, a running server, then a local cluster."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from halfsky.local_postgres import (
+    NoPostgresAvailable, can_connect, ensure_database, ensure_server, find_pg_bin_dir, normalise_dsn,
+    stop_local_cluster,
+)
+
+CLOSED = "postgresql://postgres@127.0.0.1:1/postgres"
+
+
+def test_explicit_dsn_wins(admin_dsn, tmp_path):
+    server = ensure_server(tmp_path, {"WAREHOUSE_DSN": admin_dsn}, candidates=[CLOSED])
+    assert server.how == "explicit" and server.admin_dsn == admin_dsn
+
+
+def test_explicit_dsn_that_does_not_answer_is_an_error(tmp_path):
+    with pytest.raises(NoPostgresAvailable, match="does not answer"):
+        ensure_server(tmp_path, {"AIRFLOW_CONN_WAREHOUSE_DB": CLOSED.replace("postgresql", "postgres")})
+
+
+def test_running_server_is_used_before_starting_one(admin_dsn, tmp_path):
+    server = ensure_server(tmp_path, {}, candidates=[CLOSED, admin_dsn])
+    assert server.how == "existing" and server.admin_dsn == admin_dsn
+    assert not (tmp_path / "pgdata").exists()
+
+
+def test_airflow_uri_schemes_are_normalised():
+    assert normalise_dsn("postgres://u@h/db") == "postgresql://u@h/db"
+    assert normalise_dsn("postgresql+psycopg://u@h/db") == "postgresql://u@h/db"
+
+
+def test_local_cluster_is_started_when_no_server_answers():
+    bin_dir = find_pg_bin_dir()
+    if bin_dir is None:
+        pytest.skip("no initdb/pg_ctl on this machine")
+    # Not under pytest's 0700 tmp dir: the cluster may run as another account.
+    state = Path(tempfile.mkdtemp(prefix="halfsky-pg-"))
+    server = ensure_server(state, {}, candidates=[CLOSED], allow_pgserver=False)
+    try:
+        assert server.how == "local-cluster"
+        assert (state / "pgdata" / "PG_VERSION").exists()
+        assert can_connect(ensure_database(server.admin_dsn, "halfsky"))
+        # A second call reuses the running cluster rather than making another.
+        again = ensure_server(state, {}, candidates=[CLOSED], allow_pgserver=False)
+        assert again.admin_dsn == server.admin_dsn
+    finally:
+        stop_local_cluster(server.data_dir, bin_dir)
+    assert not can_connect(server.admin_dsn, timeout_s=1)
