@@ -36,14 +36,34 @@ def nightly_load():
         pipeline.build_dimensions()
 
     @task
-    def summarize() -> dict:
-        from halfsky.marts_summary import format_counts, table_counts
+    def discover_drops(data_interval_end=None) -> list[dict]:
+        from halfsky import pipeline
 
-        counts = table_counts()
-        print("marts after this run:\n" + format_counts(counts))
-        return counts
+        return pipeline.discover_drops(as_of=data_interval_end)
 
-    prepare_warehouse() >> build_dimensions() >> summarize()
+    @task(map_index_template="{{ task.op_kwargs['batch']['prefecture_code'] }}", retries=0)
+    def ingest_prefecture(batch: dict, data_interval_end=None, run_id=None) -> dict:
+        # One mapped task per prefecture folder: a bad prefecture never blocks another.
+        from halfsky import pipeline
+
+        return pipeline.ingest_prefecture(batch, as_of=data_interval_end, run_id=run_id)
+
+    @task(trigger_rule="all_done")
+    def summarize(outcomes: list[dict] | None = None) -> dict:
+        from halfsky import pipeline
+
+        return pipeline.summarize([outcomes[i] for i in range(len(outcomes))] if outcomes else [])
+
+    @task(trigger_rule="one_failed", retries=0)
+    def fail_if_any_task_failed() -> None:
+        # summarize runs whatever happened; this leaf keeps a partial failure from looking green.
+        raise RuntimeError("a task of this run failed: see the failed task's log")
+
+    batches = discover_drops()
+    outcomes = ingest_prefecture.expand(batch=batches)
+    prepare_warehouse() >> build_dimensions() >> batches
+    summary = summarize(outcomes)
+    [batches, outcomes, summary] >> fail_if_any_task_failed()
 
 
 nightly_load()

@@ -7,8 +7,12 @@ wall clock), so rerunning a day gives the same warehouse.
 from __future__ import annotations
 
 import logging
+from collections import Counter
+from datetime import datetime
 
 from halfsky.dbt_runner import run_dbt
+from halfsky.ingest import pending_work, process_prefecture
+from halfsky.settings import landing_url, quarantine_url, warehouse_dsn
 from halfsky.reference.load import load_admin_divisions
 from halfsky.warehouse import ensure_schema
 
@@ -27,3 +31,33 @@ def prepare_warehouse(dsn: str | None = None) -> dict:
 def build_dimensions(dsn: str | None = None) -> None:
     """Seed the code lists and build the dimensions, with their dbt tests."""
     run_dbt(["build", "--select", "resource_type:seed", *(f"+{d}" for d in DIMENSIONS)], dsn=dsn)
+
+
+def discover_drops(as_of: datetime, dsn: str | None = None, landing: str | None = None) -> list[dict]:
+    """Due drops grouped by prefecture folder: the work of the mapped ingest tasks."""
+    work, skipped = pending_work(dsn or warehouse_dsn(), landing or landing_url(), as_of)
+    if skipped:
+        log.info("not processed this run: %s", skipped)
+    return work
+
+
+def ingest_prefecture(batch: dict, as_of: datetime, run_id: str | None = None, dsn: str | None = None,
+                      landing: str | None = None, quarantine: str | None = None) -> dict:
+    outcome = process_prefecture(dsn or warehouse_dsn(), landing or landing_url(), quarantine or quarantine_url(),
+                                 batch["paths"], as_of=as_of, run_id=run_id)
+    log.info("prefecture %s: %s", batch["prefecture_code"], outcome)
+    return {"prefecture_code": batch["prefecture_code"], **outcome}
+
+
+def summarize(outcomes: list[dict], dsn: str | None = None) -> dict:
+    """The run in one log block: drops by outcome, then rows in every mart."""
+    from halfsky.marts_summary import format_counts, table_counts
+
+    totals = Counter()
+    for outcome in outcomes:
+        totals.update({k: v for k, v in outcome.items() if k != "prefecture_code"})
+    counts = table_counts(dsn)
+    log.info("drops this run: %d accepted, %d rejected, %d duplicate, %d superseded, from %d prefecture folders",
+             totals["accepted"], totals["rejected"], totals["duplicate"], totals["superseded"], len(outcomes))
+    log.info("marts after this run:\n%s", format_counts(counts))
+    return {"drops": dict(totals), "prefectures": len(outcomes), "marts": counts}

@@ -54,3 +54,19 @@ _RULES = (
 RULES: dict[str, Rule] = {r.id: r for r in _RULES}
 # Rules decided on the file as a whole, before any row is looked at.
 FILE_RULES = frozenset(r.id for r in _RULES[:12])
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One failing (or warned) cell or row of a drop, or the drop as a whole."""
+
+    rule: str
+    form: str | None = None
+    row_number: int | None = None  # as the sender sees it: spreadsheet row, or position in a JSON list
+    field: str | None = None
+    value: str | None = None
+    detail: str | None = None
+
+    @property
+    def severity(self) -> str:
+        return RULES[self.rule].severity

@@ -215,11 +215,11 @@ class Generator:
                 fmt = FORMATS[slot % len(FORMATS)]
                 when = received(rng, period, late=slot % self.late_every == self.late_every - 1)
                 content = ReportContent(self.seed, prefecture, period, self.rows)
-                if with_warnings and slot == 1:
+                if with_warnings and slot == resubmissions:
                     content = MutatedContent(content, "beneficiaries", duplicate_cash)
                 rel = Path(prefecture, period, f"{prefecture}_{period}_v1{EXTENSIONS[fmt]}")
                 record = self._write(rel, fmt, content, when, rng)
-                if with_warnings and slot == 1:
+                if with_warnings and slot == resubmissions:
                     record.expected_warnings.append("duplicate_cash_benefit")
                 if slot < duplicates:
                     copy = rel.with_name(f"{prefecture}_{period}_v1_copy{EXTENSIONS[fmt]}")

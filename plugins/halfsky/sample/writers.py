@@ -36,12 +36,13 @@ class Style:
     def pick(cls, dirty: bool, rng: random.Random) -> "Style":
         if not dirty:
             return cls()
+        chinese_headers = rng.random() < 0.6
         return cls(
             dirty=True,
-            chinese_headers=rng.random() < 0.6,
+            chinese_headers=chinese_headers,
             chinese_sheets=rng.random() < 0.5,
             encoding=rng.choice(["utf-8", "utf-8-sig", "gb18030"]),
-            funds_in_wan=rng.random() < 0.5,
+            funds_in_wan=chinese_headers and rng.random() < 0.5,  # only a Chinese header can say 万元
         )
 
 

@@ -1,0 +1,142 @@
+"""Turn one cell, as a prefecture wrote it, into a canonical value, exactly.
+
+Every function returns the canonical value or raises CellError; none uses
+binary floating point for money (a float from a spreadsheet is read through its
+shortest decimal repr, which is what the user typed).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import unicodedata
+from datetime import date, datetime, timedelta
+from decimal import Decimal, InvalidOperation
+
+CENT = Decimal("0.01")
+WAN, YI = Decimal(10_000), Decimal(100_000_000)
+_EXCEL_EPOCH = date(1899, 12, 30)  # Excel's day 0, allowing for its 1900 leap-year bug
+
+_MONEY = re.compile(r"^([+-]?\d+(?:\.\d+)?)(万元|万|亿元|亿|元)?$")
+_COUNT = re.compile(r"^(\d+(?:\.\d+)?)(万)?(人次|人|户|场|个|次)?$")
+_DATE_ISO = re.compile(r"^(\d{4})[-/.](\d{1,2})[-/.](\d{1,2})(?:[ T]\d{1,2}:\d{2}(?::\d{2})?)?$")
+_DATE_ZH = re.compile(r"^(\d{4})年(\d{1,2})月(\d{1,2})日$")
+_EXCEL_SERIAL = re.compile(r"^\d{5}(?:\.0+)?$")
+_HEADER_UNIT = re.compile(r"\((万元|元|亿元)\)$")
+
+
+class CellError(ValueError):
+    pass
+
+
+def normalise_text(value: object) -> str:
+    """Full-width to half-width (NFKC), trimmed: '１２３' -> '123', '（' -> '('."""
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        if math.isnan(value):
+            return ""
+        return repr(value)
+    return unicodedata.normalize("NFKC", str(value)).strip()
+
+
+def is_blank(value: object) -> bool:
+    return normalise_text(value) == ""
+
+
+def parse_money(value: object, header_scale: Decimal = Decimal(1)) -> Decimal:
+    """Yuan to the fen. ``header_scale`` is 10000 when the column is headed 金额(万元)."""
+    if isinstance(value, bool):
+        raise CellError("not an amount")
+    if isinstance(value, int):
+        amount = Decimal(value) * header_scale
+    else:
+        text = normalise_text(value).replace(",", "").replace(" ", "")
+        match = _MONEY.match(text)
+        if not match:
+            raise CellError("not an amount")
+        unit = match.group(2)
+        scale = {"万": WAN, "万元": WAN, "亿": YI, "亿元": YI, "元": Decimal(1)}.get(unit, header_scale) if unit else header_scale
+        amount = Decimal(match.group(1)) * scale
+    if amount != amount.quantize(CENT):
+        raise CellError("more precise than a fen")
+    return amount.quantize(CENT)
+
+
+def parse_count(value: object) -> int:
+    if isinstance(value, bool):
+        raise CellError("not a count")
+    if isinstance(value, int):
+        return value
+    text = normalise_text(value).replace(",", "").replace(" ", "")
+    if text.startswith("-"):
+        # Keep the sign so the min-value rule, not the type rule, reports it.
+        return -parse_count(text[1:])
+    match = _COUNT.match(text)
+    if not match:
+        raise CellError("not a whole number")
+    number = Decimal(match.group(1)) * (WAN if match.group(2) else 1)
+    if number != number.to_integral_value():
+        raise CellError("not a whole number")
+    return int(number)
+
+
+def parse_date(value: object) -> date:
+    if isinstance(value, datetime):
+        return value.date()
+    if isinstance(value, date):
+        return value
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return _from_excel_serial(float(value))
+    text = normalise_text(value)
+    for pattern in (_DATE_ISO, _DATE_ZH):
+        match = pattern.match(text)
+        if match:
+            try:
+                return date(int(match.group(1)), int(match.group(2)), int(match.group(3)))
+            except ValueError as exc:
+                raise CellError("not a real date") from exc
+    if _EXCEL_SERIAL.match(text):
+        return _from_excel_serial(float(text))
+    raise CellError("not a date")
+
+
+def _from_excel_serial(serial: float) -> date:
+    if not 1 <= serial < 2958466 or serial != int(serial):
+        raise CellError("not a date")
+    return _EXCEL_EPOCH + timedelta(days=int(serial))
+
+
+def parse_code(value: object) -> str:
+    """Codes match case-insensitively after trimming."""
+    return normalise_text(value).upper()
+
+
+def parse_region(value: object) -> str:
+    if isinstance(value, float) and value == int(value):
+        value = int(value)
+    text = normalise_text(value)
+    if not re.fullmatch(r"\d{6}", text):
+        raise CellError("not a 6-digit region code")
+    return text
+
+
+def parse_id_number(value: object) -> str:
+    """Upper-cased and trimmed; whether it is valid is the id-number rule's business."""
+    if isinstance(value, float) and value == int(value):
+        value = int(value)  # a spreadsheet that swallowed the id as a number
+    return normalise_text(value).upper()
+
+
+def normalise_header(header: object) -> tuple[str, Decimal]:
+    """The header's words without spaces or brackets, and the money scale its unit implies.
+
+    '  金额（万元） ' -> ('金额', 10000); 'amount_yuan' -> ('amount_yuan', 1).
+    """
+    text = normalise_text(header).replace(" ", "").replace("\u3000", "")
+    scale = Decimal(1)
+    match = _HEADER_UNIT.search(text)
+    if match:
+        scale = {"万元": WAN, "亿元": YI, "元": Decimal(1)}[match.group(1)]
+        text = text[: match.start()]
+    return text.lower(), scale

@@ -1,0 +1,70 @@
+"""Replay a quarantined drop, after a fix of reference data: ``python -m halfsky.replay <submission_id>``.
+
+The drop is judged again from its quarantined bytes against today's code lists
+and, if it now passes, loaded exactly as if it had passed the first time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import tempfile
+from datetime import datetime, timezone
+from pathlib import Path
+
+import fsspec
+import psycopg
+
+from halfsky.ingest import accept, reject
+from halfsky.judge import judge_drop
+from halfsky.landing import Drop
+from halfsky.settings import quarantine_url, warehouse_dsn
+
+log = logging.getLogger(__name__)
+
+
+def replay(dsn: str, submission_id: int, *, as_of: datetime, quarantine_root: str | None = None) -> str:
+    with psycopg.connect(dsn) as conn:
+        row = conn.execute(
+            "select drop_path, drop_name, received_at, quarantine_path, status, size_bytes from ingest.submissions where submission_id = %s",
+            (submission_id,)).fetchone()
+        if row is None:
+            raise LookupError(f"no submission {submission_id}")
+        drop_path, name, received_at, qpath, status, size = row
+        if status != "rejected" or not qpath:
+            raise ValueError(f"submission {submission_id} is {status}; only rejected drops can be replayed")
+        drop = Drop(drop_path, False, size, received_at)
+        fs, root = fsspec.core.url_to_fs(f"{qpath}/drop/{name}")
+        with tempfile.TemporaryDirectory(prefix="halfsky-replay-") as scratch:
+            local = Path(root) if fs.protocol in ("file", "local") or "file" in fs.protocol else Path(scratch) / name
+            if not local.exists():
+                fs.get(root, str(local), recursive=fs.isdir(root))
+            verdict = judge_drop(local, drop.prefecture_code, drop.period, received_at=received_at, as_of=as_of)
+            conn.execute("update ingest.submissions set replays = replays + 1 where submission_id = %s", (submission_id,))
+            conn.commit()
+            if verdict.accepted:
+                return accept(conn, submission_id, verdict, as_of)
+            reject(conn, submission_id, verdict, local, drop, quarantine_root or qpath.rsplit("/", 3)[0], as_of)
+            return "rejected"
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m halfsky.replay", description=__doc__.splitlines()[0])
+    p.add_argument("submission_id", type=int, nargs="+")
+    p.add_argument("--as-of", help="ISO time to record as the decision time (default: now, UTC)")
+    args = p.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    as_of = datetime.fromisoformat(args.as_of) if args.as_of else datetime.now(timezone.utc)
+    failed = 0
+    for sid in args.submission_id:
+        try:
+            print(f"submission {sid}: {replay(warehouse_dsn(), sid, as_of=as_of, quarantine_root=quarantine_url())}")
+        except (LookupError, ValueError) as exc:
+            print(f"submission {sid}: {exc}", file=sys.stderr)
+            failed += 1
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,88 @@
+"""Cells to typed rows: the frame Great Expectations checks, and the exact values COPY loads.
+
+A cell that cannot be read as its field's type is a ``type`` finding, and is
+null in the frame so the other rules judge the rest of the row.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+
+import pandas as pd
+
+from halfsky import cells
+from halfsky.drop_reader import FormTable
+from halfsky.forms import CODE, COUNT, DATE, ID_NUMBER, MONEY, REGION, TEXT, Form
+from halfsky.rules import Finding
+
+_PARSERS = {
+    REGION: cells.parse_region,
+    CODE: cells.parse_code,
+    COUNT: cells.parse_count,
+    DATE: cells.parse_date,
+    ID_NUMBER: cells.parse_id_number,
+    TEXT: cells.normalise_text,
+}
+
+
+@dataclass
+class TypedForm:
+    form: Form
+    row_numbers: list[int]
+    values: dict[str, list]  # field -> canonical values (Decimal, int, date, str or None), in row order
+    findings: list[Finding]
+
+    def frame(self) -> pd.DataFrame:
+        """The GX view: money as float (only compared with 0), everything else as read."""
+        data = {}
+        for f in self.form.fields:
+            column = self.values[f.name]
+            if f.kind == MONEY:
+                data[f.name] = pd.Series([float(v) if v is not None else None for v in column], dtype="float64")
+            elif f.kind == COUNT:
+                data[f.name] = pd.Series([float(v) if v is not None else None for v in column], dtype="float64")
+            else:
+                data[f.name] = pd.Series(column, dtype="object")
+        frame = pd.DataFrame(data)
+        frame.index = pd.Index(self.row_numbers, name="row_number")
+        return frame
+
+    def load_rows(self):
+        """(row_number, *fields) tuples in the raw table's column order."""
+        columns = [self.values[f.name] for f in self.form.fields]
+        return zip(self.row_numbers, *columns)
+
+    def __len__(self) -> int:
+        return len(self.row_numbers)
+
+
+def type_rows(table: FormTable, first_row_number: int) -> TypedForm:
+    form = table.form
+    values: dict[str, list] = {f.name: [] for f in form.fields}
+    present = {f.name: i for i, f in enumerate(table.fields) if f is not None}
+    findings: list[Finding] = []
+    row_numbers = []
+    for offset, row in enumerate(table.rows):
+        number = first_row_number + offset
+        row_numbers.append(number)
+        for f in form.fields:
+            i = present.get(f.name)
+            raw = row[i] if i is not None and i < len(row) else None
+            if cells.is_blank(raw):
+                values[f.name].append(f.default)
+                continue
+            try:
+                if f.kind == MONEY:
+                    value = cells.parse_money(raw, table.scales[i])
+                else:
+                    value = _PARSERS[f.kind](raw)
+            except cells.CellError as exc:
+                findings.append(Finding("type", form.name, number, f.name, cells.normalise_text(raw)[:200], str(exc)))
+                value = None
+            values[f.name].append(value)
+    return TypedForm(form, row_numbers, values, findings)
+
+
+def money_total(typed: TypedForm, field: str = "amount_yuan") -> Decimal:
+    return sum((v for v in typed.values[field] if v is not None), Decimal("0.00"))

@@ -1,0 +1,56 @@
+"""Check a drop before sending it: ``python -m halfsky.validate <drop>``.
+
+Gives the verdict the nightly pipeline would give (the same parser, the same
+Great Expectations suites, the same code lists) and writes the same report.
+The prefecture and period come from the drop's path (``.../<prefecture>/<YYYY-MM>/<drop>``)
+unless given.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from datetime import datetime, timezone
+from pathlib import Path
+
+from halfsky.drop_report import write_report
+from halfsky.judge import judge_drop
+from halfsky.landing import Landing
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m halfsky.validate", description=__doc__.splitlines()[0])
+    p.add_argument("drop", type=Path, help="an .xlsx, a .json, or a folder of .csv files")
+    p.add_argument("--prefecture", help="6-digit prefecture code (default: from the path)")
+    p.add_argument("--period", help="YYYY-MM (default: from the path)")
+    p.add_argument("--report-dir", type=Path, help="where to write report.html/.json/.csv (default: <drop>.report/)")
+    p.add_argument("--as-of", help="judge 'future' and 'late' as of this ISO time (default: now)")
+    args = p.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(message)s")
+    drop_path = args.drop.resolve()
+    if not drop_path.exists():
+        p.error(f"{args.drop} does not exist")
+    prefecture = args.prefecture or drop_path.parent.parent.name
+    period = args.period or drop_path.parent.name
+    as_of = datetime.fromisoformat(args.as_of) if args.as_of else datetime.now(timezone.utc)
+    if as_of.tzinfo is None:
+        as_of = as_of.replace(tzinfo=timezone.utc)
+    received_at = Landing(str(drop_path.parent)).get(drop_path.name).received_at
+    verdict = judge_drop(drop_path, prefecture, period, received_at=min(received_at, as_of), as_of=as_of)
+    report_dir = args.report_dir or drop_path.with_name(drop_path.name + ".report")
+    report = write_report(report_dir, verdict, drop_path.name)
+    word = "ACCEPTED 接收" if verdict.accepted else "REJECTED 退回"
+    print(f"{word}: {drop_path.name} ({prefecture} {period}); rows {verdict.row_counts()}")
+    for r in verdict.reasons():
+        print(f"  {r['severity']:<7} {r['rule']:<26} x{r['count']:<6} {r['zh']} / {r['en']}")
+    for f in verdict.errors[:20]:
+        print(f"    {f.form or '-'} row {f.row_number or '-'} {f.field or ''} = {f.value!r}: {f.rule} {f.detail or ''}")
+    if len(verdict.errors) > 20:
+        print(f"    … {len(verdict.errors) - 20} more in the report")
+    print(f"report: {report}")
+    return 0 if verdict.accepted else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
