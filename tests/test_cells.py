@@ -1,0 +1,85 @@
+"""Each cell form the contract allows is read to the exact canonical value."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+
+import pytest
+
+from halfsky import cells, id_numbers
+
+
+@pytest.mark.parametrize("cell, scale, expected", [
+    ("1234.56", 1, "1234.56"),
+    ("1,778,000", 1, "1778000.00"),
+    ("１２３４．５", 1, "1234.50"),
+    ("1.2万", 1, "12000.00"),
+    ("1470.17万元", 1, "14701700.00"),
+    ("3亿", 1, "300000000.00"),
+    ("500元", 1, "500.00"),
+    ("0.123456", 10000, "1234.56"),  # under a 金额(万元) header
+    ("500元", 10000, "500.00"),  # the cell's own unit wins over the header's
+    (1234.56, 1, "1234.56"),  # a spreadsheet float, read through its shortest repr
+    (0.1 + 0.2, 1, None),  # 0.30000000000000004 is not money to the fen
+    (Decimal("99.9"), 1, "99.90"),  # JSON number parsed as Decimal
+    (12, 10000, "120000.00"),
+])
+def test_money(cell, scale, expected):
+    if expected is None:
+        with pytest.raises(cells.CellError):
+            cells.parse_money(cell, Decimal(scale))
+    else:
+        assert cells.parse_money(cell, Decimal(scale)) == Decimal(expected)
+
+
+@pytest.mark.parametrize("cell", ["abc", "12.345", "1.2.3", "¥", "12,34x"])
+def test_money_rejects(cell):
+    with pytest.raises(cells.CellError):
+        cells.parse_money(cell)
+
+
+@pytest.mark.parametrize("cell, expected", [
+    ("27600", 27600), ("2.76万人次", 27600), ("12人", 12), ("３場", None), ("３场", 3), ("5户", 5), ("7个", 7),
+    ("1,200人次", 1200), (42, 42), ("-3", -3), ("2.5", None), ("many", None),
+])
+def test_counts(cell, expected):
+    if expected is None:
+        with pytest.raises(cells.CellError):
+            cells.parse_count(cell)
+    else:
+        assert cells.parse_count(cell) == expected
+
+
+@pytest.mark.parametrize("cell, expected", [
+    ("2026-10-05", date(2026, 10, 5)), ("2026/10/5", date(2026, 10, 5)), ("2026年10月5日", date(2026, 10, 5)),
+    ("２０２６年１０月５日", date(2026, 10, 5)), (46300, date(2026, 10, 5)), ("46300", date(2026, 10, 5)),
+    (datetime(2026, 10, 5, 0, 0), date(2026, 10, 5)), (date(2026, 10, 5), date(2026, 10, 5)),
+])
+def test_dates(cell, expected):
+    assert cells.parse_date(cell) == expected
+
+
+@pytest.mark.parametrize("cell", ["2026-02-30", "yesterday", "10/5/2026", "2026年13月1日"])
+def test_dates_rejected(cell):
+    with pytest.raises(cells.CellError):
+        cells.parse_date(cell)
+
+
+def test_codes_regions_and_headers():
+    assert cells.parse_code("  two_cancer_screen ") == "TWO_CANCER_SCREEN"
+    assert cells.parse_region(150102.0) == "150102" and cells.parse_region(" 150102") == "150102"
+    with pytest.raises(cells.CellError):
+        cells.parse_region("15010")
+    assert cells.normalise_header(" 金额（万元） ") == ("金额", Decimal(10000))
+    assert cells.normalise_header("金额 (元)") == ("金额", Decimal(1))
+    assert cells.normalise_header("Region_Code") == ("region_code", Decimal(1))
+
+
+def test_id_number_check_digit():
+    first17 = "65400219900307002"
+    good = first17 + id_numbers.check_digit(first17)
+    assert id_numbers.is_valid(good) and id_numbers.is_valid(good.lower())
+    assert not id_numbers.is_valid(good[:-1] + ("0" if good[-1] != "0" else "1"))
+    assert not id_numbers.is_valid("654002199002300021")  # February 30th
+    assert id_numbers.gender(good) == "F" and id_numbers.birth_year(good) == 1990
