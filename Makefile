@@ -22,7 +22,7 @@ demo: setup
 test:
 	@./scripts/bootstrap.sh
 	@.venv/bin/python -m halfsky.devenv --no-migrate
-	@$(ENV) .venv/bin/python -m pytest -n 2 $(PYTEST_ARGS)
+	@$(ENV) .venv/bin/python -m pytest -n 2 --dist loadfile $(PYTEST_ARGS)
 
 bench: setup
 	@$(ENV) .venv/bin/python bench/load_speed.py

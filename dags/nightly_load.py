@@ -20,7 +20,7 @@ DOC = (Path(__file__).with_suffix(".md")).read_text(encoding="utf-8")
     max_active_runs=1,
     doc_md=DOC,
     tags=["halfsky", "ingest", "dbt"],
-    default_args={"retries": 1, "retry_delay": timedelta(minutes=5)},
+    default_args={"retries": 1, "retry_delay": timedelta(minutes=2)},
 )
 def nightly_load():
     @task
@@ -49,10 +49,17 @@ def nightly_load():
         return pipeline.ingest_prefecture(batch, as_of=data_interval_end, run_id=run_id)
 
     @task(trigger_rule="all_done")
-    def summarize(outcomes: list[dict] | None = None) -> dict:
+    def build_marts(data_interval_end=None) -> None:
+        # all_done: accepted drops of healthy prefectures reach the marts even if one prefecture's task failed.
         from halfsky import pipeline
 
-        return pipeline.summarize([outcomes[i] for i in range(len(outcomes))] if outcomes else [])
+        pipeline.build_marts(as_of=data_interval_end)
+
+    @task(trigger_rule="all_done")
+    def summarize(outcomes: list[dict] | None = None, run_id=None) -> dict:
+        from halfsky import pipeline
+
+        return pipeline.summarize([outcomes[i] for i in range(len(outcomes))] if outcomes else [], run_id=run_id)
 
     @task(trigger_rule="one_failed", retries=0)
     def fail_if_any_task_failed() -> None:
@@ -62,8 +69,11 @@ def nightly_load():
     batches = discover_drops()
     outcomes = ingest_prefecture.expand(batch=batches)
     prepare_warehouse() >> build_dimensions() >> batches
+    marts = build_marts()
+    outcomes >> marts
     summary = summarize(outcomes)
-    [batches, outcomes, summary] >> fail_if_any_task_failed()
+    marts >> summary
+    [batches, outcomes, marts, summary] >> fail_if_any_task_failed()
 
 
 nightly_load()

@@ -44,6 +44,15 @@ def _work_dir(dbname: str) -> Path:
     return base
 
 
+def person_key_options(key: bytes) -> dict[str, str]:
+    """Hand the person key to Postgres as a session setting, outside any SQL text or log.
+
+    libpq reads PGOPTIONS at connect time; SQL reads current_setting('halfsky.person_key').
+    The key is hex-encoded so no character of it can break the option syntax.
+    """
+    return {"PGOPTIONS": f"-c halfsky.person_key={key.hex()}"}
+
+
 def run_dbt(args: list[str], *, dsn: str | None = None, dbt_vars: dict | None = None,
             extra_env: dict[str, str] | None = None) -> list[str]:
     """Run ``dbt <args>``; return its output lines, raise DbtFailed with the tail if it fails."""

@@ -10,9 +10,11 @@ import logging
 from collections import Counter
 from datetime import datetime
 
-from halfsky.dbt_runner import run_dbt
+from halfsky.analyst_role import ensure_analyst_role
+from halfsky.dbt_runner import person_key_options, run_dbt
+from halfsky.periods import SHANGHAI
 from halfsky.ingest import pending_work, process_prefecture
-from halfsky.settings import landing_url, quarantine_url, warehouse_dsn
+from halfsky.settings import landing_url, person_hmac_key, quarantine_url, warehouse_dsn
 from halfsky.reference.load import load_admin_divisions
 from halfsky.warehouse import ensure_schema
 
@@ -24,13 +26,27 @@ DIMENSIONS = ("dim_date", "dim_region", "dim_program", "dim_fund_source", "dim_b
 def prepare_warehouse(dsn: str | None = None) -> dict:
     """Schemas, the submission log, raw tables and national division codes."""
     ensure_schema(dsn)
+    ensure_analyst_role(dsn)
     divisions = load_admin_divisions(dsn)
     return {"divisions": divisions}
 
 
 def build_dimensions(dsn: str | None = None) -> None:
     """Seed the code lists and build the dimensions, with their dbt tests."""
-    run_dbt(["build", "--select", "resource_type:seed", *(f"+{d}" for d in DIMENSIONS)], dsn=dsn)
+    # cautious: the facts' relationship tests point at the dimensions but wait for build_marts.
+    run_dbt(["build", "--select", "resource_type:seed", *(f"+{d}" for d in DIMENSIONS), "--indirect-selection", "cautious"], dsn=dsn)
+
+
+FACT_SOURCES = ("stg_ingest__submissions", "stg_raw__activity", "stg_raw__funds", "stg_raw__beneficiaries")
+
+
+def build_marts(as_of: datetime, dsn: str | None = None) -> None:
+    """Facts (incremental: only prefecture-periods whose newest drop changed), dim_beneficiary,
+    completeness and the analyst views, with their tests. Fails clearly without the person key."""
+    key = person_hmac_key()
+    as_of_date = as_of.astimezone(SHANGHAI).date().isoformat()
+    run_dbt(["build", "--select", *(f"{m}+" for m in FACT_SOURCES)], dsn=dsn,
+            dbt_vars={"as_of_date": as_of_date}, extra_env=person_key_options(key))
 
 
 def discover_drops(as_of: datetime, dsn: str | None = None, landing: str | None = None) -> list[dict]:
@@ -49,13 +65,20 @@ def ingest_prefecture(batch: dict, as_of: datetime, run_id: str | None = None, d
     return {"prefecture_code": batch["prefecture_code"], **outcome}
 
 
-def summarize(outcomes: list[dict], dsn: str | None = None) -> dict:
-    """The run in one log block: drops by outcome, then rows in every mart."""
+def summarize(outcomes: list[dict], run_id: str | None = None, dsn: str | None = None) -> dict:
+    """The run in one log block: drops by final status (a drop accepted early in the run may be
+    superseded later in it), then rows in every mart."""
     from halfsky.marts_summary import format_counts, table_counts
+    from halfsky.warehouse import connect
 
     totals = Counter()
-    for outcome in outcomes:
-        totals.update({k: v for k, v in outcome.items() if k != "prefecture_code"})
+    if run_id:
+        with connect(dsn) as conn:
+            totals.update(dict(conn.execute(
+                "select status, count(*) from ingest.submissions where run_id = %s group by status", (run_id,)).fetchall()))
+    else:
+        for outcome in outcomes:
+            totals.update({k: v for k, v in outcome.items() if k != "prefecture_code"})
     counts = table_counts(dsn)
     log.info("drops this run: %d accepted, %d rejected, %d duplicate, %d superseded, from %d prefecture folders",
              totals["accepted"], totals["rejected"], totals["duplicate"], totals["superseded"], len(outcomes))

@@ -24,6 +24,8 @@ _SUBMISSION_LOG = f"""
 create schema if not exists ingest;
 create schema if not exists raw;
 create schema if not exists reference;
+-- hmac() keys beneficiaries; trusted since PostgreSQL 13, so the database owner may create it.
+create extension if not exists pgcrypto;
 
 create table if not exists ingest.submissions (
     submission_id    bigint generated always as identity primary key,

@@ -1,0 +1,21 @@
+-- 受益事实: one row per benefit delivered to a person, from the newest accepted drop.
+{{ config(materialized='incremental', incremental_strategy='delete+insert', unique_key=['prefecture_code', 'period'], on_schema_change='fail') }}
+
+select
+    {{ date_key('b.benefit_date') }}                                  as date_key,
+    coalesce(r.region_key, {{ unknown_key() }})                       as region_key,
+    coalesce(p.program_key, {{ unknown_key() }})                      as program_key,
+    coalesce(g.beneficiary_group_key, {{ unknown_key() }})            as beneficiary_group_key,
+    coalesce(person.beneficiary_key, {{ unknown_key() }})             as beneficiary_key,
+    b.benefit_type,
+    b.amount_yuan::numeric(18, 2)                                     as amount_yuan,
+    b.submission_id,
+    s.prefecture_code,
+    s.period
+from {{ ref('stg_raw__beneficiaries') }} as b
+join {{ ref('int_newest_submissions') }} as s on s.submission_id = b.submission_id
+left join {{ ref('int_persons') }} as person on person.id_number = b.id_number
+left join {{ ref('dim_region') }} as r on r.region_code = b.region_code
+left join {{ ref('dim_program') }} as p on p.program_code = b.program_code
+left join {{ ref('dim_beneficiary_group') }} as g on g.beneficiary_group_code = b.beneficiary_group_code
+where true {{ changed_periods_only('s') }}

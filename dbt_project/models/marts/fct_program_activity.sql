@@ -1,0 +1,20 @@
+-- 项目活动事实: one row per county x program x beneficiary group x period, from the newest accepted drop.
+{{ config(materialized='incremental', incremental_strategy='delete+insert', unique_key=['prefecture_code', 'period'], on_schema_change='fail') }}
+
+select
+    {{ date_key("to_date(s.period || '-01', 'YYYY-MM-DD')") }}          as date_key,
+    coalesce(r.region_key, {{ unknown_key() }})                       as region_key,
+    coalesce(p.program_key, {{ unknown_key() }})                      as program_key,
+    coalesce(g.beneficiary_group_key, {{ unknown_key() }})            as beneficiary_group_key,
+    a.events,
+    a.beneficiaries,
+    a.volunteers,
+    a.submission_id,
+    s.prefecture_code,
+    s.period
+from {{ ref('stg_raw__activity') }} as a
+join {{ ref('int_newest_submissions') }} as s on s.submission_id = a.submission_id
+left join {{ ref('dim_region') }} as r on r.region_code = a.region_code
+left join {{ ref('dim_program') }} as p on p.program_code = a.program_code
+left join {{ ref('dim_beneficiary_group') }} as g on g.beneficiary_group_code = a.beneficiary_group_code
+where true {{ changed_periods_only('s') }}

@@ -1,0 +1,26 @@
+-- 月度趋势: per period and program, across all prefectures.
+{{ config(materialized='view', contract={'enforced': false}) }}
+
+with money as (
+    select period, program_key,
+           sum(amount_yuan) filter (where direction = 'in') as incoming_yuan,
+           sum(amount_yuan) filter (where direction = 'out') as outgoing_yuan
+    from {{ ref('fct_fund_flows') }} group by 1, 2
+),
+
+activity as (
+    select period, program_key, sum(events) as events, sum(beneficiaries) as beneficiary_visits
+    from {{ ref('fct_program_activity') }} group by 1, 2
+)
+
+select
+    coalesce(m.period, a.period) as period,
+    p.program_code,
+    p.name_zh as program_name_zh,
+    coalesce(m.incoming_yuan, 0) as incoming_yuan,
+    coalesce(m.outgoing_yuan, 0) as outgoing_yuan,
+    coalesce(a.events, 0) as events,
+    coalesce(a.beneficiary_visits, 0) as beneficiary_visits
+from money as m
+full join activity as a on a.period = m.period and a.program_key = m.program_key
+join {{ ref('dim_program') }} as p on p.program_key = coalesce(m.program_key, a.program_key)

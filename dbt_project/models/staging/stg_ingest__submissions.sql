@@ -1,0 +1,13 @@
+select
+    submission_id,
+    prefecture_code,
+    period,
+    drop_name,
+    drop_path,
+    status,
+    received_at,
+    first_seen_at,
+    accepted_at,
+    is_late,
+    duplicate_of
+from {{ source('ingest', 'submissions') }}

@@ -1,0 +1,49 @@
+"""The read-only role BI tools use: SELECT on marts, nothing on raw, ingest, staging or intermediate."""
+
+from __future__ import annotations
+
+import logging
+import os
+
+import psycopg
+from psycopg import sql
+
+from halfsky.warehouse import connect
+
+log = logging.getLogger(__name__)
+
+ANALYST_ROLE = "halfsky_analyst"
+RESTRICTED_SCHEMAS = ("raw", "ingest", "staging", "intermediate", "reference")
+
+
+def ensure_analyst_role(dsn: str | None = None) -> None:
+    """Create the role if it is missing and give it exactly: connect, usage on marts.
+
+    dbt grants SELECT on each mart as it builds it (``+grants`` in dbt_project.yml).
+    The password, if BI tools log in with one, comes from HALFSKY_ANALYST_PASSWORD.
+    """
+    role = sql.Identifier(ANALYST_ROLE)
+    with connect(dsn) as conn:
+        conn.execute("select pg_advisory_xact_lock(hashtext('halfsky.analyst_role'))")
+        exists = conn.execute("select 1 from pg_roles where rolname = %s", (ANALYST_ROLE,)).fetchone()
+        if not exists:
+            try:
+                with conn.transaction():
+                    conn.execute(sql.SQL("create role {} login nosuperuser nocreatedb nocreaterole noinherit").format(role))
+            except psycopg.errors.DuplicateObject:
+                pass  # another database on this server made it a moment ago: roles are cluster-wide
+            except psycopg.errors.InsufficientPrivilege:
+                log.warning("cannot create role %s (no CREATEROLE); ask a DBA to create it", ANALYST_ROLE)
+                return
+        password = os.environ.get("HALFSKY_ANALYST_PASSWORD")
+        if password:
+            conn.execute(sql.SQL("alter role {} password {}").format(role, sql.Literal(password)))
+        dbname = conn.info.dbname
+        conn.execute(sql.SQL("grant connect on database {} to {}").format(sql.Identifier(dbname), role))
+        conn.execute("create schema if not exists marts")
+        conn.execute(sql.SQL("grant usage on schema marts to {}").format(role))
+        for schema in RESTRICTED_SCHEMAS:
+            conn.execute(sql.SQL("create schema if not exists {}").format(sql.Identifier(schema)))
+            conn.execute(sql.SQL("revoke all on schema {} from {}").format(sql.Identifier(schema), role))
+            conn.execute(sql.SQL("revoke all on all tables in schema {} from {}").format(sql.Identifier(schema), role))
+    log.info("role %s can read marts and nothing else", ANALYST_ROLE)

@@ -1,0 +1,170 @@
+"""A real `airflow dags test nightly_load` over 6 prefectures x 3 months, then the marts against the truth."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import uuid
+from decimal import Decimal
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from ingest_helpers import AS_OF, ingest_all, make_tree
+from halfsky.local_postgres import drop_database, ensure_database
+
+MART_TABLES = ("dim_beneficiary", "fct_program_activity", "fct_fund_flows", "fct_benefits", "rpt_reporting_completeness")
+
+
+@pytest.fixture(scope="module")
+def loaded(admin_dsn, tmp_path_factory):
+    from halfsky.devenv import TELEMETRY_OFF, airflow_env
+
+    base = tmp_path_factory.mktemp("marts")
+    root, truth = make_tree(base, "--prefectures", "6", "--months", "3", "--rows", "20", "--dirty", "--invalid", "all",
+                            "--resubmissions", "2", "--duplicates", "1", "--with-warnings", "--seed", "11")
+    name = f"halfsky_marts_{uuid.uuid4().hex[:8]}"
+    dsn = ensure_database(admin_dsn, name)
+    home = base / "airflow"
+    env = {**os.environ, **airflow_env(home, f"sqlite:///{home / 'airflow.db'}"), **TELEMETRY_OFF,
+           "AIRFLOW_CONN_WAREHOUSE_DB": dsn, "AIRFLOW_VAR_LANDING_URL": str(root),
+           "AIRFLOW_VAR_QUARANTINE_URL": str(base / "quarantine"), "HALFSKY_PERSON_HMAC_KEY": "test-key-" + "k" * 32}
+    airflow = str(Path(sys.executable).with_name("airflow"))
+    subprocess.run([airflow, "db", "migrate"], env=env, check=True, capture_output=True)
+    run = subprocess.run([airflow, "dags", "test", "nightly_load", "2026-10-21"], env=env, capture_output=True, text=True)
+    (base / "dag-run.log").write_text(run.stdout + run.stderr)
+    assert run.returncode == 0, (run.stdout + run.stderr)[-4000:]
+    yield {"dsn": dsn, "root": root, "truth": truth, "base": base, "env": env, "log": run.stdout + run.stderr}
+    drop_database(admin_dsn, name)
+
+
+def _rows(dsn, query, *params):
+    with psycopg.connect(dsn) as conn:
+        return conn.execute(query, params).fetchall()
+
+
+def test_the_dag_run_gives_every_drop_its_expected_status(loaded):
+    statuses = dict(_rows(loaded["dsn"], "select drop_path, status from ingest.submissions"))
+    assert statuses == {d["path"]: d["expected_status"] for d in loaded["truth"]["drops"]}
+    assert "drops this run: 18 accepted, 22 rejected, 1 duplicate, 2 superseded, from 7 prefecture folders" in loaded["log"]
+
+
+def test_fund_flows_equal_the_truth_to_the_fen(loaded):
+    rows = _rows(loaded["dsn"], """
+        select f.prefecture_code, f.period, p.program_code, f.flow_type, sum(f.amount_yuan), count(*)
+        from marts.fct_fund_flows f join marts.dim_program p using (program_key) group by 1, 2, 3, 4""")
+    assert {r[:4]: (r[4], r[5]) for r in rows} == {
+        (t["prefecture_code"], t["period"], t["program_code"], t["flow_type"]): (Decimal(t["amount_yuan"]), t["rows"])
+        for t in loaded["truth"]["totals"]["funds"]}
+
+
+def test_activity_and_benefits_equal_the_truth(loaded):
+    activity = _rows(loaded["dsn"], """
+        select a.prefecture_code, a.period, p.program_code, sum(a.events), sum(a.beneficiaries), sum(a.volunteers), count(*)
+        from marts.fct_program_activity a join marts.dim_program p using (program_key) group by 1, 2, 3""")
+    assert {r[:3]: tuple(r[3:]) for r in activity} == {
+        (t["prefecture_code"], t["period"], t["program_code"]): (t["events"], t["beneficiaries"], t["volunteers"], t["rows"])
+        for t in loaded["truth"]["totals"]["activity"]}
+    benefits = _rows(loaded["dsn"], """
+        select b.prefecture_code, b.period, p.program_code, coalesce(sum(b.amount_yuan), 0), count(*)
+        from marts.fct_benefits b join marts.dim_program p using (program_key) group by 1, 2, 3""")
+    assert {r[:3]: (r[3], r[4]) for r in benefits} == {
+        (t["prefecture_code"], t["period"], t["program_code"]): (Decimal(t["amount_yuan"]), t["rows"])
+        for t in loaded["truth"]["totals"]["benefits"]}
+
+
+def test_distinct_beneficiaries_equal_the_truth_and_no_key_dangles(loaded):
+    (persons,), = _rows(loaded["dsn"], "select count(*) from marts.dim_beneficiary where beneficiary_key <> '-1'")
+    assert persons == loaded["truth"]["distinct_persons"]
+    (dangling,), = _rows(loaded["dsn"], "select count(*) from marts.fct_benefits where beneficiary_key = '-1'")
+    assert dangling == 0
+
+
+def test_no_personal_data_reaches_marts(loaded):
+    columns = {r[0] for r in _rows(loaded["dsn"], "select column_name from information_schema.columns where table_schema = 'marts'")}
+    assert not columns & {"id_number", "name"}
+    ids = [r[0] for r in _rows(loaded["dsn"], "select distinct id_number from raw.beneficiaries limit 50")]
+    for table in MART_TABLES:
+        (hits,), = _rows(loaded["dsn"], f"select count(*) from marts.{table} t where t::text like any(%s)", [f"%{i}%" for i in ids])
+        assert hits == 0, table
+
+
+def test_completeness_counts_expected_units_only(loaded):
+    rows = _rows(loaded["dsn"], "select prefecture_code, period, status, on_time, drops_rejected from marts.rpt_reporting_completeness")
+    keys = [(r[0], r[1]) for r in rows]
+    assert len(keys) == len(set(keys))
+    by_key = {(r[0], r[1]): r for r in rows}
+    truth = loaded["truth"]
+    for d in truth["drops"]:
+        if d["expected_status"] == "accepted":
+            assert by_key[(d["prefecture_code"], d["period"])][2] == "accepted"
+            assert by_key[(d["prefecture_code"], d["period"])][3] == ("late_drop" not in d["expected_warnings"])
+    # 371500 (聊城) is active from 2023-01: no 2022 row may exist for it.
+    assert not [k for k in keys if k[0] == "371500" and k[1] < "2023-01"]
+    assert all(p <= "2026-09" for _, p in keys)
+
+
+def test_analyst_role_reads_marts_and_is_refused_raw(loaded):
+    analyst = psycopg.conninfo.make_conninfo(loaded["dsn"], user="halfsky_analyst")
+    with psycopg.connect(analyst) as conn:
+        assert conn.execute("select current_user").fetchone()[0] == "halfsky_analyst"
+        assert conn.execute("select count(*) from marts.fct_fund_flows").fetchone()[0] > 0
+        assert conn.execute("select count(*) from marts.rpt_funds_balance").fetchone()[0] > 0
+    for table in ("raw.beneficiaries", "raw.funds", "ingest.submissions", "intermediate.int_persons"):
+        with psycopg.connect(analyst) as conn, pytest.raises(psycopg.errors.InsufficientPrivilege):
+            conn.execute(f"select 1 from {table} limit 1")
+
+
+def _fingerprints(dsn):
+    return {t: _rows(dsn, f"select md5(string_agg(t::text, '|' order by t::text)) from marts.{t} t")[0][0] for t in MART_TABLES}
+
+
+def test_rerun_without_new_drops_leaves_every_mart_identical(loaded, monkeypatch):
+    from halfsky import pipeline
+
+    before = _fingerprints(loaded["dsn"])
+    monkeypatch.setenv("HALFSKY_PERSON_HMAC_KEY", loaded["env"]["HALFSKY_PERSON_HMAC_KEY"])
+    assert pipeline.discover_drops(AS_OF, dsn=loaded["dsn"], landing=str(loaded["root"])) == []
+    pipeline.build_marts(AS_OF, dsn=loaded["dsn"])
+    assert _fingerprints(loaded["dsn"]) == before
+
+
+def test_a_resubmission_replaces_only_its_period(loaded, monkeypatch):
+    from halfsky import pipeline
+
+    root, dsn = loaded["root"], loaded["dsn"]
+    newest = next(p for p in loaded["truth"]["newest_drops"] if p.endswith(".json"))
+    prefecture, period, name = newest.split("/")
+    before = dict(((r[0], r[1]), r[2]) for r in _rows(dsn, "select distinct prefecture_code, period, submission_id from marts.fct_fund_flows"))
+    # The corrected drop: the same report with every amount doubled.
+    import json
+
+    doc = json.loads((root / newest).read_text(encoding="utf-8"))
+    expected = Decimal(0)
+    for row in doc["forms"].get("funds", []):
+        key = next(k for k in row if "amount" in k or "金额" in k)
+        row[key] = "2万" if key == "金额（万元）" else "20000"
+        expected += Decimal(20000)
+    target = root / prefecture / period / ("zz_corrected_" + name)
+    target.write_text(json.dumps(doc, ensure_ascii=False), encoding="utf-8")
+    later = AS_OF.replace(day=25)
+    os.utime(target, (later.timestamp() - 3600,) * 2)
+    monkeypatch.setenv("HALFSKY_PERSON_HMAC_KEY", loaded["env"]["HALFSKY_PERSON_HMAC_KEY"])
+    ingest_all(dsn, root, loaded["base"] / "quarantine", as_of=later)
+    pipeline.build_marts(later, dsn=dsn)
+    after = dict(((r[0], r[1]), r[2]) for r in _rows(dsn, "select distinct prefecture_code, period, submission_id from marts.fct_fund_flows"))
+    changed = {k for k in after if after[k] != before.get(k)}
+    assert changed == {(prefecture, period)}
+    (total,), = _rows(dsn, "select sum(amount_yuan) from marts.fct_fund_flows where prefecture_code = %s and period = %s", prefecture, period)
+    assert total == expected
+
+
+def test_marts_build_fails_clearly_without_the_person_key(loaded, monkeypatch):
+    from halfsky import pipeline
+    from halfsky.settings import MissingSetting
+
+    monkeypatch.delenv("HALFSKY_PERSON_HMAC_KEY", raising=False)
+    with pytest.raises(MissingSetting, match="HALFSKY_PERSON_HMAC_KEY"):
+        pipeline.build_marts(AS_OF, dsn=loaded["dsn"])
