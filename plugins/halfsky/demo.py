@@ -56,6 +56,13 @@ ANALYST_QUERIES = {
 }
 
 
+def _width(value) -> int:
+    """Columns a value takes in a terminal: Chinese characters take two."""
+    import unicodedata
+
+    return sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in str(value))
+
+
 def print_queries() -> None:
     from halfsky.warehouse import connect
 
@@ -65,10 +72,9 @@ def print_queries() -> None:
             names = [c.name for c in cur.description]
             rows = cur.fetchall()
             print(f"\n{title}:")
-            widths = [max(len(str(x)) for x in [n, *[r[i] for r in rows]]) for i, n in enumerate(names)]
-            print("  " + "  ".join(n.ljust(w) for n, w in zip(names, widths)))
-            for r in rows:
-                print("  " + "  ".join(str(v).ljust(w) for v, w in zip(r, widths)))
+            widths = [max(_width(x) for x in [n, *[r[i] for r in rows]]) for i, n in enumerate(names)]
+            for r in [names, *rows]:
+                print("  " + "  ".join(str(v) + " " * (w - _width(v)) for v, w in zip(r, widths)))
 
 
 def main() -> int:
