@@ -99,11 +99,16 @@ class Landing:
 
     def local_copy(self, drop: Drop, scratch: Path) -> Path:
         """A local path to read the drop from: the file itself when the store is local."""
-        if self.fs.protocol in ("file", "local") or "file" in (self.fs.protocol or ()):
+        if is_local(self.fs):
             return Path(self._abs(drop.path))
         target = scratch / drop.name
         self.fs.get(self._abs(drop.path), str(target), recursive=drop.is_dir)
         return target
+
+
+def is_local(fs: fsspec.AbstractFileSystem) -> bool:
+    protocols = (fs.protocol,) if isinstance(fs.protocol, str) else fs.protocol
+    return "file" in protocols
 
 
 def copy_tree(source: Path, dest_url: str) -> str:

@@ -18,7 +18,7 @@ import psycopg
 
 from halfsky.ingest import accept, reject
 from halfsky.judge import judge_drop
-from halfsky.landing import Drop
+from halfsky.landing import Drop, is_local
 from halfsky.settings import quarantine_url, warehouse_dsn
 
 log = logging.getLogger(__name__)
@@ -37,7 +37,7 @@ def replay(dsn: str, submission_id: int, *, as_of: datetime, quarantine_root: st
         drop = Drop(drop_path, False, size, received_at)
         fs, root = fsspec.core.url_to_fs(f"{qpath}/drop/{name}")
         with tempfile.TemporaryDirectory(prefix="halfsky-replay-") as scratch:
-            local = Path(root) if fs.protocol in ("file", "local") or "file" in fs.protocol else Path(scratch) / name
+            local = Path(root) if is_local(fs) else Path(scratch) / name
             if not local.exists():
                 fs.get(root, str(local), recursive=fs.isdir(root))
             verdict = judge_drop(local, drop.prefecture_code, drop.period, received_at=received_at, as_of=as_of)

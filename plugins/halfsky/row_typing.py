@@ -7,8 +7,6 @@ null in the frame so the other rules judge the rest of the row.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from decimal import Decimal
-
 import pandas as pd
 
 from halfsky import cells
@@ -83,6 +81,3 @@ def type_rows(table: FormTable, first_row_number: int) -> TypedForm:
             values[f.name].append(value)
     return TypedForm(form, row_numbers, values, findings)
 
-
-def money_total(typed: TypedForm, field: str = "amount_yuan") -> Decimal:
-    return sum((v for v in typed.values[field] if v is not None), Decimal("0.00"))

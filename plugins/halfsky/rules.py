@@ -52,8 +52,6 @@ _RULES = (
 )
 
 RULES: dict[str, Rule] = {r.id: r for r in _RULES}
-# Rules decided on the file as a whole, before any row is looked at.
-FILE_RULES = frozenset(r.id for r in _RULES[:12])
 
 
 @dataclass(frozen=True)
