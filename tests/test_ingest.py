@@ -178,3 +178,19 @@ def test_validate_cli_gives_the_pipeline_verdict(mixed, tmp_path, capsys):
     assert codes == {0, 1}, "the sample covers both verdicts"
     out = capsys.readouterr().out
     assert "REJECTED 退回" in out and "ACCEPTED 接收" in out
+
+
+def test_replay_without_a_fix_stays_rejected_and_keeps_its_quarantine(mixed):
+    from halfsky.replay import replay
+
+    drop = next(d for d in mixed["truth"]["drops"] if d["expected_rule"] == "duplicate_voucher")
+    entry = mixed["log"][drop["path"]]
+    before = sorted(p.relative_to(entry["quarantine"]) for p in Path(entry["quarantine"]).rglob("*"))
+    assert replay(mixed["dsn"], entry["id"], as_of=AS_OF) == "rejected"
+    with psycopg.connect(mixed["dsn"]) as conn:
+        status, replays, qpath = conn.execute(
+            "select status, replays, quarantine_path from ingest.submissions where submission_id = %s", (entry["id"],)).fetchone()
+    assert (status, replays, qpath) == ("rejected", 1, entry["quarantine"])
+    assert sorted(p.relative_to(qpath) for p in Path(qpath).rglob("*")) == before
+    original = mixed["root"] / drop["path"]
+    assert not filecmp.dircmp(original, Path(qpath) / "drop" / original.name).diff_files

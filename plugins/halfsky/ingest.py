@@ -66,7 +66,8 @@ def process_prefecture(dsn: str, landing_url: str, quarantine_url: str, paths: l
             if verdict.accepted:
                 outcome[accept(conn, submission_id, verdict, as_of)] += 1
             else:
-                reject(conn, submission_id, verdict, local, drop, quarantine_url, as_of)
+                reject(conn, submission_id, verdict, drop.name, quarantine_dir(quarantine_url, drop, submission_id), as_of,
+                       drop_bytes=local)
                 outcome["rejected"] += 1
     return dict(outcome)
 
@@ -148,14 +149,20 @@ def accept(conn: psycopg.Connection, submission_id: int, verdict: Verdict, as_of
     return status
 
 
-def reject(conn: psycopg.Connection, submission_id: int, verdict: Verdict, local: Path, drop: Drop,
-           quarantine_url: str, as_of: datetime) -> str:
-    """Quarantine the bytes and the report first, then record the decision: a crash in between leaves it pending."""
-    target = f"{quarantine_url.rstrip('/')}/{drop.prefecture_code}/{drop.period}/{submission_id}"
-    if local.exists():
-        copy_tree(local, f"{target}/drop/{drop.name}")
+def quarantine_dir(quarantine_url: str, drop: Drop, submission_id: int) -> str:
+    return f"{quarantine_url.rstrip('/')}/{drop.prefecture_code}/{drop.period}/{submission_id}"
+
+
+def reject(conn: psycopg.Connection, submission_id: int, verdict: Verdict, drop_name: str, target: str,
+           as_of: datetime, drop_bytes: Path | None) -> None:
+    """Quarantine the bytes and the report first, then record the decision: a crash in between leaves it pending.
+
+    ``drop_bytes`` is None when the drop is already in ``target`` (a replay that fails again).
+    """
+    if drop_bytes is not None and drop_bytes.exists():
+        copy_tree(drop_bytes, f"{target}/drop/{drop_name}")
     with tempfile.TemporaryDirectory(prefix="halfsky-report-") as scratch:
-        write_report(Path(scratch), verdict, drop.name, submission_id)
+        write_report(Path(scratch), verdict, drop_name, submission_id)
         for name in ("report.json", "report.csv", "report.html"):
             copy_tree(Path(scratch) / name, f"{target}/{name}")
     with conn.transaction():
@@ -166,6 +173,5 @@ def reject(conn: psycopg.Connection, submission_id: int, verdict: Verdict, local
                where submission_id = %s""",
             (Jsonb(verdict.reasons()), Jsonb(verdict.row_counts()), verdict.is_late, as_of, target, submission_id),
         )
-    log.warning("submission %s (%s) rejected: %s; report in %s/report.html", submission_id, drop.path,
+    log.warning("submission %s (%s) rejected: %s; report in %s/report.html", submission_id, drop_name,
                 "; ".join(f"{r['rule']}×{r['count']}" for r in verdict.reasons() if r["severity"] == "error"), target)
-    return target

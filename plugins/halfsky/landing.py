@@ -112,10 +112,19 @@ def is_local(fs: fsspec.AbstractFileSystem) -> bool:
 
 
 def copy_tree(source: Path, dest_url: str) -> str:
-    """Copy a local file or folder byte for byte to ``dest_url`` (any fsspec store)."""
+    """Copy a local file or folder byte for byte to ``dest_url`` (any fsspec store).
+
+    A folder's contents land in ``dest_url`` itself even when it already exists
+    (a retried run): fsspec nests a second copy unless both sides end in '/'.
+    """
     fs, dest = fsspec.core.url_to_fs(dest_url)
-    fs.makedirs(posixpath.dirname(dest.rstrip("/")), exist_ok=True)
-    fs.put(str(source), dest, recursive=source.is_dir())
+    dest = dest.rstrip("/")
+    if source.is_dir():
+        fs.makedirs(dest, exist_ok=True)
+        fs.put(str(source) + "/", dest + "/", recursive=True)
+    else:
+        fs.makedirs(posixpath.dirname(dest), exist_ok=True)
+        fs.put(str(source), dest)
     return dest_url
 
 

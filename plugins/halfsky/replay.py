@@ -18,34 +18,35 @@ import psycopg
 
 from halfsky.ingest import accept, reject
 from halfsky.judge import judge_drop
-from halfsky.landing import Drop, is_local
-from halfsky.settings import quarantine_url, warehouse_dsn
+from halfsky.landing import is_local
+from halfsky.settings import warehouse_dsn
 
 log = logging.getLogger(__name__)
 
 
-def replay(dsn: str, submission_id: int, *, as_of: datetime, quarantine_root: str | None = None) -> str:
+def replay(dsn: str, submission_id: int, *, as_of: datetime) -> str:
+    """Judge a rejected drop again from its quarantined bytes; returns its new status."""
     with psycopg.connect(dsn) as conn:
         row = conn.execute(
-            "select drop_path, drop_name, received_at, quarantine_path, status, size_bytes from ingest.submissions where submission_id = %s",
+            "select drop_path, drop_name, received_at, quarantine_path, status from ingest.submissions where submission_id = %s",
             (submission_id,)).fetchone()
         if row is None:
             raise LookupError(f"no submission {submission_id}")
-        drop_path, name, received_at, qpath, status, size = row
+        drop_path, name, received_at, qpath, status = row
         if status != "rejected" or not qpath:
             raise ValueError(f"submission {submission_id} is {status}; only rejected drops can be replayed")
-        drop = Drop(drop_path, False, size, received_at)
+        prefecture_code, period = drop_path.split("/")[:2]
         fs, root = fsspec.core.url_to_fs(f"{qpath}/drop/{name}")
         with tempfile.TemporaryDirectory(prefix="halfsky-replay-") as scratch:
             local = Path(root) if is_local(fs) else Path(scratch) / name
             if not local.exists():
                 fs.get(root, str(local), recursive=fs.isdir(root))
-            verdict = judge_drop(local, drop.prefecture_code, drop.period, received_at=received_at, as_of=as_of)
+            verdict = judge_drop(local, prefecture_code, period, received_at=received_at, as_of=as_of)
             conn.execute("update ingest.submissions set replays = replays + 1 where submission_id = %s", (submission_id,))
             conn.commit()
             if verdict.accepted:
                 return accept(conn, submission_id, verdict, as_of)
-            reject(conn, submission_id, verdict, local, drop, quarantine_root or qpath.rsplit("/", 3)[0], as_of)
+            reject(conn, submission_id, verdict, name, qpath, as_of, drop_bytes=None)  # the bytes are already there
             return "rejected"
 
 
@@ -59,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
     failed = 0
     for sid in args.submission_id:
         try:
-            print(f"submission {sid}: {replay(warehouse_dsn(), sid, as_of=as_of, quarantine_root=quarantine_url())}")
+            print(f"submission {sid}: {replay(warehouse_dsn(), sid, as_of=as_of)}")
         except (LookupError, ValueError) as exc:
             print(f"submission {sid}: {exc}", file=sys.stderr)
             failed += 1
