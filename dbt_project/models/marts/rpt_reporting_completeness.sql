@@ -9,7 +9,9 @@ expected as (
     select
         u.prefecture_code,
         u.name_zh as prefecture_name_zh,
-        to_char(month, 'YYYY-MM') as period
+        to_char(month, 'YYYY-MM') as period,
+        -- due by the 10th of the next month, 23:59:59 Asia/Shanghai
+        (month::date + interval '1 month' + interval '9 days 23 hours 59 minutes 59 seconds') at time zone 'Asia/Shanghai' as deadline
     from {{ ref('reporting_units') }} as u
     cross join bounds
     cross join lateral generate_series(
@@ -38,11 +40,8 @@ select
     e.prefecture_name_zh,
     true                                                   as expected,
     (d.first_received_at is not null)                      as submitted,
-    coalesce(d.first_accepted_received_at
-        <= ((to_date(e.period || '-01', 'YYYY-MM-DD') + interval '1 month' + interval '9 days 23 hours 59 minutes 59 seconds')
-            at time zone 'Asia/Shanghai'), false)          as on_time,
-    ((to_date(e.period || '-01', 'YYYY-MM-DD') + interval '1 month' + interval '9 days 23 hours 59 minutes 59 seconds')
-        at time zone 'Asia/Shanghai')                      as deadline,
+    coalesce(d.first_accepted_received_at <= e.deadline, false) as on_time,
+    e.deadline,
     d.first_received_at,
     n.accepted_at,
     case
