@@ -39,12 +39,6 @@ class FormTable:
     scales: list[Decimal]  # per column: 10000 when the header says 万元
     rows: list[list]  # cells as read: str, int, float, date, Decimal or None
 
-    def column(self, name: str) -> int | None:
-        for i, f in enumerate(self.fields):
-            if f is not None and f.name == name:
-                return i
-        return None
-
 
 @dataclass
 class ParsedDrop:
@@ -62,7 +56,7 @@ def _header_lookup(form: Form) -> dict[str, Field]:
     return lookup
 
 
-_FORM_NAMES = {name: form for form in FORMS.values() for name in (form.name, form.zh)}
+_FORM_NAMES = {name: form for form in FORMS.values() for name in form.sheet_names}
 
 
 def drop_format(path: Path) -> str | None:

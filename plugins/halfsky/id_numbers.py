@@ -41,7 +41,3 @@ def gender(number: str) -> str:
 
 def birth_year(number: str) -> int:
     return int(number[6:10])
-
-
-def home_region_code(number: str) -> str:
-    return number[:6]

@@ -37,8 +37,8 @@ def pending_work(dsn: str, landing_url: str, as_of: datetime) -> tuple[list[dict
         decided = {r[0] for r in conn.execute("select drop_path from ingest.submissions where status <> 'pending'")}
     groups: dict[str, list[str]] = defaultdict(list)
     skipped = Counter()
-    for drop in landing.list_drops():
-        if drop.path in decided:
+    for drop in landing.list_drops(known=frozenset(decided)):
+        if isinstance(drop, str):
             skipped["already_processed"] += 1
         elif drop.received_at > as_of:
             skipped["arrived_after_interval"] += 1
@@ -78,8 +78,9 @@ def register(conn: psycopg.Connection, landing: Landing, drop: Drop, as_of: date
     with conn.transaction():
         conn.execute("select pg_advisory_xact_lock(hashtext(%s))", (sha,))
         row = conn.execute("select submission_id, status from ingest.submissions where drop_path = %s", (drop.path,)).fetchone()
-        if row:
-            return row  # left pending by an interrupted run: judge it again
+        if row:  # left pending by an interrupted run: this run judges it again
+            conn.execute("update ingest.submissions set run_id = %s where submission_id = %s", (run_id, row[0]))
+            return row
         original = conn.execute(
             "select submission_id from ingest.submissions where sha256 = %s and status <> 'pending' order by submission_id limit 1",
             (sha,)).fetchone()

@@ -55,8 +55,12 @@ class Landing:
         except FileNotFoundError:
             return []
 
-    def list_drops(self) -> Iterator[Drop]:
-        """Every drop at depth three, in path order; anything else is logged and left alone."""
+    def list_drops(self, known: frozenset[str] = frozenset()) -> Iterator[Drop | str]:
+        """Every drop at depth three, in path order; anything else is logged and left alone.
+
+        A path in ``known`` is yielded as its bare path, without walking a folder's
+        files for size and time: the nightly listing skips years of decided drops cheaply.
+        """
         for unit in sorted(self._children(self.root), key=lambda e: e["name"]):
             if unit["type"] != "directory":
                 log.debug("ignoring %s: not a prefecture folder", unit["name"])
@@ -66,7 +70,8 @@ class Landing:
                     log.warning("ignoring %s: drops go in <prefecture>/<YYYY-MM>/", period["name"])
                     continue
                 for entry in sorted(self._children(period["name"]), key=lambda e: e["name"]):
-                    yield self._drop(entry)
+                    rel = posixpath.relpath(entry["name"], self.root)
+                    yield rel if rel in known else self._drop(entry)
 
     def _drop(self, entry: dict) -> Drop:
         rel = posixpath.relpath(entry["name"], self.root)

@@ -65,20 +65,15 @@ def ingest_prefecture(batch: dict, as_of: datetime, run_id: str | None = None, d
     return {"prefecture_code": batch["prefecture_code"], **outcome}
 
 
-def summarize(outcomes: list[dict], run_id: str | None = None, dsn: str | None = None) -> dict:
+def summarize(outcomes: list[dict], run_id: str, dsn: str | None = None) -> dict:
     """The run in one log block: drops by final status (a drop accepted early in the run may be
     superseded later in it), then rows in every mart."""
     from halfsky.marts_summary import format_counts, table_counts
     from halfsky.warehouse import connect
 
-    totals = Counter()
-    if run_id:
-        with connect(dsn) as conn:
-            totals.update(dict(conn.execute(
-                "select status, count(*) from ingest.submissions where run_id = %s group by status", (run_id,)).fetchall()))
-    else:
-        for outcome in outcomes:
-            totals.update({k: v for k, v in outcome.items() if k != "prefecture_code"})
+    with connect(dsn) as conn:
+        totals = Counter(dict(conn.execute(
+            "select status, count(*) from ingest.submissions where run_id = %s group by status", (run_id,)).fetchall()))
     counts = table_counts(dsn)
     log.info("drops this run: %d accepted, %d rejected, %d duplicate, %d superseded, from %d prefecture folders",
              totals["accepted"], totals["rejected"], totals["duplicate"], totals["superseded"], len(outcomes))

@@ -36,9 +36,7 @@ class TypedForm:
         data = {}
         for f in self.form.fields:
             column = self.values[f.name]
-            if f.kind == MONEY:
-                data[f.name] = pd.Series([float(v) if v is not None else None for v in column], dtype="float64")
-            elif f.kind == COUNT:
+            if f.kind in (MONEY, COUNT):
                 data[f.name] = pd.Series([float(v) if v is not None else None for v in column], dtype="float64")
             else:
                 data[f.name] = pd.Series(column, dtype="object")
