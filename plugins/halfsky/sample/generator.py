@@ -170,7 +170,7 @@ def duplicate_cash(rows: list[dict]) -> list[dict]:
     """The same woman paid the same relief twice: a warning, not an error."""
     paid = dict(rows[0], program_code="TWO_CANCER_RELIEF", beneficiary_group_code="LOW_INCOME_WOMEN",
                 benefit_type="CASH", amount_yuan=Decimal("10000.00"))
-    return [paid, dict(paid, benefit_date=paid["benefit_date"]), *rows[1:]]
+    return [paid, dict(paid), *rows[1:]]
 
 
 def write_zip_bomb(path: Path, expanded_bytes: int) -> None:
@@ -311,13 +311,11 @@ class Generator:
             fmt = "xlsx"
         else:
             raise ValueError(kind)
-        set_received(target, when)
         self._record(target.relative_to(self.root), prefecture, period, fmt, when, kind)
 
     def _record(self, rel: Path, prefecture: str, period: str, fmt: str, when: datetime, rule: str) -> None:
         self.records.append(DropRecord(str(rel), prefecture, period, fmt, when, "rejected", rule))
-        if (self.root / rel).exists():
-            set_received(self.root / rel, when)
+        set_received(self.root / rel, when)
 
     def truth(self, parameters: dict) -> dict:
         newest: dict[tuple[str, str], DropRecord] = {}
