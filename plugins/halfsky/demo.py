@@ -74,7 +74,7 @@ def print_queries() -> None:
             print(f"\n{title}:")
             widths = [max(_width(x) for x in [n, *[r[i] for r in rows]]) for i, n in enumerate(names)]
             for r in [names, *rows]:
-                print("  " + "  ".join(str(v) + " " * (w - _width(v)) for v, w in zip(r, widths)))
+                print(("  " + "  ".join(str(v) + " " * (w - _width(v)) for v, w in zip(r, widths))).rstrip())
 
 
 def main() -> int:
