@@ -41,9 +41,9 @@ def nightly_load():
 
         return pipeline.discover_drops(as_of=data_interval_end)
 
-    @task(map_index_template="{{ task.op_kwargs['batch']['prefecture_code'] }}", retries=0)
+    @task(map_index_template="{{ task.op_kwargs['batch']['label'] }}", retries=0)
     def ingest_prefecture(batch: dict, data_interval_end=None, run_id=None) -> dict:
-        # One mapped task per prefecture folder: a bad prefecture never blocks another.
+        # One mapped task per reporting unit (all unknown folders share one): a bad unit never blocks another.
         from halfsky import pipeline
 
         return pipeline.ingest_prefecture(batch, as_of=data_interval_end, run_id=run_id)

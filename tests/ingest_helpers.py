@@ -23,5 +23,5 @@ def ingest_all(dsn: str, root: Path, quarantine: Path, as_of: datetime = AS_OF) 
     work, skipped = pending_work(dsn, str(root), as_of)
     outcomes = {}
     for batch in work:
-        outcomes[batch["prefecture_code"]] = process_prefecture(dsn, str(root), str(quarantine), batch["paths"], as_of=as_of)
+        outcomes[batch["label"]] = process_prefecture(dsn, str(root), str(quarantine), batch["paths"], as_of=as_of)
     return {"work": work, "skipped": skipped, "outcomes": outcomes}

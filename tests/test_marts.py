@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 import uuid
+from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
 
@@ -25,6 +26,7 @@ def loaded(admin_dsn, tmp_path_factory):
     base = tmp_path_factory.mktemp("marts")
     root, truth = make_tree(base, "--prefectures", "6", "--months", "3", "--rows", "20", "--dirty", "--invalid", "all",
                             "--resubmissions", "2", "--duplicates", "1", "--with-warnings", "--seed", "11")
+    hostile = _add_hostile_entries(root, truth)
     name = f"halfsky_marts_{uuid.uuid4().hex[:8]}"
     dsn = ensure_database(admin_dsn, name)
     home = base / "airflow"
@@ -36,8 +38,33 @@ def loaded(admin_dsn, tmp_path_factory):
     run = subprocess.run([airflow, "dags", "test", "nightly_load", "2026-10-21"], env=env, capture_output=True, text=True)
     (base / "dag-run.log").write_text(run.stdout + run.stderr)
     assert run.returncode == 0, (run.stdout + run.stderr)[-4000:]
-    yield {"dsn": dsn, "root": root, "truth": truth, "base": base, "env": env, "log": run.stdout + run.stderr}
+    yield {"dsn": dsn, "root": root, "truth": truth, "base": base, "env": env, "log": run.stdout + run.stderr,
+           "hostile": hostile}
     drop_database(admin_dsn, name)
+
+
+JUNK_FOLDERS = 1100  # more prefecture folders than Airflow maps tasks (1024)
+
+
+def _add_hostile_entries(root: Path, truth: dict) -> dict[str, str]:
+    """What a real landing zone also gets: a name that is not UTF-8, a link out of the tree, and a
+    flood of folders that are no reporting unit. Returns {drop_path: expected rule}."""
+    unit, period = truth["drops"][0]["prefecture_code"], "2026-09"
+    folder = os.fsencode(root / unit / period)
+    arrived = datetime.fromisoformat("2026-10-05T12:00:00+08:00").timestamp()
+    with open(folder + b"/0_\xff.json", "wb") as fh:
+        fh.write(b"{}")
+    os.utime(folder + b"/0_\xff.json", (arrived, arrived))
+    os.symlink("/etc/passwd", folder + b"/passwd.json")
+    os.utime(folder + b"/passwd.json", (arrived, arrived), follow_symlinks=False)
+    expected = {f"{unit}/{period}/0_\\xff.json": "unsafe_name", f"{unit}/{period}/passwd.json": "not_a_regular_file"}
+    for code in range(800000, 800000 + JUNK_FOLDERS):
+        junk = root / str(code) / period / "x.json"
+        junk.parent.mkdir(parents=True)
+        junk.write_text("{}")
+        os.utime(junk, (arrived, arrived))
+        expected[f"{code}/{period}/x.json"] = "unknown_prefecture"
+    return expected
 
 
 def _rows(dsn, query, *params):
@@ -47,8 +74,18 @@ def _rows(dsn, query, *params):
 
 def test_the_dag_run_gives_every_drop_its_expected_status(loaded):
     statuses = dict(_rows(loaded["dsn"], "select drop_path, status from ingest.submissions"))
-    assert statuses == {d["path"]: d["expected_status"] for d in loaded["truth"]["drops"]}
-    assert "drops this run: 18 accepted, 22 rejected, 1 duplicate, 2 superseded, from 7 prefecture folders" in loaded["log"]
+    expected = {d["path"]: d["expected_status"] for d in loaded["truth"]["drops"]}
+    assert statuses == {**expected, **{path: "rejected" for path in loaded["hostile"]}}
+    rejected = 22 + len(loaded["hostile"])
+    # 6 reporting units, and one batch for every folder that is no unit: a bounded number of mapped tasks.
+    assert f"drops this run: 18 accepted, {rejected} rejected, 1 duplicate, 2 superseded, from 7 batches" in loaded["log"]
+
+
+def test_hostile_entries_are_rejected_by_their_own_rule_in_the_airflow_run(loaded):
+    rules = dict(_rows(loaded["dsn"], "select drop_path, reasons->0->>'rule' from ingest.submissions where drop_path = any(%s)",
+                       list(loaded["hostile"])))
+    assert rules == loaded["hostile"]
+    assert "root:" not in "".join(p.read_text(errors="replace") for p in (loaded["base"] / "quarantine").rglob("*") if p.is_file())
 
 
 def test_fund_flows_equal_the_truth_to_the_fen(loaded):

@@ -17,7 +17,8 @@ RESTRICTED_SCHEMAS = ("raw", "ingest", "staging", "intermediate", "reference")
 
 
 def ensure_analyst_role(dsn: str | None = None) -> None:
-    """Create the role if it is missing and give it exactly: connect, usage on marts.
+    """Create the role if it is missing and give it exactly: connect, usage on marts; nobody else
+    (PUBLIC) may connect to the warehouse.
 
     dbt grants SELECT on each mart as it builds it (``+grants`` in dbt_project.yml).
     The password, if BI tools log in with one, comes from HALFSKY_ANALYST_PASSWORD.
@@ -38,8 +39,11 @@ def ensure_analyst_role(dsn: str | None = None) -> None:
         password = os.environ.get("HALFSKY_ANALYST_PASSWORD")
         if password:
             conn.execute(sql.SQL("alter role {} password {}").format(role, sql.Literal(password)))
-        dbname = conn.info.dbname
-        conn.execute(sql.SQL("grant connect on database {} to {}").format(sql.Identifier(dbname), role))
+        database = sql.Identifier(conn.info.dbname)
+        # Only the roles that need the warehouse may connect to it or make temporary tables in it.
+        conn.execute(sql.SQL("revoke connect, temporary on database {} from public").format(database))
+        conn.execute(sql.SQL("grant connect, temporary on database {} to current_user").format(database))
+        conn.execute(sql.SQL("grant connect on database {} to {}").format(database, role))
         conn.execute("create schema if not exists marts")
         conn.execute(sql.SQL("grant usage on schema marts to {}").format(role))
         for schema in RESTRICTED_SCHEMAS:

@@ -25,8 +25,17 @@ _EXCEL_SERIAL = re.compile(r"^\d{5}(?:\.0+)?$")
 _HEADER_UNIT = re.compile(r"\((万元|元|亿元)\)$")
 
 
+# What raw's columns hold: numeric(18,2) and bigint. Larger is an error, never an overflow at COPY.
+MAX_MONEY = Decimal(10) ** 16
+MAX_COUNT = 2**63 - 1
+
+
 class CellError(ValueError):
-    pass
+    """A cell that is not of its field's type; ``rule`` says which finding it becomes."""
+
+    def __init__(self, message: str, rule: str = "type"):
+        super().__init__(message)
+        self.rule = rule
 
 
 def normalise_text(value: object) -> str:
@@ -58,6 +67,8 @@ def parse_money(value: object, header_scale: Decimal = Decimal(1)) -> Decimal:
         unit = match.group(2)
         scale = {"万": WAN, "万元": WAN, "亿": YI, "亿元": YI, "元": Decimal(1)}.get(unit, header_scale) if unit else header_scale
         amount = Decimal(match.group(1)) * scale
+    if abs(amount) >= MAX_MONEY:
+        raise CellError("over 9,999,999,999,999,999.99 yuan", rule="out_of_range")
     if amount != amount.quantize(CENT):
         raise CellError("more precise than a fen")
     return amount.quantize(CENT)
@@ -67,7 +78,7 @@ def parse_count(value: object) -> int:
     if isinstance(value, bool):
         raise CellError("not a count")
     if isinstance(value, int):
-        return value
+        return _bounded_count(value)
     text = normalise_text(value).replace(",", "").replace(" ", "")
     if text.startswith("-"):
         # Keep the sign so the min-value rule, not the type rule, reports it.
@@ -78,7 +89,13 @@ def parse_count(value: object) -> int:
     number = Decimal(match.group(1)) * (WAN if match.group(2) else 1)
     if number != number.to_integral_value():
         raise CellError("not a whole number")
-    return int(number)
+    return _bounded_count(int(number))
+
+
+def _bounded_count(value: int) -> int:
+    if abs(value) > MAX_COUNT:
+        raise CellError(f"over {MAX_COUNT:,}", rule="out_of_range")
+    return value
 
 
 def parse_date(value: object) -> date:
@@ -113,7 +130,7 @@ def parse_code(value: object) -> str:
 
 
 def parse_region(value: object) -> str:
-    if isinstance(value, float) and value == int(value):
+    if isinstance(value, float) and value.is_integer():  # not inf or nan
         value = int(value)
     text = normalise_text(value)
     if not re.fullmatch(r"\d{6}", text):
@@ -123,7 +140,7 @@ def parse_region(value: object) -> str:
 
 def parse_id_number(value: object) -> str:
     """Upper-cased and trimmed; whether it is valid is the id-number rule's business."""
-    if isinstance(value, float) and value == int(value):
+    if isinstance(value, float) and value.is_integer():  # not inf or nan
         value = int(value)  # a spreadsheet that swallowed the id as a number
     return normalise_text(value).upper()
 

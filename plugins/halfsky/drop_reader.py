@@ -1,8 +1,9 @@
 """Open a drop (xlsx, json, or a folder of csv) and hand back each form's header and cells.
 
 File-level problems (unreadable, undecodable, unknown format, too large, zip
-bomb, missing required column, prefecture/period inside the file differing
-from the path) raise DropRejected with the rule id; nothing is half read.
+bomb, hostile XML, a link or device instead of a file, missing required column,
+a form given twice or not a form at all, prefecture/period inside the file
+differing from the path) raise DropRejected with the rule id; nothing is half read.
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ import csv
 import io
 import json
 import os
+import re
+import stat
 import zipfile
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -18,8 +21,12 @@ from pathlib import Path
 
 from halfsky.cells import normalise_header, normalise_text
 from halfsky.forms import FORMS, Field, Form
+from halfsky.rules import Finding
+from halfsky.untrusted_text import is_printable_name, printable_name
 
 DEFAULT_MAX_BYTES = 200 * 1024 * 1024
+CHUNK = 1 << 20
+MAX_DTD_BYTES = 1 << 20  # a DTD is read only to tell its kind
 
 
 def max_drop_bytes() -> int:
@@ -45,7 +52,12 @@ class ParsedDrop:
     format: str
     forms: dict[str, FormTable]
     manifest: dict = field(default_factory=dict)
-    unknown_columns: list[tuple[str, str]] = field(default_factory=list)  # (form, header)
+    warnings: list[Finding] = field(default_factory=list)  # unknown columns, sheets and files: ignored, but named
+
+    def add_form(self, source: str, table: FormTable) -> None:
+        if table.form.name in self.forms:
+            raise DropRejected("duplicate_form", f"{source} is a second {table.form.name} ({table.form.zh})", form=table.form.name)
+        self.forms[table.form.name] = table
 
 
 def _header_lookup(form: Form) -> dict[str, Field]:
@@ -59,19 +71,49 @@ def _header_lookup(form: Form) -> dict[str, Field]:
 _FORM_NAMES = {name: form for form in FORMS.values() for name in form.sheet_names}
 
 
+def form_named(name: object) -> Form | None:
+    """The form a sheet, file stem or JSON key names: 'funds', 'Funds', ' 资金收支 '."""
+    text = normalise_text(name)
+    return _FORM_NAMES.get(text) or _FORM_NAMES.get(text.lower())
+
+
 def drop_format(path: Path) -> str | None:
     if path.is_dir():
         return "csv"
     return {".xlsx": "xlsx", ".json": "json"}.get(path.suffix.lower())
 
 
+def entry_problem(path: Path) -> DropRejected | None:
+    """Why a drop must not be read at all: a link, device or pipe (in a folder drop too), or a name
+    that is not text. Looked at with lstat only, so a link to /dev/zero or /etc is never opened."""
+    try:
+        mode = path.lstat().st_mode
+    except OSError as exc:
+        return DropRejected("unreadable", f"{printable_name(path.name)}: {exc.strerror}")
+    if stat.S_ISLNK(mode):
+        return DropRejected("not_a_regular_file", f"{printable_name(path.name)} is a link to {printable_name(os.readlink(path))}")
+    if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
+        return DropRejected("not_a_regular_file", f"{printable_name(path.name)} is a device, pipe or socket")
+    if not is_printable_name(path.name):
+        return DropRejected("unsafe_name", f"{printable_name(path.name)}: rename it with plain UTF-8 characters")
+    if stat.S_ISDIR(mode):
+        for entry in sorted(os.scandir(path), key=lambda e: e.name):
+            if entry.is_symlink() or not (entry.is_file(follow_symlinks=False) or entry.is_dir(follow_symlinks=False)):
+                return entry_problem(Path(entry.path))
+    return None
+
+
 def drop_size(path: Path) -> int:
+    """Bytes of the drop's regular files (links are never followed)."""
     if path.is_dir():
-        return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
-    return path.stat().st_size
+        return sum(e.stat(follow_symlinks=False).st_size for e in os.scandir(path) if e.is_file(follow_symlinks=False))
+    return path.lstat().st_size
 
 
 def read_drop(path: Path, prefecture_code: str | None = None, period: str | None = None) -> ParsedDrop:
+    problem = entry_problem(path)
+    if problem:
+        raise problem
     fmt = drop_format(path)
     if fmt is None:
         raise DropRejected("unknown_format", f"{path.name}: expected .xlsx, .json or a folder of .csv files")
@@ -93,7 +135,7 @@ def _table(form: Form, header: list, rows: list[list], parsed: ParsedDrop) -> Fo
         f = lookup.get(key)
         if f is None or f.name in seen:
             if normalise_text(h):
-                parsed.unknown_columns.append((form.name, normalise_text(h)))
+                parsed.warnings.append(Finding("unknown_column", form.name, field=normalise_text(h)))
             f = None
         else:
             seen.add(f.name)
@@ -123,56 +165,149 @@ def _decode(data: bytes, name: str) -> str:
 
 def _read_csv_folder(path: Path) -> ParsedDrop:
     parsed = ParsedDrop("csv", {})
-    for form in FORMS.values():
-        file = path / f"{form.name}.csv"
-        if not file.exists():
+    for entry in sorted(path.iterdir()):
+        if entry.name == "manifest.json":
+            try:
+                parsed.manifest = json.loads(_decode(entry.read_bytes(), entry.name))
+            except (json.JSONDecodeError, RecursionError) as exc:
+                raise DropRejected("unreadable", f"manifest.json is not JSON: {exc}") from exc
             continue
-        text = _decode(file.read_bytes(), file.name)
-        table = list(csv.reader(io.StringIO(text, newline="")))
-        if not table:
+        if entry.is_dir() or entry.suffix.lower() != ".csv":
+            parsed.warnings.append(Finding("unknown_file", value=entry.name))
             continue
-        parsed.forms[form.name] = _table(form, table[0], table[1:], parsed)
-    manifest = path / "manifest.json"
-    if manifest.exists():
+        form = form_named(entry.stem)
+        if form is None:
+            raise DropRejected("unknown_form", f"{entry.name} is not a form: name it activity.csv, funds.csv or "
+                                               "beneficiaries.csv (or 项目活动.csv, 资金收支.csv, 受益人明细.csv)")
         try:
-            parsed.manifest = json.loads(_decode(manifest.read_bytes(), manifest.name))
-        except json.JSONDecodeError as exc:
-            raise DropRejected("unreadable", f"manifest.json is not JSON: {exc}") from exc
+            table = list(csv.reader(io.StringIO(_decode(entry.read_bytes(), entry.name), newline="")))
+        except csv.Error as exc:
+            if "field limit" in str(exc):
+                raise DropRejected("cell_too_large", f"{entry.name}: a cell is longer than {csv.field_size_limit():,} characters",
+                                   form=form.name) from exc
+            raise DropRejected("unreadable", f"{entry.name} is not valid CSV: {exc}", form=form.name) from exc
+        if table:
+            parsed.add_form(entry.name, _table(form, table[0], table[1:], parsed))
     return parsed
+
+
+# XML's prolog: what may stand before the root element. A DOCTYPE there is how entity attacks begin.
+_PROLOG_ITEM = re.compile(rb"\s*(<\?.*?\?>|<!--.*?-->)", re.S)
+_EXTERNAL = re.compile(rb"\b(SYSTEM|PUBLIC)\b")
+
+
+def _prolog_verdict(head: bytes) -> str:
+    """'more' (need more bytes), 'ok' (the root element starts), 'external' or 'entities' (a DTD)."""
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")):  # UTF-16 parts are allowed by OOXML
+        head = head.decode("utf-16", errors="ignore").encode("utf-8")
+    position = 3 if head.startswith(b"\xef\xbb\xbf") else 0
+    while match := _PROLOG_ITEM.match(head, position):
+        position = match.end()
+    rest = head[position:].lstrip()
+    if rest.startswith(b"<!DOCTYPE"):
+        return "external" if _EXTERNAL.search(rest.split(b"]>", 1)[0]) else "entities"
+    if not rest or rest.startswith((b"<?", b"<!--")):  # an item not yet closed
+        return "more"
+    return "ok"
+
+
+def _check_xml_prolog(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> None:
+    """Reject a part that declares a DTD; read only as far as its root element (or 1 MiB), never past its declared size."""
+    with archive.open(info) as member:
+        head = b""
+        while True:
+            chunk = member.read(64 * 1024)
+            head += chunk
+            verdict = _prolog_verdict(head)
+            if verdict == "external" or (verdict == "entities" and (not chunk or b"]>" in head or len(head) >= MAX_DTD_BYTES)):
+                rule = "xml_external_entity" if verdict == "external" else "xml_entity_expansion"
+                raise DropRejected(rule, f"{info.filename} declares a DTD" + (" with external entities" if verdict == "external" else ""))
+            if verdict == "ok" or not chunk or len(head) >= MAX_DTD_BYTES:
+                return
+
+
+def _inspect_workbook(path: Path) -> None:
+    """Before calamine sees it: the declared expanded size within the limit, and no DTD in any XML part."""
+    limit = max_drop_bytes()
+    try:
+        with zipfile.ZipFile(path) as archive:
+            infos = archive.infolist()
+            expanded = sum(info.file_size for info in infos)
+            if expanded > limit:
+                raise DropRejected("expands_too_large", f"{path.name} expands to {expanded:,} bytes, over the limit of {limit:,}")
+            for info in infos:
+                if info.filename.lower().endswith((".xml", ".rels", ".vml")):
+                    _check_xml_prolog(archive, info)
+    except zipfile.BadZipFile as exc:
+        if "CRC" in str(exc) or "size" in str(exc).lower():
+            raise DropRejected("zip_size_mismatch", f"{path.name}: {exc}") from exc
+        raise DropRejected("unreadable", f"{path.name} is not a valid xlsx workbook") from exc
+    except (OSError, EOFError, NotImplementedError) as exc:
+        raise DropRejected("unreadable", f"{path.name} is not a valid xlsx workbook: {exc}") from exc
+
+
+def _calamine_rejection(path: Path, exc: Exception) -> DropRejected:
+    # calamine (Rust) enforces each part's declared size itself and says so in its message.
+    if "declared" in str(exc) and "size" in str(exc):
+        return DropRejected("zip_size_mismatch", f"{path.name}: {exc}")
+    return DropRejected("unreadable", f"{path.name} cannot be opened: {exc}")
 
 
 def _read_xlsx(path: Path) -> ParsedDrop:
     from python_calamine import CalamineWorkbook
 
-    try:
-        with zipfile.ZipFile(path) as archive:
-            expanded = sum(info.file_size for info in archive.infolist())
-    except (zipfile.BadZipFile, OSError) as exc:
-        raise DropRejected("unreadable", f"{path.name} is not a valid xlsx workbook") from exc
-    limit = max_drop_bytes()
-    if expanded > limit:
-        raise DropRejected("expands_too_large", f"{path.name} expands to {expanded:,} bytes, over the limit of {limit:,}")
+    _inspect_workbook(path)
     try:
         book = CalamineWorkbook.from_path(str(path))
     except Exception as exc:  # calamine raises its own error types for every kind of damage
-        raise DropRejected("unreadable", f"{path.name} cannot be opened: {exc}") from exc
+        raise _calamine_rejection(path, exc) from exc
     parsed = ParsedDrop("xlsx", {})
     for sheet_name in book.sheet_names:
-        form = _FORM_NAMES.get(normalise_text(sheet_name)) or _FORM_NAMES.get(normalise_text(sheet_name).lower())
-        if form is None or form.name in parsed.forms:
+        form = form_named(sheet_name)
+        if form is None:
+            parsed.warnings.append(Finding("unknown_sheet", value=sheet_name))
             continue
-        rows = book.get_sheet_by_name(sheet_name).to_python(skip_empty_area=False)
-        if not rows:
-            continue
-        parsed.forms[form.name] = _table(form, rows[0], [list(r) for r in rows[1:]], parsed)
+        try:
+            rows = book.get_sheet_by_name(sheet_name).to_python(skip_empty_area=False)
+        except Exception as exc:
+            raise _calamine_rejection(path, exc) from exc
+        if form.name in parsed.forms or rows:
+            parsed.add_form(f"sheet {sheet_name}", _table(form, rows[0] if rows else [], [list(r) for r in rows[1:]], parsed))
     return parsed
 
 
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89abAB]")
+
+
+def _lone_surrogate(doc: object) -> str | None:
+    """The first string (key or value) holding a lone surrogate; iterative, whatever the depth."""
+    stack = [doc]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            try:
+                item.encode("utf-8")
+            except UnicodeEncodeError:
+                return item
+        elif isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return None
+
+
 def _read_json(path: Path, prefecture_code: str | None, period: str | None) -> ParsedDrop:
+    text = _decode(path.read_bytes(), path.name)
     try:
-        doc = json.loads(_decode(path.read_bytes(), path.name), parse_float=Decimal)
+        doc = json.loads(text, parse_float=Decimal)
     except json.JSONDecodeError as exc:
         raise DropRejected("unreadable", f"{path.name} is not valid JSON: {exc.msg} at line {exc.lineno}") from exc
+    except RecursionError as exc:
+        raise DropRejected("json_too_deep", f"{path.name} nests lists or objects too deeply to read") from exc
+    # json turns an escaped surrogate pair into one character; a lone one stays and breaks UTF-8 later.
+    if _SURROGATE_ESCAPE.search(text) and (bad := _lone_surrogate(doc)) is not None:
+        raise DropRejected("invalid_unicode", f"{path.name}: {printable_name(bad)[:200]}")
     if not isinstance(doc, dict) or not isinstance(doc.get("forms"), dict):
         raise DropRejected("unreadable", f'{path.name} has no "forms" object')
     for key, expected in (("prefecture_code", prefecture_code), ("period", period)):
@@ -181,13 +316,14 @@ def _read_json(path: Path, prefecture_code: str | None, period: str | None) -> P
             raise DropRejected("header_mismatch", f'"{key}" is {inside} in the file but {expected} in its path')
     parsed = ParsedDrop("json", {})
     for name, rows in doc["forms"].items():
-        form = _FORM_NAMES.get(normalise_text(name))
-        if form is None or not isinstance(rows, list):
-            continue
-        if not all(isinstance(r, dict) for r in rows):
-            raise DropRejected("unreadable", f"{form.name}: every row must be an object")
+        form = form_named(name)
+        if form is None:
+            raise DropRejected("unknown_form", f'"{name}" in "forms" is not a form: use activity, funds or beneficiaries '
+                                               "(or 项目活动, 资金收支, 受益人明细)")
+        if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
+            raise DropRejected("unreadable", f'"{name}" must be a list of row objects', form=form.name)
         header = list(dict.fromkeys(k for r in rows for k in r))
         if not header:
             header = [f.name for f in form.fields]  # an empty list is an empty form, not a missing column
-        parsed.forms[form.name] = _table(form, header, [[r.get(k) for k in header] for r in rows], parsed)
+        parsed.add_form(f'"{name}"', _table(form, header, [[r.get(k) for k in header] for r in rows], parsed))
     return parsed

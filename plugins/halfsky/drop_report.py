@@ -10,6 +10,7 @@ from pathlib import Path
 
 from halfsky.judge import Verdict
 from halfsky.rules import RULES, Finding
+from halfsky.untrusted_text import neutralise_formula
 
 COLUMNS = ("severity", "rule", "form", "row_number", "field", "value", "detail", "message_zh", "message_en")
 
@@ -36,7 +37,8 @@ def render_csv(verdict: Verdict) -> str:
     out = io.StringIO()
     writer = csv.DictWriter(out, fieldnames=COLUMNS)
     writer.writeheader()
-    writer.writerows(finding_rows(verdict.findings))
+    # The sender's cells are shown as text: a formula in them must not run when staff open the file.
+    writer.writerows({k: neutralise_formula(v) for k, v in row.items()} for row in finding_rows(verdict.findings))
     return "\ufeff" + out.getvalue()  # BOM: Excel on Chinese Windows then opens it as UTF-8
 
 

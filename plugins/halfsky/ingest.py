@@ -19,15 +19,39 @@ from psycopg.types.json import Jsonb
 
 from halfsky.drop_report import write_report
 from halfsky.forms import FORMS
-from halfsky.judge import Verdict, judge_drop
-from halfsky.landing import Drop, Landing, copy_tree
+from halfsky.judge import Verdict, judge_drop, path_findings
+from halfsky.landing import Drop, Landing
+from halfsky.quarantine import quarantine_dir, store, store_report
+from halfsky.reference.code_lists import reference_data
 from halfsky.rules import Finding
 
 log = logging.getLogger(__name__)
 
+# Mapped ingest tasks per run: far below Airflow's max_map_length (1024), whatever the landing tree holds.
+MAX_BATCHES = 256
+UNKNOWN_UNITS = "unknown"  # the batch of every folder that is not a reporting unit: rejected by path, one task
+
+
+class DropsLeftPending(RuntimeError):
+    """The store or the warehouse failed (not the drop): those drops stay pending and the next run decides them."""
+
+
+def batch_by_unit(paths: list[str], known_units: set[str] | frozenset[str]) -> list[dict]:
+    """One batch per reporting unit, one for all unknown folders; past MAX_BATCHES, units share batches."""
+    groups: dict[str, list[str]] = defaultdict(list)
+    for path in paths:
+        unit = path.split("/")[0]
+        groups[unit if unit in known_units else UNKNOWN_UNITS].append(path)
+    batches = [{"label": unit, "paths": unit_paths} for unit, unit_paths in sorted(groups.items())]
+    if len(batches) <= MAX_BATCHES:
+        return batches
+    shared = [batches[i::MAX_BATCHES] for i in range(MAX_BATCHES)]
+    return [{"label": f"{group[0]['label']}+{len(group) - 1}", "paths": [p for b in group for p in b["paths"]]}
+            for group in shared]
+
 
 def pending_work(dsn: str, landing_url: str, as_of: datetime) -> tuple[list[dict], dict]:
-    """Drops to process this run, grouped by prefecture folder, and what was skipped.
+    """Drops to process this run, in batches by reporting unit, and what was skipped.
 
     A drop is due when it arrived by the end of the run's data interval and the
     submission log has not decided it yet (new, or left pending by a crash).
@@ -35,7 +59,7 @@ def pending_work(dsn: str, landing_url: str, as_of: datetime) -> tuple[list[dict
     landing = Landing(landing_url)
     with psycopg.connect(dsn) as conn:
         decided = {r[0] for r in conn.execute("select drop_path from ingest.submissions where status <> 'pending'")}
-    groups: dict[str, list[str]] = defaultdict(list)
+    due: list[str] = []
     skipped = Counter()
     for drop in landing.list_drops(known=frozenset(decided)):
         if isinstance(drop, str):
@@ -43,47 +67,88 @@ def pending_work(dsn: str, landing_url: str, as_of: datetime) -> tuple[list[dict
         elif drop.received_at > as_of:
             skipped["arrived_after_interval"] += 1
         else:
-            groups[drop.prefecture_code].append(drop.path)
-    work = [{"prefecture_code": p, "paths": paths} for p, paths in sorted(groups.items())]
-    log.info("%d drops due from %d prefecture folders; skipped %s", sum(len(w["paths"]) for w in work), len(work), dict(skipped))
+            due.append(drop.path)
+    work = batch_by_unit(due, set(reference_data().units))
+    log.info("%d drops due in %d batches; skipped %s", len(due), len(work), dict(skipped))
     return work, dict(skipped)
+
+
+def _drop_order(path: str) -> tuple[str, str, str]:
+    unit, period, name = path.split("/")
+    return unit, period, name
 
 
 def process_prefecture(dsn: str, landing_url: str, quarantine_url: str, paths: list[str], *, as_of: datetime,
                        run_id: str | None = None) -> dict[str, int]:
-    """Judge and load one prefecture's due drops, oldest name first; returns counts by outcome."""
+    """Judge and load a batch's due drops, oldest name first; returns counts by outcome.
+
+    Each drop is decided on its own: a drop that cannot be read or judged is rejected
+    (``internal_error`` at worst) and the next one goes on. Only a failure of the store
+    or the warehouse leaves a drop pending; the batch then finishes the others and fails.
+    """
     landing = Landing(landing_url)
-    outcome = Counter()
+    outcome: Counter = Counter()
+    stuck: list[str] = []
     with psycopg.connect(dsn) as conn, tempfile.TemporaryDirectory(prefix="halfsky-drop-") as scratch:
-        for rel in sorted(paths, key=lambda p: p.split("/")[-1]):
-            drop = landing.get(rel)
-            submission_id, status = register(conn, landing, drop, as_of, run_id)
-            if status == "duplicate":
-                outcome["duplicate"] += 1
-                continue
-            local = landing.local_copy(drop, Path(scratch))
-            verdict = judge_drop(local, drop.prefecture_code, drop.period, received_at=drop.received_at, as_of=as_of)
-            if verdict.accepted:
-                outcome[accept(conn, submission_id, verdict, as_of)] += 1
-            else:
-                reject(conn, submission_id, verdict, drop.name, quarantine_dir(quarantine_url, drop, submission_id), as_of,
-                       drop_bytes=local)
-                outcome["rejected"] += 1
+        for rel in sorted(paths, key=_drop_order):
+            try:
+                outcome[process_drop(conn, landing, quarantine_url, rel, Path(scratch), as_of, run_id)] += 1
+            except Exception as exc:
+                log.exception("%s: could not be decided, stays pending for the next run: %s", rel, exc)
+                stuck.append(rel)
+                if conn.closed or conn.broken:
+                    raise DropsLeftPending(f"the warehouse connection was lost at {rel}: {exc}") from exc
+    if stuck:
+        raise DropsLeftPending(f"{len(stuck)} drop(s) stay pending for the next run ({', '.join(stuck[:5])}"
+                               f"{', …' if len(stuck) > 5 else ''}); the rest: {dict(outcome)}")
     return dict(outcome)
 
 
+# Errors that say the warehouse is unwell, not the drop: retried by a later run, never blamed on the drop.
+_INFRASTRUCTURE_ERRORS = (psycopg.OperationalError, psycopg.InterfaceError)
+
+
+def process_drop(conn: psycopg.Connection, landing: Landing, quarantine_url: str, rel: str, scratch: Path,
+                 as_of: datetime, run_id: str | None) -> str:
+    """Register, judge, then load or quarantine one drop; returns its outcome."""
+    drop = landing.get(rel)
+    submission_id, status = register(conn, landing, drop, as_of, run_id)
+    if status == "duplicate":
+        return "duplicate"
+    local = landing.local_copy(drop, scratch) if drop.quarantinable else None
+    findings = path_findings(drop.prefecture_code, drop.period, as_of, reference_data())
+    if drop.problem or findings:  # judged by its place and entry alone, never parsed
+        finding = findings[0] if findings else Finding(drop.problem, value=drop.path, detail=drop.detail)
+        verdict = Verdict.rejected(drop.prefecture_code, drop.period, finding)
+    else:
+        verdict = judge_drop(local, drop.prefecture_code, drop.period, received_at=drop.received_at, as_of=as_of)
+    if verdict.accepted:
+        try:
+            return accept(conn, submission_id, verdict, as_of)
+        except _INFRASTRUCTURE_ERRORS:
+            raise
+        except Exception as exc:  # the rows would not load (a bug, or a value no rule foresaw): nothing of it stays
+            log.exception("%s: loading failed; rejected as internal_error", drop.path)
+            verdict = Verdict.internal_error(drop.prefecture_code, drop.period, exc)
+    reject(conn, submission_id, verdict, drop.name,
+           quarantine_dir(quarantine_url, drop.prefecture_code, drop.period, submission_id), as_of, drop_bytes=local)
+    return "rejected"
+
+
 def register(conn: psycopg.Connection, landing: Landing, drop: Drop, as_of: datetime, run_id: str | None) -> tuple[int, str]:
-    """Log the drop once; identical bytes under another name are a duplicate of the first."""
+    """Log the drop once; identical bytes under another name in the same prefecture and period
+    are a duplicate of the first (the contract's meaning: the same report sent again)."""
     sha = landing.sha256(drop)
     with conn.transaction():
-        conn.execute("select pg_advisory_xact_lock(hashtext(%s))", (sha,))
+        conn.execute("select pg_advisory_xact_lock(hashtext(%s))", (f"{drop.prefecture_code}/{drop.period}",))
         row = conn.execute("select submission_id, status from ingest.submissions where drop_path = %s", (drop.path,)).fetchone()
         if row:  # left pending by an interrupted run: this run judges it again
             conn.execute("update ingest.submissions set run_id = %s where submission_id = %s", (run_id, row[0]))
             return row
-        original = conn.execute(
-            "select submission_id from ingest.submissions where sha256 = %s and status <> 'pending' order by submission_id limit 1",
-            (sha,)).fetchone()
+        original = None if sha is None else conn.execute(
+            """select submission_id from ingest.submissions
+               where prefecture_code = %s and period = %s and sha256 = %s and status <> 'pending'
+               order by submission_id limit 1""", (drop.prefecture_code, drop.period, sha)).fetchone()
         status = "duplicate" if original else "pending"
         fmt = "csv" if drop.is_dir else (Path(drop.name).suffix.lstrip(".").lower() or "unknown")
         submission_id = conn.execute(
@@ -150,22 +215,16 @@ def accept(conn: psycopg.Connection, submission_id: int, verdict: Verdict, as_of
     return status
 
 
-def quarantine_dir(quarantine_url: str, drop: Drop, submission_id: int) -> str:
-    return f"{quarantine_url.rstrip('/')}/{drop.prefecture_code}/{drop.period}/{submission_id}"
-
-
 def reject(conn: psycopg.Connection, submission_id: int, verdict: Verdict, drop_name: str, target: str,
            as_of: datetime, drop_bytes: Path | None) -> None:
     """Quarantine the bytes and the report first, then record the decision: a crash in between leaves it pending.
 
-    ``drop_bytes`` is None when the drop is already in ``target`` (a replay that fails again).
+    ``drop_bytes`` is None when the drop is already in ``target`` (a replay that fails again) or
+    must not be read (a link or device, or over the size limit: the report says so).
     """
-    if drop_bytes is not None and drop_bytes.exists():
-        copy_tree(drop_bytes, f"{target}/drop/{drop_name}")
-    with tempfile.TemporaryDirectory(prefix="halfsky-report-") as scratch:
-        write_report(Path(scratch), verdict, drop_name, submission_id)
-        for name in ("report.json", "report.csv", "report.html"):
-            copy_tree(Path(scratch) / name, f"{target}/{name}")
+    if drop_bytes is not None:
+        store(drop_bytes, f"{target}/drop/{drop_name}")
+    store_report(lambda folder: write_report(folder, verdict, drop_name, submission_id), target)
     with conn.transaction():
         _store_findings(conn, submission_id, verdict.findings)
         conn.execute(

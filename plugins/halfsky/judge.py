@@ -7,6 +7,7 @@ prefecture that checks a file before sending it gets the pipeline's answer.
 from __future__ import annotations
 
 import logging
+import traceback
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -18,6 +19,7 @@ from halfsky.reference.code_lists import ReferenceData, reference_data
 from halfsky.reference.divisions import allowed_region_codes
 from halfsky.rules import ERROR, RULES, Finding
 from halfsky.row_typing import TypedForm, type_rows
+from halfsky.untrusted_text import printable_name
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +51,15 @@ class Verdict:
 
     def row_counts(self) -> dict[str, int]:
         return {name: len(t) for name, t in self.forms.items()}
+
+    @classmethod
+    def rejected(cls, prefecture_code: str, period: str, finding: Finding) -> "Verdict":
+        return cls(prefecture_code, period, None, [finding])
+
+    @classmethod
+    def internal_error(cls, prefecture_code: str, period: str, exc: BaseException) -> "Verdict":
+        """A bug or an unforeseen input: this drop is rejected, with the exception in its report, and the night goes on."""
+        return cls.rejected(prefecture_code, period, Finding("internal_error", detail=describe_exception(exc)))
 
     def reasons(self) -> list[dict]:
         """One line per rule: what the submission log and the run summary show."""
@@ -84,8 +95,26 @@ def expectation_parameters(prefecture_code: str, period: str, ref: ReferenceData
     }
 
 
+def describe_exception(exc: BaseException) -> str:
+    """The exception and where it was raised, for the report and the admins; no traceback noise."""
+    where = traceback.extract_tb(exc.__traceback__)[-1:] if exc.__traceback__ else []
+    place = f" (at {where[0].filename.rsplit('/', 1)[-1]}:{where[0].lineno} in {where[0].name})" if where else ""
+    return f"{type(exc).__name__}: {str(exc)[:500]}{place}"
+
+
 def judge_drop(path: Path, prefecture_code: str, period: str, *, received_at: datetime, as_of: datetime,
                ref: ReferenceData | None = None) -> Verdict:
+    """The verdict on one drop. Never raises for anything the drop holds: an unexpected error rejects
+    this drop as ``internal_error`` so the unit's other drops, and the night, go on."""
+    try:
+        return _judge(path, prefecture_code, period, received_at=received_at, as_of=as_of, ref=ref)
+    except Exception as exc:
+        log.exception("%s/%s %s: judging failed; rejected as internal_error", prefecture_code, period, printable_name(path.name))
+        return Verdict.internal_error(prefecture_code, period, exc)
+
+
+def _judge(path: Path, prefecture_code: str, period: str, *, received_at: datetime, as_of: datetime,
+           ref: ReferenceData | None) -> Verdict:
     from halfsky.gx_validation import validate  # GX is heavy: import only when a drop is judged
 
     ref = ref or reference_data()
@@ -107,10 +136,10 @@ def judge_drop(path: Path, prefecture_code: str, period: str, *, received_at: da
         verdict.forms[name] = typed
         verdict.findings += typed.findings
         verdict.findings += validate(typed, parameters)
-    verdict.findings += [Finding("unknown_column", form, field=header) for form, header in parsed.unknown_columns]
+    verdict.findings += parsed.warnings
     verdict.is_late = received_at > deadline(period)
     if verdict.is_late:
         verdict.findings.append(Finding("late_drop", value=received_at.isoformat(), detail=f"due {deadline(period):%Y-%m-%d %H:%M} Asia/Shanghai"))
-    log.info("%s/%s %s: %s, %d rows, %d errors, %d warnings", prefecture_code, period, path.name, verdict.status,
+    log.info("%s/%s %s: %s, %d rows, %d errors, %d warnings", prefecture_code, period, printable_name(path.name), verdict.status,
              sum(verdict.row_counts().values()), len(verdict.errors), len(verdict.warnings))
     return verdict

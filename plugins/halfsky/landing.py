@@ -1,7 +1,13 @@
 """The landing zone, through fsspec: a local folder today, ``s3://bucket/prefix`` tomorrow.
 
 Layout ``<root>/<prefecture>/<YYYY-MM>/<drop>``; a drop is a file or a folder.
-Listing never reads contents; hashing and fetching stream one drop at a time.
+Listing never reads contents; hashing and fetching stream one drop at a time
+and never past the size limit. Links, devices and pipes are never followed or
+opened: nothing outside the root is read.
+
+A drop's ``path`` is printable text (bytes that are not UTF-8 escaped, as
+``0_\\xff.json``), so it can be logged, stored and handed between Airflow tasks;
+the store's own name is looked up again when the bytes are needed.
 """
 
 from __future__ import annotations
@@ -16,16 +22,22 @@ from typing import Iterator
 
 import fsspec
 
+from halfsky.drop_reader import max_drop_bytes
+from halfsky.untrusted_text import is_printable_name, printable_name
+
 log = logging.getLogger(__name__)
 CHUNK = 1 << 20
 
 
 @dataclass(frozen=True)
 class Drop:
-    path: str  # relative to the landing root: prefecture/period/name
+    path: str  # relative to the landing root, printable: prefecture/period/name (the submission log's key)
     is_dir: bool
     size: int
     received_at: datetime  # the store's modification time (newest file of a folder)
+    problem: str | None = None  # a rule that judges the drop by its entry alone: it is never read
+    detail: str | None = None
+    store_path: str | None = None  # the store's own relative path, when it differs from ``path``
 
     @property
     def prefecture_code(self) -> str:
@@ -39,12 +51,28 @@ class Drop:
     def name(self) -> str:
         return self.path.split("/")[2]
 
+    @property
+    def readable(self) -> bool:
+        """Its bytes may be read: a regular file or a folder of them, within the size limit."""
+        return self.problem in (None, "unsafe_name")
+
+    @property
+    def quarantinable(self) -> bool:
+        """Its own regular files may be copied to quarantine: also a folder rejected for a link inside it."""
+        return self.readable or (self.is_dir and self.problem == "not_a_regular_file")
+
+
+def _is_plain(info: dict) -> bool:
+    """A regular file or a folder, not reached through a link."""
+    return not info.get("islink") and info["type"] in ("file", "directory")
+
 
 class Landing:
     def __init__(self, url: str):
         self.url = url
         self.fs, self.root = fsspec.core.url_to_fs(url)
         self.root = self.root.rstrip("/")
+        self._listings: dict[str, dict[str, dict]] = {}
 
     def _abs(self, rel: str) -> str:
         return posixpath.join(self.root, rel)
@@ -62,75 +90,97 @@ class Landing:
         files for size and time: the nightly listing skips years of decided drops cheaply.
         """
         for unit in sorted(self._children(self.root), key=lambda e: e["name"]):
-            if unit["type"] != "directory":
-                log.debug("ignoring %s: not a prefecture folder", unit["name"])
+            if not (_is_plain(unit) and unit["type"] == "directory"):
+                log.warning("ignoring %s: not a prefecture folder (links are not followed)", printable_name(unit["name"]))
                 continue
             for period in sorted(self._children(unit["name"]), key=lambda e: e["name"]):
-                if period["type"] != "directory":
-                    log.warning("ignoring %s: drops go in <prefecture>/<YYYY-MM>/", period["name"])
+                if not (_is_plain(period) and period["type"] == "directory"):
+                    log.warning("ignoring %s: drops go in <prefecture>/<YYYY-MM>/ (links are not followed)",
+                                printable_name(period["name"]))
                     continue
                 for entry in sorted(self._children(period["name"]), key=lambda e: e["name"]):
-                    rel = posixpath.relpath(entry["name"], self.root)
+                    rel = printable_name(posixpath.relpath(entry["name"], self.root))
                     yield rel if rel in known else self._drop(entry)
 
     def _drop(self, entry: dict) -> Drop:
-        rel = posixpath.relpath(entry["name"], self.root)
-        if entry["type"] == "directory":
-            files = [i for i in self.fs.find(entry["name"], detail=True).values() if i["type"] == "file"]
+        store_rel = posixpath.relpath(entry["name"], self.root)
+        rel = printable_name(store_rel)
+        made = dict(store_path=store_rel if store_rel != rel else None)
+        if not _is_plain(entry):
+            what = f"a link to {printable_name(entry['destination'])}" if entry.get("destination") else "a device, pipe or socket"
+            return Drop(rel, False, 0, _modified(entry), "not_a_regular_file", f"{printable_name(posixpath.basename(store_rel))} is {what}", **made)
+        is_dir, size, received = entry["type"] == "directory", entry["size"], _modified(entry)
+        if is_dir:
+            inside = self.fs.find(entry["name"], detail=True, withdirs=True).values()
+            odd = [i for i in inside if not _is_plain(i)]
+            if odd:
+                name = printable_name(posixpath.relpath(odd[0]["name"], entry["name"]))
+                return Drop(rel, True, 0, received, "not_a_regular_file", f"{name} inside the folder is a link, device or pipe", **made)
+            files = [i for i in inside if i["type"] == "file"]
             size = sum(i["size"] for i in files)
-            received = max((_modified(i) for i in files), default=_modified(entry))
-            return Drop(rel, True, size, received)
-        return Drop(rel, False, entry["size"], _modified(entry))
+            received = max((_modified(i) for i in files), default=received)
+        if size > max_drop_bytes():
+            return Drop(rel, is_dir, size, received, "too_large", f"{size:,} bytes is over the limit of {max_drop_bytes():,}", **made)
+        if any(not is_printable_name(part) for part in store_rel.split("/")):
+            return Drop(rel, is_dir, size, received, "unsafe_name", f"{rel}: rename it with plain UTF-8 characters", **made)
+        return Drop(rel, is_dir, size, received, **made)
 
     def get(self, rel: str) -> Drop:
-        return self._drop(self.fs.info(self._abs(rel)))
+        """The drop at a printable path, looked up in its folder's listing (never by following a link)."""
+        parent, name = posixpath.split(rel)
+        if parent not in self._listings:
+            store_parent = self._store_path(parent)
+            self._listings[parent] = {printable_name(posixpath.basename(e["name"])): e for e in self._children(self._abs(store_parent))}
+        entry = self._listings[parent].get(name)
+        if entry is None:
+            raise FileNotFoundError(f"{rel} is no longer in the landing zone")
+        return self._drop(entry)
 
-    def sha256(self, drop: Drop) -> str:
-        """Of the bytes; a folder hashes its files' names and hashes, so a renamed copy still matches."""
+    def _store_path(self, rel: str) -> str:
+        """The store's name for a printable folder path: the same unless a name had bytes that are not UTF-8."""
+        if is_printable_name(rel) or "\\" not in rel:
+            return rel
+        store = ""
+        for part in rel.split("/"):
+            match = next((posixpath.basename(e["name"]) for e in self._children(self._abs(store))
+                          if printable_name(posixpath.basename(e["name"])) == part), part)
+            store = posixpath.join(store, match) if store else match
+        return store
+
+    def sha256(self, drop: Drop) -> str | None:
+        """Of the bytes; a folder hashes its files' names and hashes, so a renamed copy still matches.
+        None for a drop that must not be read (a link, a device, over the size limit)."""
+        if not drop.readable:
+            return None
+        base = self._abs(drop.store_path or drop.path)
         if not drop.is_dir:
-            return self._file_sha(self._abs(drop.path))
+            return self._file_sha(base)
         outer = hashlib.sha256()
-        base = self._abs(drop.path)
         for path in sorted(self.fs.find(base)):
-            outer.update(posixpath.relpath(path, base).encode() + b"\0" + self._file_sha(path).encode() + b"\n")
+            outer.update(posixpath.relpath(path, base).encode("utf-8", "surrogateescape") + b"\0" + self._file_sha(path).encode() + b"\n")
         return outer.hexdigest()
 
     def _file_sha(self, path: str) -> str:
-        digest = hashlib.sha256()
+        digest, left = hashlib.sha256(), max_drop_bytes() + 1  # a file still growing is hashed no further than the limit
         with self.fs.open(path, "rb") as fh:
-            while chunk := fh.read(CHUNK):
+            while left > 0 and (chunk := fh.read(min(CHUNK, left))):
                 digest.update(chunk)
+                left -= len(chunk)
         return digest.hexdigest()
 
     def local_copy(self, drop: Drop, scratch: Path) -> Path:
         """A local path to read the drop from: the file itself when the store is local."""
+        source = self._abs(drop.store_path or drop.path)
         if is_local(self.fs):
-            return Path(self._abs(drop.path))
+            return Path(source)
         target = scratch / drop.name
-        self.fs.get(self._abs(drop.path), str(target), recursive=drop.is_dir)
+        self.fs.get(source, str(target), recursive=drop.is_dir)
         return target
 
 
 def is_local(fs: fsspec.AbstractFileSystem) -> bool:
     protocols = (fs.protocol,) if isinstance(fs.protocol, str) else fs.protocol
     return "file" in protocols
-
-
-def copy_tree(source: Path, dest_url: str) -> str:
-    """Copy a local file or folder byte for byte to ``dest_url`` (any fsspec store).
-
-    A folder's contents land in ``dest_url`` itself even when it already exists
-    (a retried run): fsspec nests a second copy unless both sides end in '/'.
-    """
-    fs, dest = fsspec.core.url_to_fs(dest_url)
-    dest = dest.rstrip("/")
-    if source.is_dir():
-        fs.makedirs(dest, exist_ok=True)
-        fs.put(str(source) + "/", dest + "/", recursive=True)
-    else:
-        fs.makedirs(posixpath.dirname(dest), exist_ok=True)
-        fs.put(str(source), dest)
-    return dest_url
 
 
 def _modified(info: dict) -> datetime:

@@ -50,7 +50,7 @@ def build_marts(as_of: datetime, dsn: str | None = None) -> None:
 
 
 def discover_drops(as_of: datetime, dsn: str | None = None, landing: str | None = None) -> list[dict]:
-    """Due drops grouped by prefecture folder: the work of the mapped ingest tasks."""
+    """Due drops in batches by reporting unit (unknown folders together): the work of the mapped ingest tasks."""
     work, skipped = pending_work(dsn or warehouse_dsn(), landing or landing_url(), as_of)
     if skipped:
         log.info("not processed this run: %s", skipped)
@@ -61,8 +61,8 @@ def ingest_prefecture(batch: dict, as_of: datetime, run_id: str | None = None, d
                       landing: str | None = None, quarantine: str | None = None) -> dict:
     outcome = process_prefecture(dsn or warehouse_dsn(), landing or landing_url(), quarantine or quarantine_url(),
                                  batch["paths"], as_of=as_of, run_id=run_id)
-    log.info("prefecture %s: %s", batch["prefecture_code"], outcome)
-    return {"prefecture_code": batch["prefecture_code"], **outcome}
+    log.info("batch %s: %s", batch["label"], outcome)
+    return {"label": batch["label"], **outcome}
 
 
 def summarize(outcomes: list[dict], run_id: str, dsn: str | None = None) -> dict:
@@ -75,7 +75,7 @@ def summarize(outcomes: list[dict], run_id: str, dsn: str | None = None) -> dict
         totals = Counter(dict(conn.execute(
             "select status, count(*) from ingest.submissions where run_id = %s group by status", (run_id,)).fetchall()))
     counts = table_counts(dsn)
-    log.info("drops this run: %d accepted, %d rejected, %d duplicate, %d superseded, from %d prefecture folders",
+    log.info("drops this run: %d accepted, %d rejected, %d duplicate, %d superseded, from %d batches",
              totals["accepted"], totals["rejected"], totals["duplicate"], totals["superseded"], len(outcomes))
     log.info("marts after this run:\n%s", format_counts(counts))
-    return {"drops": dict(totals), "prefectures": len(outcomes), "marts": counts}
+    return {"drops": dict(totals), "batches": len(outcomes), "marts": counts}

@@ -65,6 +65,14 @@ def type_rows(table: FormTable, first_row_number: int) -> TypedForm:
         for f in form.fields:
             i = present.get(f.name)
             raw = row[i] if i is not None and i < len(row) else None
+            if isinstance(raw, str) and "\x00" in raw:  # Postgres text cannot hold it, whatever the field
+                findings.append(Finding("nul_byte", form.name, number, f.name, raw[:200]))
+                values[f.name].append(None)
+                continue
+            if isinstance(raw, (dict, list)):  # JSON: a cell is a value, not a list or an object
+                findings.append(Finding("type", form.name, number, f.name, str(raw)[:200], "a list or object, not a value"))
+                values[f.name].append(None)
+                continue
             if cells.is_blank(raw):
                 values[f.name].append(f.default)
                 continue
@@ -74,7 +82,7 @@ def type_rows(table: FormTable, first_row_number: int) -> TypedForm:
                 else:
                     value = _PARSERS[f.kind](raw)
             except cells.CellError as exc:
-                findings.append(Finding("type", form.name, number, f.name, cells.normalise_text(raw)[:200], str(exc)))
+                findings.append(Finding(exc.rule, form.name, number, f.name, cells.normalise_text(raw)[:200], str(exc)))
                 value = None
             values[f.name].append(value)
     return TypedForm(form, row_numbers, values, findings)

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from halfsky.untrusted_text import storable_text
+
 ERROR, WARNING = "error", "warning"
 
 
@@ -33,9 +35,30 @@ _RULES = (
     Rule("header_mismatch", ERROR, "文件内的地市代码或报送期与路径不一致", "The prefecture or period inside the file differs from its path"),
     Rule("no_forms", ERROR, "未找到任何报表（项目活动、资金收支、受益人明细）", "No form found (activity, funds, beneficiaries)"),
     Rule("missing_column", ERROR, "缺少必填列", "A required column is missing"),
+    Rule("not_a_regular_file", ERROR, "不是普通文件（链接、设备或管道），未读取",
+         "Not a regular file (a link, device or pipe): it was not read"),
+    Rule("unsafe_name", ERROR, "文件或文件夹名含有无法识别的字节或控制字符，请重命名后重新报送",
+         "The file or folder name has bytes that are not UTF-8 text, or control characters: rename it and send again"),
+    Rule("xml_entity_expansion", ERROR, "工作簿含有 XML 实体声明（DTD），xlsx 文件不需要，可能是恶意文件",
+         "The workbook declares XML entities (a DTD), which xlsx files never need; it may be hostile"),
+    Rule("xml_external_entity", ERROR, "工作簿引用外部 XML 实体（可读取服务器文件），可能是恶意文件",
+         "The workbook refers to external XML entities (which would read files on the server); it may be hostile"),
+    Rule("zip_size_mismatch", ERROR, "工作簿内部件的实际大小或校验值与声明不符（文件损坏或被篡改）",
+         "A part of the workbook does not match its declared size or checksum (damaged or tampered with)"),
+    Rule("cell_too_large", ERROR, "单元格内容过长（超过 128 KiB）", "A cell is longer than 128 KiB"),
+    Rule("json_too_deep", ERROR, "JSON 嵌套层数过多", "The JSON is nested too deeply"),
+    Rule("invalid_unicode", ERROR, "文本含有无效的 Unicode 字符（孤立代理项）", "Text holds invalid Unicode (a lone surrogate)"),
+    Rule("nul_byte", ERROR, "文本含有空字符（NUL，0x00）", "Text holds a NUL character (0x00)"),
+    Rule("duplicate_form", ERROR, "同一报表出现两次（如 activity 与 项目活动 并存），无法确定以哪个为准",
+         "One form appears twice (e.g. both activity and 项目活动): which one counts cannot be told"),
+    Rule("unknown_form", ERROR, "含有无法识别的报表（文件名或键名不是报表名称）",
+         "A form is not one of the contract's (its file name or key is no form name)"),
+    Rule("internal_error", ERROR, "系统处理该文件时出错，已通知管理员；请勿重复报送，管理员修复后将重新处理",
+         "halfsky failed while judging this drop; admins are told, and will replay it after a fix: no need to resend"),
     # Row rules, from the form tables of the contract.
     Rule("required", ERROR, "必填项为空", "A required value is empty"),
     Rule("type", ERROR, "数值格式错误", "The value is not of the field's type"),
+    Rule("out_of_range", ERROR, "数值超出可存储的范围", "The number is too large to be stored"),
     Rule("min_value", ERROR, "数值低于允许的最小值", "The value is below the allowed minimum"),
     Rule("max_length", ERROR, "文字超过长度上限", "The text is longer than allowed"),
     Rule("code_list", ERROR, "代码不在代码表中", "The code is not in the code list"),
@@ -49,6 +72,9 @@ _RULES = (
     Rule("late_drop", WARNING, "逾期报送（截止日期为次月10日）", "Sent after the deadline (the 10th of the next month)"),
     Rule("duplicate_cash_benefit", WARNING, "同一人本期重复领取同一现金救助", "One person received the same cash benefit twice this period"),
     Rule("unknown_column", WARNING, "无法识别的列，已忽略", "A column is not one of the form's fields and was ignored"),
+    Rule("unknown_sheet", WARNING, "无法识别的工作表，已忽略（如为报表，请使用报表名称）",
+         "A sheet is not one of the forms and was ignored (name it after its form if it is one)"),
+    Rule("unknown_file", WARNING, "文件夹中的非报表文件，已忽略", "A file in the drop folder is not a form and was ignored"),
 )
 
 RULES: dict[str, Rule] = {r.id: r for r in _RULES}
@@ -64,6 +90,13 @@ class Finding:
     field: str | None = None
     value: str | None = None
     detail: str | None = None
+
+    def __post_init__(self) -> None:
+        # Cells are untrusted: a NUL or lone surrogate would break the report file and the findings table.
+        for name in ("field", "value", "detail"):
+            text = getattr(self, name)
+            if text is not None:
+                object.__setattr__(self, name, storable_text(text))
 
     @property
     def severity(self) -> str:

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from datetime import datetime, timezone
 from pathlib import Path
 
 from halfsky.drop_report import write_report
 from halfsky.judge import judge_drop
-from halfsky.landing import Landing
+from halfsky.untrusted_text import printable_name
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -28,27 +29,29 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--as-of", help="judge 'future' and 'late' as of this ISO time (default: now)")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
-    drop_path = args.drop.resolve()
-    if not drop_path.exists():
-        p.error(f"{args.drop} does not exist")
+    # absolute(), not resolve(): a link is judged (and refused) as the link, and its report stays beside it.
+    drop_path = args.drop.absolute()
+    if not os.path.lexists(drop_path):
+        p.error(f"{printable_name(str(args.drop))} does not exist")
     prefecture = args.prefecture or drop_path.parent.parent.name
     period = args.period or drop_path.parent.name
     as_of = datetime.fromisoformat(args.as_of) if args.as_of else datetime.now(timezone.utc)
     if as_of.tzinfo is None:
         as_of = as_of.replace(tzinfo=timezone.utc)
-    received_at = Landing(str(drop_path.parent)).get(drop_path.name).received_at
+    received_at = datetime.fromtimestamp(drop_path.lstat().st_mtime, tz=timezone.utc)
     verdict = judge_drop(drop_path, prefecture, period, received_at=min(received_at, as_of), as_of=as_of)
-    report_dir = args.report_dir or drop_path.with_name(drop_path.name + ".report")
-    report = write_report(report_dir, verdict, drop_path.name)
+    name = printable_name(drop_path.name)
+    report_dir = args.report_dir or drop_path.with_name(name + ".report")
+    report = write_report(report_dir, verdict, name)
     word = "ACCEPTED 接收" if verdict.accepted else "REJECTED 退回"
-    print(f"{word}: {drop_path.name} ({prefecture} {period}); rows {verdict.row_counts()}")
+    print(f"{word}: {name} ({printable_name(prefecture)} {printable_name(period)}); rows {verdict.row_counts()}")
     for r in verdict.reasons():
         print(f"  {r['severity']:<7} {r['rule']:<26} x{r['count']:<6} {r['zh']} / {r['en']}")
     for f in verdict.errors[:20]:
         print(f"    {f.form or '-'} row {f.row_number or '-'} {f.field or ''} = {f.value!r}: {f.rule} {f.detail or ''}")
     if len(verdict.errors) > 20:
         print(f"    … {len(verdict.errors) - 20} more in the report")
-    print(f"report: {report}")
+    print(f"report: {printable_name(str(report))}")
     return 0 if verdict.accepted else 1
 
 

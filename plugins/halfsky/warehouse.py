@@ -34,7 +34,7 @@ create table if not exists ingest.submissions (
     drop_name        text not null,
     drop_path        text not null unique,      -- relative to the landing root
     format           text not null,
-    sha256           char(64) not null,
+    sha256           char(64),
     size_bytes       bigint not null,
     received_at      timestamptz not null,      -- the landing store's timestamp for the drop
     first_seen_at    timestamptz not null,      -- end of the data interval of the run that found it
@@ -49,6 +49,8 @@ create table if not exists ingest.submissions (
     run_id           text,
     replays          int not null default 0
 );
+-- null for a drop that is never read (a link or device, or over the size limit)
+alter table ingest.submissions alter column sha256 drop not null;
 create index if not exists submissions_unit_period on ingest.submissions (prefecture_code, period);
 create index if not exists submissions_sha on ingest.submissions (sha256);
 

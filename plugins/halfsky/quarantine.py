@@ -1,0 +1,92 @@
+"""Quarantine: a rejected drop's bytes, byte for byte, beside its report.
+
+``<quarantine_url>/<prefecture>/<period>/<submission_id>/drop/<name>`` and
+``report.{json,csv,html}``. Quarantined drops hold id numbers and names, so on a
+local disk every folder made here is 0700 and every file 0600 (the pipeline's
+account only); object stores take their access rules from the bucket's policy.
+Only regular files are copied: a link inside a folder drop is never followed.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import posixpath
+import shutil
+import stat
+import tempfile
+from pathlib import Path
+
+import fsspec
+
+from halfsky.landing import is_local
+
+log = logging.getLogger(__name__)
+
+PRIVATE_DIR, PRIVATE_FILE = 0o700, 0o600
+
+
+def quarantine_dir(quarantine_url: str, prefecture_code: str, period: str, submission_id: int) -> str:
+    return f"{quarantine_url.rstrip('/')}/{prefecture_code}/{period}/{submission_id}"
+
+
+def _private_makedirs(path: Path) -> None:
+    """Make the missing folders of ``path`` 0700; folders that exist already are left as their owner set them."""
+    missing = []
+    while not path.exists():
+        missing.append(path)
+        path = path.parent
+    for folder in reversed(missing):
+        try:
+            folder.mkdir(mode=PRIVATE_DIR)
+        except FileExistsError:  # another worker made it a moment ago
+            continue
+        folder.chmod(PRIVATE_DIR)  # mkdir's mode is masked by the umask; this is not
+
+
+def _private_copy_file(source: Path, target: Path) -> None:
+    fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_NOFOLLOW", 0), PRIVATE_FILE)
+    os.fchmod(fd, PRIVATE_FILE)  # an existing file (a retried run) keeps no wider mode
+    with open(source, "rb") as src, os.fdopen(fd, "wb") as dst:
+        shutil.copyfileobj(src, dst, 1 << 20)
+
+
+def _regular_files(source: Path) -> list[Path]:
+    """The drop's regular files, relative to it; links, devices and pipes are left out, unread."""
+    if not source.is_dir():
+        return [Path()] if stat.S_ISREG(source.lstat().st_mode) else []
+    found = []
+    for folder, dirs, files in os.walk(source):  # os.walk does not descend into linked folders
+        for name in files:
+            path = Path(folder, name)
+            if stat.S_ISREG(path.lstat().st_mode):
+                found.append(path.relative_to(source))
+    return sorted(found)
+
+
+def store(source: Path, dest_url: str) -> int:
+    """Copy a local file, or a folder's regular files, to ``dest_url``; returns how many files were copied.
+
+    A folder's contents land in ``dest_url`` itself even when it already exists (a retried run).
+    """
+    files = _regular_files(source)
+    fs, dest = fsspec.core.url_to_fs(dest_url)
+    dest = dest.rstrip("/")
+    local = is_local(fs)
+    for rel in files:
+        target = posixpath.join(dest, rel.as_posix()) if rel.parts else dest
+        if local:
+            _private_makedirs(Path(target).parent)
+            _private_copy_file(source / rel, Path(target))
+        else:
+            fs.makedirs(posixpath.dirname(target), exist_ok=True)
+            fs.put_file(str(source / rel), target)
+    return len(files)
+
+
+def store_report(write, dest_url: str) -> None:
+    """``write(folder)`` writes report.json/csv/html into a scratch folder; they are stored under ``dest_url``."""
+    with tempfile.TemporaryDirectory(prefix="halfsky-report-") as scratch:
+        write(Path(scratch))
+        for name in sorted(os.listdir(scratch)):
+            store(Path(scratch) / name, f"{dest_url.rstrip('/')}/{name}")

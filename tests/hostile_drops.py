@@ -1,0 +1,153 @@
+"""Hand-made drops, valid and hostile, for the poison-drop tests.
+
+Each builder writes one drop into ``<root>/<prefecture>/<period>/`` and returns
+its path. The valid drop is small and exact so a test can tell what was loaded.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import re
+import zipfile
+from datetime import datetime
+from pathlib import Path
+
+from halfsky.id_numbers import check_digit
+
+ARRIVED = datetime.fromisoformat("2026-10-05T12:00:00+08:00")
+
+
+def id_number(first17: str = "15010219850315002") -> str:
+    return first17 + check_digit(first17)
+
+
+def valid_doc(prefecture: str, period: str, *, counterparty: str = "呼和浩特市慈善总会", amount: str = "70000.00") -> dict:
+    region = prefecture[:4] + "02"  # the first district of the prefecture (150102 新城区, 654002 伊宁市…)
+    day = f"{period}-05"
+    return {
+        "prefecture_code": prefecture,
+        "period": period,
+        "forms": {
+            "activity": [{"region_code": region, "program_code": "MOTHER_PARCEL", "beneficiary_group_code": "LOW_INCOME_WOMEN",
+                          "events": 2, "beneficiaries": 40, "volunteers": 6, "remarks": "母亲邮包发放"}],
+            "funds": [{"region_code": region, "program_code": "MOTHER_PARCEL", "fund_source_code": "GOV_CENTRAL",
+                       "flow_type": "INCOMING", "amount_yuan": amount, "txn_date": day, "voucher_no": f"V-{period}-1",
+                       "counterparty": counterparty}],
+            "beneficiaries": [{"region_code": region, "program_code": "MOTHER_PARCEL", "beneficiary_group_code": "LOW_INCOME_WOMEN",
+                               "id_number": id_number(prefecture + "19850315002"), "name": "王秀英",
+                               "benefit_date": day, "benefit_type": "GOODS", "amount_yuan": None}],
+        },
+    }
+
+
+def place(root: Path, prefecture: str, period: str, name: str) -> Path:
+    folder = root / prefecture / period
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder / name
+
+
+def arrived(path: Path, when: datetime = ARRIVED) -> Path:
+    os.utime(path, (when.timestamp(),) * 2, follow_symlinks=False)
+    return path
+
+
+def write_json(root: Path, prefecture: str, period: str, name: str, doc: dict | str | bytes) -> Path:
+    path = place(root, prefecture, period, name)
+    if isinstance(doc, dict):
+        doc = json.dumps(doc, ensure_ascii=False)
+    path.write_bytes(doc.encode("utf-8") if isinstance(doc, str) else doc)
+    return arrived(path)
+
+
+def write_csv_folder(root: Path, prefecture: str, period: str, name: str, files: dict[str, bytes | list[dict]]) -> Path:
+    folder = place(root, prefecture, period, name)
+    folder.mkdir(exist_ok=True)
+    for file_name, content in files.items():
+        if isinstance(content, list):
+            out = io.StringIO()
+            writer = csv.DictWriter(out, fieldnames=list(dict.fromkeys(k for r in content for k in r)))
+            writer.writeheader()
+            writer.writerows(content)
+            content = out.getvalue().encode("utf-8")
+        (folder / file_name).write_bytes(content)
+        arrived(folder / file_name)
+    return arrived(folder)
+
+
+def xlsx_bytes(doc: dict, sheet_names: dict[str, list[str]] | None = None) -> bytes:
+    """The doc's forms as a workbook, a sheet per form (or several sheets per form, by name)."""
+    import xlsxwriter
+
+    out = io.BytesIO()
+    book = xlsxwriter.Workbook(out, {"in_memory": True})
+    for form, rows in doc["forms"].items():
+        for sheet_name in (sheet_names or {}).get(form, [form]):
+            sheet = book.add_worksheet(sheet_name)
+            header = list(dict.fromkeys(k for r in rows for k in r))
+            sheet.write_row(0, 0, header)
+            for i, row in enumerate(rows, start=1):
+                sheet.write_row(i, 0, ["" if row.get(k) is None else str(row[k]) for k in header])
+    book.close()
+    return out.getvalue()
+
+
+def write_xlsx(root: Path, prefecture: str, period: str, name: str, data: bytes) -> Path:
+    path = place(root, prefecture, period, name)
+    path.write_bytes(data)
+    return arrived(path)
+
+
+def _rewrite_member(data: bytes, member: str, change) -> bytes:
+    """The same zip with one member's text changed."""
+    src = zipfile.ZipFile(io.BytesIO(data))
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as dst:
+        for info in src.infolist():
+            content = src.read(info.filename)
+            if info.filename == member:
+                content = change(content.decode("utf-8")).encode("utf-8")
+            dst.writestr(info.filename, content)
+    return out.getvalue()
+
+
+def _with_doctype(xml: str, doctype: str, entity_ref: str) -> str:
+    xml = xml.replace("?>", "?>" + doctype, 1)
+    # The first shared string becomes a reference to the entity.
+    return re.sub(r"<t>[^<]*</t>", f"<t>{entity_ref}</t>", xml, count=1)
+
+
+def billion_laughs_xlsx(doc: dict) -> bytes:
+    lol = ['<!ENTITY lol "lol">'] + [f'<!ENTITY lol{i} "{("&lol%s;" % ("" if i == 1 else i - 1)) * 10}">' for i in range(1, 10)]
+    doctype = "<!DOCTYPE lolz [" + "".join(lol) + "]>"
+    return _rewrite_member(xlsx_bytes(doc), "xl/sharedStrings.xml", lambda x: _with_doctype(x, doctype, "&lol9;"))
+
+
+def xxe_xlsx(doc: dict) -> bytes:
+    doctype = '<!DOCTYPE foo [<!ENTITY xxe SYSTEM "file:///etc/passwd">]>'
+    return _rewrite_member(xlsx_bytes(doc), "xl/sharedStrings.xml", lambda x: _with_doctype(x, doctype, "&xxe;"))
+
+
+def lying_size_xlsx(doc: dict, padding: int = 3_000_000) -> bytes:
+    """A workbook whose first sheet really expands to megabytes while its headers say 100 bytes."""
+    data = _rewrite_member(xlsx_bytes(doc), "xl/worksheets/sheet1.xml",
+                           lambda x: x.replace("</worksheet>", "<!--" + " " * padding + "--></worksheet>"))
+    member = b"xl/worksheets/sheet1.xml"
+    patched = bytearray(data)
+    # Local header: uncompressed size at offset 22; central directory entry: at offset 24.
+    for signature, size_offset in ((b"PK\x03\x04", 22), (b"PK\x01\x02", 24)):
+        start = 0
+        while (start := patched.find(signature, start)) >= 0:
+            name_offset = 30 if signature == b"PK\x03\x04" else 46
+            name_len = int.from_bytes(patched[start + (26 if signature == b"PK\x03\x04" else 28):][:2], "little")
+            if bytes(patched[start + name_offset:start + name_offset + name_len]) == member:
+                patched[start + size_offset:start + size_offset + 4] = (100).to_bytes(4, "little")
+            start += 4
+    return bytes(patched)
+
+
+def nested_json(prefecture: str, period: str, depth: int = 100_000) -> str:
+    return ('{"prefecture_code": "%s", "period": "%s", "forms": {"activity": [{"remarks": ' % (prefecture, period)
+            + "[" * depth + "]" * depth + "}]}}")
