@@ -8,12 +8,3 @@
         else -1
     end
 {%- endmacro %}
-
-{#- Facts load only prefecture-periods whose newest accepted drop changed since the last build. -#}
-{% macro changed_periods_only(alias) -%}
-    {% if is_incremental() %}
-    and ({{ alias }}.prefecture_code, {{ alias }}.period, {{ alias }}.submission_id) not in (
-        select distinct prefecture_code, period, submission_id from {{ this }}
-    )
-    {% endif %}
-{%- endmacro %}

@@ -43,7 +43,10 @@ FACT_SOURCES = ("stg_ingest__submissions", "stg_raw__activity", "stg_raw__funds"
 def build_marts(as_of: datetime, dsn: str | None = None) -> None:
     """Facts (incremental: only prefecture-periods whose newest drop changed), dim_beneficiary,
     completeness and the analyst views, with their tests. Fails clearly without the person key."""
+    from halfsky.person_key import ensure_same_key
+
     key = person_hmac_key()
+    ensure_same_key(key, dsn)  # before anything is built: another key would publish unmatched person keys
     as_of_date = as_of.astimezone(SHANGHAI).date().isoformat()
     run_dbt(["build", "--select", *(f"{m}+" for m in FACT_SOURCES)], dsn=dsn,
             dbt_vars={"as_of_date": as_of_date}, extra_env=person_key_options(key))

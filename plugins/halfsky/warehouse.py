@@ -66,6 +66,13 @@ create table if not exists ingest.drop_findings (
 );
 create index if not exists drop_findings_submission on ingest.drop_findings (submission_id);
 
+-- Which person key built the marts: a keyed fingerprint, never the key. A build with another key is refused.
+create table if not exists ingest.person_key (
+    singleton    boolean primary key default true check (singleton),
+    fingerprint  text not null,
+    recorded_at  timestamptz not null default now()
+);
+
 create table if not exists reference.admin_divisions (
     code             char(6) primary key,
     name_zh          text not null,
@@ -75,6 +82,35 @@ create table if not exists reference.admin_divisions (
     longitude        numeric(9, 6),
     latitude         numeric(9, 6)
 );
+"""
+
+
+# Id numbers typed into free text (a counterparty "王秀英(身份证150100198503150022)") never reach marts:
+# every 18-digit run with a valid GB 11643 check digit becomes a marker. Used by the dbt facts.
+_MASK_ID_NUMBERS = r"""
+create or replace function reference.mask_id_numbers(value text) returns text
+language plpgsql immutable parallel safe as $mask$
+declare
+    weights constant int[] := array[7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2];
+    candidate text;
+    total int;
+    masked text := value;
+begin
+    if value is null or value !~ '[0-9]{17}[0-9Xx]' then
+        return value;
+    end if;
+    for candidate in select m[1] from regexp_matches(value, '(?<![0-9])([0-9]{17}[0-9Xx])(?![0-9])', 'g') as m loop
+        total := 0;
+        for i in 1..17 loop
+            total := total + substr(candidate, i, 1)::int * weights[i];
+        end loop;
+        if substr('10X98765432', total % 11 + 1, 1) = upper(substr(candidate, 18, 1)) then
+            masked := replace(masked, candidate, '[身份证号已隐去 id number masked]');
+        end if;
+    end loop;
+    return masked;
+end
+$mask$;
 """
 
 
@@ -106,4 +142,5 @@ def ensure_schema(dsn: str | None = None) -> None:
         conn.execute("select pg_advisory_xact_lock(hashtext('halfsky.ensure_schema'))")
         conn.execute(_SUBMISSION_LOG)
         conn.execute(raw_table_ddl())
+        conn.execute(_MASK_ID_NUMBERS)
     log.info("warehouse schemas ingest, raw and reference are in place")

@@ -1,5 +1,6 @@
 -- 受益事实: one row per benefit delivered to a person, from the newest accepted drop.
-{{ config(materialized='incremental', incremental_strategy='delete+insert', unique_key=['prefecture_code', 'period'], on_schema_change='fail') }}
+{{ config(materialized='incremental', incremental_strategy='delete+insert', unique_key=['prefecture_code', 'period'],
+          on_schema_change='fail', pre_hook="{{ delete_rows_of_replaced_drops() }}") }}
 
 select
     {{ date_key('b.benefit_date') }}                                  as date_key,

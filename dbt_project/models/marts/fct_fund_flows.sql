@@ -1,5 +1,6 @@
 -- 资金收支事实: one row per movement of money, from the newest accepted drop of each prefecture and period.
-{{ config(materialized='incremental', incremental_strategy='delete+insert', unique_key=['prefecture_code', 'period'], on_schema_change='fail') }}
+{{ config(materialized='incremental', incremental_strategy='delete+insert', unique_key=['prefecture_code', 'period'],
+          on_schema_change='fail', pre_hook="{{ delete_rows_of_replaced_drops() }}") }}
 
 select
     {{ date_key('f.txn_date') }}                                      as date_key,
@@ -10,8 +11,8 @@ select
     ft.direction,
     f.amount_yuan::numeric(18, 2)                                     as amount_yuan,
     (case when ft.direction = 'in' then f.amount_yuan else -f.amount_yuan end)::numeric(18, 2) as signed_amount_yuan,
-    f.voucher_no,
-    f.counterparty,
+    {{ mask_id_numbers('f.voucher_no') }}                             as voucher_no,
+    {{ mask_id_numbers('f.counterparty') }}                           as counterparty,
     f.submission_id,
     s.prefecture_code,
     s.period

@@ -1,5 +1,6 @@
 -- 项目活动事实: one row per county x program x beneficiary group x period, from the newest accepted drop.
-{{ config(materialized='incremental', incremental_strategy='delete+insert', unique_key=['prefecture_code', 'period'], on_schema_change='fail') }}
+{{ config(materialized='incremental', incremental_strategy='delete+insert', unique_key=['prefecture_code', 'period'],
+          on_schema_change='fail', pre_hook="{{ delete_rows_of_replaced_drops() }}") }}
 
 select
     {{ date_key("to_date(s.period || '-01', 'YYYY-MM-DD')") }}          as date_key,
