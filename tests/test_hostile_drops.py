@@ -249,6 +249,13 @@ def test_links_devices_and_fifos_are_rejected_without_being_read(warehouse, tmp_
     copied = [p for p in quarantine.rglob("*") if p.is_file() and "/drop/" in str(p)]
     assert all("secret" not in p.read_text(errors="replace") for p in copied), "nothing outside the root is copied"
     assert {p.name for p in copied} == {"activity.csv"}, "the folder's own regular files are kept"
+    from halfsky.replay import replay
+
+    with psycopg.connect(warehouse) as conn:
+        (link_id,), = conn.execute("select submission_id from ingest.submissions where drop_path = %s",
+                                   (f"{UNIT}/{period}/a_passwd.json",)).fetchall()
+    with pytest.raises(ValueError, match="send it again"):
+        replay(warehouse, link_id, as_of=AS_OF)
 
 
 def test_validate_refuses_a_link_and_writes_its_report_inside_the_tree(tmp_path, outside):

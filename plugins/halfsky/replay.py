@@ -39,6 +39,9 @@ def replay(dsn: str, submission_id: int, *, as_of: datetime) -> str:
         fs, root = fsspec.core.url_to_fs(f"{qpath}/drop/{name}")
         with tempfile.TemporaryDirectory(prefix="halfsky-replay-") as scratch:
             local = Path(root) if is_local(fs) else Path(scratch) / name
+            if not fs.exists(root):
+                raise ValueError(f"submission {submission_id} has no bytes in quarantine (a link, device or pipe, or over "
+                                 "the size limit, is never copied): the prefecture must send it again")
             if not local.exists():
                 fs.get(root, str(local), recursive=fs.isdir(root))
             verdict = judge_drop(local, prefecture_code, period, received_at=received_at, as_of=as_of)
