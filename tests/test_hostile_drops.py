@@ -151,6 +151,11 @@ def test_a_non_utf8_drop_name_is_rejected_by_name_and_every_other_drop_proceeds(
     os.utime(os.fsencode(folder) + b"/0_\xff.json", (hd.ARRIVED.timestamp(),) * 2)
     hd.write_json(root, "360900", period, "1_valid.json", hd.valid_doc("360900", period))
     hd.write_json(root, UNIT, period, "valid.json", hd.valid_doc(UNIT, period))
+    odd_unit = os.fsencode(root) + b"/36\xff900/" + period.encode()  # the folder names themselves are not UTF-8 either
+    os.makedirs(odd_unit)
+    with open(odd_unit + b"/x.json", "wb") as fh:
+        fh.write(b"{}")
+    os.utime(odd_unit + b"/x.json", (hd.ARRIVED.timestamp(),) * 2)
     run = ingest_all(warehouse, root, tmp_path / "quarantine")
     json.dumps(run["work"]).encode("utf-8")  # what discover_drops hands Airflow must be plain UTF-8
     statuses = _statuses(warehouse, "")
@@ -158,6 +163,7 @@ def test_a_non_utf8_drop_name_is_rejected_by_name_and_every_other_drop_proceeds(
     assert bad[:2] == ("rejected", {"unsafe_name"})
     assert statuses[f"360900/{period}/1_valid.json"][0] == "accepted"
     assert statuses[f"{UNIT}/{period}/valid.json"][0] == "accepted"
+    assert statuses[f"36\\xff900/{period}/x.json"][:2] == ("rejected", {"unknown_prefecture"})
     quarantined = list((Path(bad[2]) / "drop").iterdir())
     assert [p.read_bytes() for p in quarantined] == [json.dumps(hd.valid_doc("360900", period)).encode()], "the bytes are kept"
     report = json.loads((Path(bad[2]) / "report.json").read_text(encoding="utf-8"))

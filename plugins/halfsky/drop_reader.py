@@ -262,17 +262,22 @@ def _read_xlsx(path: Path) -> ParsedDrop:
     except Exception as exc:  # calamine raises its own error types for every kind of damage
         raise _calamine_rejection(path, exc) from exc
     parsed = ParsedDrop("xlsx", {})
+    sheet_of: dict[str, str] = {}
     for sheet_name in book.sheet_names:
         form = form_named(sheet_name)
         if form is None:
             parsed.warnings.append(Finding("unknown_sheet", value=sheet_name))
             continue
+        if form.name in sheet_of:  # even when one of the two is empty: which one counts cannot be told
+            raise DropRejected("duplicate_form", f"sheets {sheet_of[form.name]} and {sheet_name} are both {form.name} ({form.zh})",
+                               form=form.name)
+        sheet_of[form.name] = sheet_name
         try:
             rows = book.get_sheet_by_name(sheet_name).to_python(skip_empty_area=False)
         except Exception as exc:
             raise _calamine_rejection(path, exc) from exc
-        if form.name in parsed.forms or rows:
-            parsed.add_form(f"sheet {sheet_name}", _table(form, rows[0] if rows else [], [list(r) for r in rows[1:]], parsed))
+        if rows:
+            parsed.add_form(f"sheet {sheet_name}", _table(form, rows[0], [list(r) for r in rows[1:]], parsed))
     return parsed
 
 

@@ -138,7 +138,7 @@ class Landing:
 
     def _store_path(self, rel: str) -> str:
         """The store's name for a printable folder path: the same unless a name had bytes that are not UTF-8."""
-        if is_printable_name(rel) or "\\" not in rel:
+        if "\\" not in rel or self.fs.exists(self._abs(rel)):
             return rel
         store = ""
         for part in rel.split("/"):

@@ -95,7 +95,7 @@ class Finding:
         # Cells are untrusted: a NUL or lone surrogate would break the report file and the findings table.
         for name in ("field", "value", "detail"):
             text = getattr(self, name)
-            if text is not None:
+            if isinstance(text, str):
                 object.__setattr__(self, name, storable_text(text))
 
     @property
