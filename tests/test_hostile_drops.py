@@ -352,13 +352,19 @@ def test_report_csv_neutralises_formulas(warehouse, tmp_path):
 
 def test_quarantine_is_private_to_the_pipelines_account(warehouse, tmp_path):
     root, period = tmp_path / "landing", "2022-03"
-    hd.write_csv_folder(root, UNIT, period, "bad", {"activity.csv": b"nonsense\n1\n"})
-    quarantine = tmp_path / "quarantine"
+    bad = hd.write_csv_folder(root, UNIT, period, "bad", {"activity.csv": b"nonsense\n1\n"})
+    (bad / "linked").symlink_to("/etc/ssl", target_is_directory=True)  # a linked tree must not widen anything
+    hd.arrived(bad)
+    private = tmp_path / "private"  # the admin's own folder above the quarantine keeps the mode they gave it
+    private.mkdir()
+    private.chmod(0o710)
+    quarantine = private / "quarantine"
     ingest_all(warehouse, root, quarantine)
+    assert stat.S_IMODE(private.stat().st_mode) == 0o710
     entries = [quarantine, *quarantine.rglob("*")]
     assert len(entries) > 5
     for p in entries:
-        mode = stat.S_IMODE(p.stat().st_mode)
+        mode = stat.S_IMODE(p.lstat().st_mode)
         assert mode == (0o700 if p.is_dir() else 0o600), f"{p}: {oct(mode)}"
 
 
