@@ -6,7 +6,6 @@ import filecmp
 import json
 import os
 import shutil
-from collections import defaultdict
 from decimal import Decimal
 from pathlib import Path
 

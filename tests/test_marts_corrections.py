@@ -5,7 +5,6 @@ Real ingest, real dbt builds (with their data tests) on a warehouse of this modu
 
 from __future__ import annotations
 
-import json
 import os
 import uuid
 from datetime import datetime

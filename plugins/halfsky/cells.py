@@ -11,7 +11,7 @@ import math
 import re
 import unicodedata
 from datetime import date, datetime, timedelta
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 
 CENT = Decimal("0.01")
 WAN, YI = Decimal(10_000), Decimal(100_000_000)
