@@ -23,7 +23,7 @@ from typing import Iterator
 import fsspec
 
 from halfsky.drop_reader import max_drop_bytes
-from halfsky.untrusted_text import is_printable_name, printable_name
+from halfsky.untrusted_text import printable_name
 
 log = logging.getLogger(__name__)
 CHUNK = 1 << 20
@@ -121,7 +121,7 @@ class Landing:
             received = max((_modified(i) for i in files), default=received)
         if size > max_drop_bytes():
             return Drop(rel, is_dir, size, received, "too_large", f"{size:,} bytes is over the limit of {max_drop_bytes():,}", **made)
-        if any(not is_printable_name(part) for part in store_rel.split("/")):
+        if made["store_path"]:  # escaping changed the name: it holds bytes that are not UTF-8, or control characters
             return Drop(rel, is_dir, size, received, "unsafe_name", f"{rel}: rename it with plain UTF-8 characters", **made)
         return Drop(rel, is_dir, size, received, **made)
 
