@@ -275,6 +275,13 @@ def test_validate_refuses_a_link_and_writes_its_report_inside_the_tree(tmp_path,
     assert not (outside / "secret.json.report").exists()
     report = json.loads((folder / "report.json.report" / "report.json").read_text(encoding="utf-8"))
     assert {f["rule"] for f in report["findings"]} == {"not_a_regular_file"}
+    # A link deep inside a folder drop: validate refuses it as the pipeline's listing does.
+    nested = folder / "folder_drop" / "sub"
+    nested.mkdir(parents=True)
+    (nested / "funds.csv").symlink_to(outside / "secret.json")
+    assert validate([str(folder / "folder_drop"), "--as-of", AS_OF.isoformat(), "--report-dir", str(tmp_path / "r2")]) == 1
+    report = json.loads((tmp_path / "r2" / "report.json").read_text(encoding="utf-8"))
+    assert {f["rule"] for f in report["findings"]} == {"not_a_regular_file"}
 
 
 def test_hashing_is_bounded_by_the_size_limit(warehouse, tmp_path, monkeypatch):

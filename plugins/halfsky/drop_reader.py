@@ -96,17 +96,20 @@ def entry_problem(path: Path) -> DropRejected | None:
         return DropRejected("not_a_regular_file", f"{printable_name(path.name)} is a device, pipe or socket")
     if not is_printable_name(path.name):
         return DropRejected("unsafe_name", f"{printable_name(path.name)}: rename it with plain UTF-8 characters")
-    if stat.S_ISDIR(mode):
-        for entry in sorted(os.scandir(path), key=lambda e: e.name):
-            if entry.is_symlink() or not (entry.is_file(follow_symlinks=False) or entry.is_dir(follow_symlinks=False)):
-                return entry_problem(Path(entry.path))
+    if stat.S_ISDIR(mode):  # the whole folder, as the landing listing sees it (os.walk never follows a link)
+        for folder, dirs, files in os.walk(path):
+            for name in sorted(dirs + files):
+                entry = Path(folder, name)
+                entry_mode = entry.lstat().st_mode
+                if stat.S_ISLNK(entry_mode) or not (stat.S_ISREG(entry_mode) or stat.S_ISDIR(entry_mode)):
+                    return entry_problem(entry)
     return None
 
 
 def drop_size(path: Path) -> int:
-    """Bytes of the drop's regular files (links are never followed)."""
+    """Bytes of the drop's regular files, in every subfolder (links are never followed)."""
     if path.is_dir():
-        return sum(e.stat(follow_symlinks=False).st_size for e in os.scandir(path) if e.is_file(follow_symlinks=False))
+        return sum(Path(folder, name).lstat().st_size for folder, _, files in os.walk(path) for name in files)
     return path.lstat().st_size
 
 
