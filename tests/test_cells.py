@@ -71,9 +71,10 @@ def test_codes_regions_and_headers():
     assert cells.parse_region(150102.0) == "150102" and cells.parse_region(" 150102") == "150102"
     with pytest.raises(cells.CellError):
         cells.parse_region("15010")
-    assert cells.normalise_header(" 金额（万元） ") == ("金额", Decimal(10000))
-    assert cells.normalise_header("金额 (元)") == ("金额", Decimal(1))
-    assert cells.normalise_header("Region_Code") == ("region_code", Decimal(1))
+    assert cells.normalise_header(" 金额（万元） ") == ("金额", Decimal(10000), "元")
+    assert cells.normalise_header("金额 (元)") == ("金额", Decimal(1), "元")
+    assert cells.normalise_header("Region_Code") == ("region_code", Decimal(1), None)
+    assert cells.normalise_header("受益人次（户）") == ("受益人次", Decimal(1), "户")
 
 
 def test_id_number_check_digit():
@@ -83,3 +84,44 @@ def test_id_number_check_digit():
     assert not id_numbers.is_valid(good[:-1] + ("0" if good[-1] != "0" else "1"))
     assert not id_numbers.is_valid("654002199002300021")  # February 30th
     assert id_numbers.gender(good) == "F" and id_numbers.birth_year(good) == 1990
+
+
+@pytest.mark.parametrize("cell, expected", [
+    ("120户", (120, "户")), ("2.76万人次", (27_600, "人次")), ("3场", (3, "场")), ("50口", (50, "口")),
+    ("７件", (7, "件")), ("12例", (12, "例")), ("2期", (2, "期")), (40, (40, None)), ("1,200", (1200, None)),
+])
+def test_counts_keep_the_unit_they_were_written_in(cell, expected):
+    assert cells.parse_count_with_unit(cell) == expected
+
+
+@pytest.mark.parametrize("written, field_unit, agrees", [
+    ("户", "人次", False), ("人次", "人次", True), ("次", "人次", True), ("人", "人次", False), (None, "人次", True),
+    ("个", "个", True), ("口", "个", False), ("次", "场", True),
+])
+def test_a_written_unit_must_be_the_fields_unit(written, field_unit, agrees):
+    assert cells.unit_agrees(written, field_unit) is agrees
+
+
+@pytest.mark.parametrize("cell, expected", [
+    ("12万", (Decimal("120000.00"), None)), ("1.5亿元", (Decimal("150000000.00"), "元")), ("2.76万人次", (Decimal("27600.00"), "人次")),
+    ("300个", (Decimal("300.00"), "个")), (500, (Decimal("500.00"), None)), ("0.5", (Decimal("0.50"), None)),
+])
+def test_a_target_is_a_number_in_a_unit(cell, expected):
+    assert cells.parse_measure(cell) == expected
+
+
+def test_a_target_in_a_ten_thousand_yuan_column_is_scaled():
+    assert cells.parse_measure("8", Decimal(10_000)) == (Decimal("80000.00"), None)
+    assert cells.parse_measure("8万", Decimal(10_000)) == (Decimal("80000.00"), None)  # the cell's own unit wins
+
+
+@pytest.mark.parametrize("cell, expected", [("是", True), ("否", False), ("TRUE", True), ("false", False), (1, True), ("0", False),
+                                            (True, True)])
+def test_in_kind_flags(cell, expected):
+    assert cells.parse_flag(cell) is expected
+
+
+@pytest.mark.parametrize("cell", ["也许", "2", "yes please"])
+def test_a_flag_that_is_neither_yes_nor_no_is_a_type_error(cell):
+    with pytest.raises(cells.CellError):
+        cells.parse_flag(cell)

@@ -1,15 +1,20 @@
-"""The dimensions dbt builds hold every contract code and every county of each reporting unit."""
+"""The dimensions dbt builds hold every contract code and every county of each reporting unit;
+regions are real divisions with their reporting unit, and every id number has a current home region."""
 
 from __future__ import annotations
 
 import csv
 import filecmp
+import time
 
 import psycopg
 import pytest
 
 from conftest import REPO_ROOT, SHARED_CODES
-from halfsky.reference.divisions import adcodes_path
+from halfsky.dbt_runner import person_key_options, run_dbt
+from halfsky.reference.code_history import RECODED, SAME_CODE, VIA_COUNTIES, VIA_PARENT, HomeRegion, home_regions
+from halfsky.reference.divisions import adcodes_path, all_divisions, allowed_region_codes, counties_of, regions_reported_by
+from halfsky.reference.gb2260_revisions import ever_listed, revisions
 
 SEEDS = REPO_ROOT / "dbt_project" / "seeds"
 CODE_DIMENSIONS = {
@@ -67,3 +72,104 @@ def test_dim_date_covers_the_reporting_years(dimensions):
     assert str(first) == "2020-01-01" and str(last) == "2035-12-31"
     assert days == (last - first).days + 1
     assert sample == (2026, 3, 9, "2026-09")
+
+
+def _regions(dsn, *codes):
+    with psycopg.connect(dsn) as conn:
+        rows = conn.execute(
+            "select region_code, level, prefecture_code, county_type, reporting_unit_code, reporting_unit_name_zh"
+            " from marts.dim_region where region_code = any(%s)", (list(codes),)).fetchall()
+    return {r[0]: r[1:] for r in rows}
+
+
+def test_dim_region_holds_real_divisions_each_under_a_real_prefecture(dimensions):
+    with psycopg.connect(dimensions) as conn:
+        codes = {r[0] for r in conn.execute("select region_code from marts.dim_region")}
+        misplaced = conn.execute(
+            """select c.region_code, c.prefecture_code, p.level from marts.dim_region c
+               left join marts.dim_region p on p.region_code = c.prefecture_code
+               where c.level = 'county' and c.prefecture_code is not null and p.level is distinct from 'prefecture'""").fetchall()
+    with adcodes_path().open(encoding="utf-8") as fh:
+        listed = {row["adcode"][:6] for row in csv.DictReader(fh)}
+    # Not divisions: a border strip, the sea, a "directly under Macau" grouping, 国家级新区 and a 工业园区.
+    assert listed - codes == {"990000", "999900", "820010", "133100", "500157", "320576"}
+    assert misplaced == []
+    # Macau's parishes (8200xx) are directly under the SAR: no prefecture, never the province 820000.
+    assert {r[1] for r in _regions(dimensions, "820001", "820008").values()} == {None}
+    assert _regions(dimensions, "429004")["429004"][1] is None  # 仙桃市, directly under Hubei
+    assert _regions(dimensions, "110101")["110101"][1] == "110100"  # Beijing's districts: the city's own level
+
+
+def test_county_types(dimensions):
+    expected = {"150121": "旗", "150125": "县", "654002": "县级市", "150102": "区", "150722": "自治旗",
+                "429021": "林区", "610103": "区", "520203": "特区", "654022": "自治县"}
+    regions = _regions(dimensions, *expected, "150100", "150000")
+    assert {code: regions[code][2] for code in expected} == expected
+    assert regions["150100"][2] is None and regions["150000"][2] is None
+
+
+def test_reporting_unit_is_the_prefecture_or_the_override(dimensions):
+    regions = _regions(dimensions, "654201", "654300", "654002", "150102", "150100", "150000")
+    assert regions["654201"][3:] == ("654000", "伊犁哈萨克自治州")
+    assert regions["654300"][3] == regions["654002"][3] == "654000"
+    assert regions["654300"][1] == "654300"  # the official parent stays: 州直 and 全州 are both answerable
+    assert regions["150102"][3] == regions["150100"][3] == "150100"
+    assert regions["150000"][3] is None
+
+
+def test_allowed_region_codes_follow_the_reporting_unit():
+    ili = allowed_region_codes("654000")
+    assert {"654000", "654002", "654200", "654226", "654300", "654301"} <= ili
+    assert set(regions_reported_by("654000")) | set(counties_of("654000")) | {"654000"} == ili
+    hohhot = allowed_region_codes("150100")
+    assert "150102" in hohhot and not hohhot & {"654200", "654226", "654301", "150500"}
+
+
+def test_retired_issuing_codes_resolve_to_current_divisions():
+    regions = home_regions()
+    assert regions["152300"] == HomeRegion("152300", "150500", "prefecture", VIA_COUNTIES)  # 哲里木盟 → 通辽市
+    assert regions["654100"].region_code == "654000"  # 伊犁地区
+    assert regions["654101"] == HomeRegion("654101", "654002", "county", RECODED)  # 伊宁市 of 伊犁地区
+    assert regions["654121"].region_code == "654021"  # 伊宁县
+    assert regions["510221"] == HomeRegion("510221", "500115", "county", RECODED)  # 长寿县 of Sichuan, Chongqing's since 1997
+    assert regions["442122"].region_code == "469005"  # 文昌县 of Guangdong, Hainan's since 1988
+    assert regions["130106"] == HomeRegion("130106", "130100", "prefecture", VIA_PARENT)  # 石家庄's old 郊区
+    assert regions["150102"] == HomeRegion("150102", "150102", "county", SAME_CODE)
+    current = all_divisions()
+    assert all(r.region_code in current and current[r.region_code].level == r.level for r in regions.values())
+
+
+def test_home_regions_build_fast():
+    for cached in (home_regions, all_divisions, revisions, ever_listed):
+        cached.cache_clear()
+    started = time.perf_counter()
+    home_regions()
+    assert time.perf_counter() - started < 3
+
+
+def test_int_persons_resolves_every_home_region_to_a_current_division(dimensions):
+    key = b"test-only person key"
+    # With its unit test; cautious: leave out the tests that also read the facts.
+    run_dbt(["build", "--select", "+int_persons", "--indirect-selection", "cautious"], dsn=dimensions,
+            extra_env=person_key_options(key))
+    ids = {"152300197001010021": ("150500", "prefecture"), "654101199001010024": ("654002", "county"),
+           "150102198512310011": ("150102", "county"), "159999198001010011": ("150000", "province"),
+           "999999198001010011": ("000000", "unknown")}
+    with psycopg.connect(dimensions) as conn:  # rolled back: nothing stays behind
+        conn.execute(f"set local halfsky.person_key = '{key.hex()}'")
+        (submission,), = conn.execute(
+            """insert into ingest.submissions (prefecture_code, period, drop_name, drop_path, format, size_bytes,
+                   received_at, first_seen_at, status)
+               values ('150100', '2026-09', 'x.json', '150100/2026-09/x.json', 'json', 1, now(), now(), 'accepted')
+               returning submission_id""").fetchall()
+        with conn.cursor().copy("copy raw.beneficiaries (submission_id, row_number, id_number) from stdin") as copy:
+            for row_number, id_number in enumerate(ids, 1):
+                copy.write_row((submission, row_number, id_number))
+        found = {r[0]: (r[1], r[2]) for r in conn.execute(
+            "select id_number, home_region_code, home_region_level from intermediate.int_persons")}
+        dangling = conn.execute(
+            """select count(*) from intermediate.int_persons p
+               where not exists (select 1 from marts.dim_region r where r.region_code = p.home_region_code)""").fetchone()[0]
+        conn.rollback()
+    assert found == ids
+    assert dangling == 0

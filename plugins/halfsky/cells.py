@@ -18,11 +18,19 @@ WAN, YI = Decimal(10_000), Decimal(100_000_000)
 _EXCEL_EPOCH = date(1899, 12, 30)  # Excel's day 0, allowing for its 1900 leap-year bug
 
 _MONEY = re.compile(r"^([+-]?\d+(?:\.\d+)?)(万元|万|亿元|亿|元)?$")
-_COUNT = re.compile(r"^(\d+(?:\.\d+)?)(万)?(人次|人|户|场|个|次)?$")
+# The units a count may carry (contract: Cells). Longest first, so 人次 is not read as 人 + 次.
+COUNT_UNITS = ("人次", "人", "户", "场", "个", "口", "件", "例", "期", "次")
+_UNIT = "|".join(COUNT_UNITS)
+_COUNT = re.compile(rf"^(\d+(?:\.\d+)?)(万)?({_UNIT})?$")
+# A measure (a target) is a number in its indicator's unit: yuan with 万/亿, or a count unit.
+_MEASURE = re.compile(rf"^(\d+(?:\.\d+)?)(万|亿)?(元|{_UNIT})?$")
+_FLAGS = {"是": True, "否": False, "true": True, "false": False, "1": True, "0": False, "yes": True, "no": False,
+          "y": True, "n": False}
 _DATE_ISO = re.compile(r"^(\d{4})[-/.](\d{1,2})[-/.](\d{1,2})(?:[ T]\d{1,2}:\d{2}(?::\d{2})?)?$")
 _DATE_ZH = re.compile(r"^(\d{4})年(\d{1,2})月(\d{1,2})日$")
 _EXCEL_SERIAL = re.compile(r"^\d{5}(?:\.0+)?$")
-_HEADER_UNIT = re.compile(r"\((万元|元|亿元)\)$")
+_HEADER_UNIT = re.compile(rf"\((万元|元|亿元|{_UNIT})\)$")
+_HEADER_SCALES = {"万元": (Decimal(10_000), "元"), "亿元": (Decimal(100_000_000), "元"), "元": (Decimal(1), "元")}
 
 
 # What raw's columns hold: numeric(18,2) and bigint. Larger is an error, never an overflow at COPY.
@@ -75,21 +83,60 @@ def parse_money(value: object, header_scale: Decimal = Decimal(1)) -> Decimal:
 
 
 def parse_count(value: object) -> int:
+    return parse_count_with_unit(value)[0]
+
+
+def parse_count_with_unit(value: object) -> tuple[int, str | None]:
+    """A whole number and the unit written after it, if any: '2.76万人次' -> (27600, '人次')."""
     if isinstance(value, bool):
         raise CellError("not a count")
     if isinstance(value, int):
-        return _bounded_count(value)
+        return _bounded_count(value), None
     text = normalise_text(value).replace(",", "").replace(" ", "")
     if text.startswith("-"):
         # Keep the sign so the min-value rule, not the type rule, reports it.
-        return -parse_count(text[1:])
+        number, unit = parse_count_with_unit(text[1:])
+        return -number, unit
     match = _COUNT.match(text)
     if not match:
         raise CellError("not a whole number")
     number = Decimal(match.group(1)) * (WAN if match.group(2) else 1)
     if number != number.to_integral_value():
         raise CellError("not a whole number")
-    return _bounded_count(int(number))
+    return _bounded_count(int(number)), match.group(3)
+
+
+def parse_measure(value: object, header_scale: Decimal = Decimal(1)) -> tuple[Decimal, str | None]:
+    """A target: a number ≥ 0 to the hundredth, in yuan (万/亿 scale it) or a count unit; and the unit written."""
+    if isinstance(value, bool):
+        raise CellError("not a number")
+    if isinstance(value, int):
+        number, unit = Decimal(value) * header_scale, None
+    else:
+        text = normalise_text(value).replace(",", "").replace(" ", "")
+        sign = -1 if text.startswith("-") else 1
+        match = _MEASURE.match(text.lstrip("-"))
+        if not match:
+            raise CellError("not a number")
+        scale = {"万": WAN, "亿": YI}.get(match.group(2), header_scale if not match.group(2) else Decimal(1))
+        number, unit = sign * Decimal(match.group(1)) * scale, match.group(3)
+    if abs(number) >= MAX_MONEY:
+        raise CellError("over 9,999,999,999,999,999.99", rule="out_of_range")
+    if number != number.quantize(CENT):
+        raise CellError("more precise than a hundredth")
+    return number.quantize(CENT), unit
+
+
+def parse_flag(value: object) -> bool:
+    """是/否, true/false, 1/0 (and yes/no)."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, (int, float)) and value in (0, 1):
+        return bool(value)
+    flag = _FLAGS.get(normalise_text(value).lower())
+    if flag is None:
+        raise CellError("not yes or no (是/否, true/false, 1/0)")
+    return flag
 
 
 def _bounded_count(value: int) -> int:
@@ -145,15 +192,26 @@ def parse_id_number(value: object) -> str:
     return normalise_text(value).upper()
 
 
-def normalise_header(header: object) -> tuple[str, Decimal]:
-    """The header's words without spaces or brackets, and the money scale its unit implies.
+def normalise_header(header: object) -> tuple[str, Decimal, str | None]:
+    """The header's words without spaces or brackets, the money scale its unit implies, and its unit.
 
-    '  金额（万元） ' -> ('金额', 10000); 'amount_yuan' -> ('amount_yuan', 1).
+    '  金额（万元） ' -> ('金额', 10000, '元'); '受益人次(户)' -> ('受益人次', 1, '户'); 'amount_yuan' -> ('amount_yuan', 1, None).
     """
     text = normalise_text(header).replace(" ", "").replace("\u3000", "")
-    scale = Decimal(1)
+    scale, unit = Decimal(1), None
     match = _HEADER_UNIT.search(text)
     if match:
-        scale = {"万元": WAN, "亿元": YI, "元": Decimal(1)}[match.group(1)]
+        scale, unit = _HEADER_SCALES.get(match.group(1), (Decimal(1), match.group(1)))
         text = text[: match.start()]
-    return text.lower(), scale
+    return text.lower(), scale, unit
+
+
+# Units that say the same thing as a field's unit: 次 (times) is how person-times and events are often written.
+_SAME_UNIT = {"人次": {"人次", "次"}, "场": {"场", "次"}}
+
+
+def unit_agrees(written: str | None, field_unit: str | None) -> bool:
+    """A written unit must be the field's own (contract v2): '120户' in person-times is an error."""
+    if written is None or field_unit is None:
+        return True
+    return written in _SAME_UNIT.get(field_unit, {field_unit})

@@ -44,6 +44,7 @@ class FormTable:
     form: Form
     fields: list[Field | None]  # per column; None for a column we do not know
     scales: list[Decimal]  # per column: 10000 when the header says 万元
+    units: list[str | None]  # per column: the unit its header names, e.g. 户 in '受益人次(户)'
     rows: list[list]  # cells as read: str, int, float, date, Decimal or None
 
 
@@ -126,15 +127,16 @@ def read_drop(path: Path, prefecture_code: str | None = None, period: str | None
     reader = {"csv": _read_csv_folder, "xlsx": _read_xlsx, "json": _read_json}[fmt]
     parsed = reader(path, prefecture_code, period) if fmt == "json" else reader(path)
     if not parsed.forms:
-        raise DropRejected("no_forms", "none of activity/项目活动, funds/资金收支, beneficiaries/受益人明细 was found")
+        raise DropRejected("no_forms", "no form was found: monthly activity/项目活动, funds/资金收支, beneficiaries/受益人明细; "
+                                       "annual targets/年度任务, population/人口基数, sites/阵地组织")
     return parsed
 
 
 def _table(form: Form, header: list, rows: list[list], parsed: ParsedDrop) -> FormTable:
     lookup = _header_lookup(form)
-    fields, scales, seen = [], [], set()
+    fields, scales, units, seen = [], [], [], set()
     for h in header:
-        key, scale = normalise_header(h)
+        key, scale, unit = normalise_header(h)
         f = lookup.get(key)
         if f is None or f.name in seen:
             if normalise_text(h):
@@ -144,6 +146,7 @@ def _table(form: Form, header: list, rows: list[list], parsed: ParsedDrop) -> Fo
             seen.add(f.name)
         fields.append(f)
         scales.append(scale)
+        units.append(unit)
     missing = [f for f in form.fields if f.required and f.name not in seen]
     # amount_yuan of beneficiaries is required only for CASH rows; the column itself must exist.
     if form.name == "beneficiaries" and "amount_yuan" not in seen:
@@ -154,7 +157,7 @@ def _table(form: Form, header: list, rows: list[list], parsed: ParsedDrop) -> Fo
     # Drop trailing blank rows spreadsheets often carry.
     while rows and all(normalise_text(c) == "" for c in rows[-1]):
         rows.pop()
-    return FormTable(form, fields, scales, rows)
+    return FormTable(form, fields, scales, units, rows)
 
 
 def _decode(data: bytes, name: str) -> str:
@@ -180,8 +183,8 @@ def _read_csv_folder(path: Path) -> ParsedDrop:
             continue
         form = form_named(entry.stem)
         if form is None:
-            raise DropRejected("unknown_form", f"{entry.name} is not a form: name it activity.csv, funds.csv or "
-                                               "beneficiaries.csv (or 项目活动.csv, 资金收支.csv, 受益人明细.csv)")
+            raise DropRejected("unknown_form", f"{entry.name} is not a form: name it after one, e.g. activity.csv, funds.csv, "
+                                               "beneficiaries.csv, targets.csv, population.csv, sites.csv (or 项目活动.csv …)")
         try:
             table = list(csv.reader(io.StringIO(_decode(entry.read_bytes(), entry.name), newline="")))
         except csv.Error as exc:
@@ -326,8 +329,8 @@ def _read_json(path: Path, prefecture_code: str | None, period: str | None) -> P
     for name, rows in doc["forms"].items():
         form = form_named(name)
         if form is None:
-            raise DropRejected("unknown_form", f'"{name}" in "forms" is not a form: use activity, funds or beneficiaries '
-                                               "(or 项目活动, 资金收支, 受益人明细)")
+            raise DropRejected("unknown_form", f'"{name}" in "forms" is not a form: use activity, funds, beneficiaries, '
+                                               "targets, population or sites (or 项目活动, 资金收支, 受益人明细, 年度任务, 人口基数, 阵地组织)")
         if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
             raise DropRejected("unreadable", f'"{name}" must be a list of row objects', form=form.name)
         header = list(dict.fromkeys(k for r in rows for k in r))

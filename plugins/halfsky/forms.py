@@ -1,4 +1,7 @@
-"""The three report forms of the contract, as data: field names, Chinese names, types, rules.
+"""The report forms of the contract, as data: field names, Chinese names, types, units, rules.
+
+Three monthly forms (activity, funds, beneficiaries) and, since contract v2,
+three annual ones (targets, population, sites).
 
 Parsing, validation, loading, the sample generator and the reports all read
 these definitions, so a change to the contract is a change here.
@@ -10,6 +13,15 @@ from dataclasses import dataclass
 
 # Field kinds: how a cell is parsed and what type it lands as in raw.
 REGION, CODE, COUNT, MONEY, DATE, TEXT, ID_NUMBER = "region", "code", "count", "money", "date", "text", "id_number"
+FLAG = "flag"  # yes/no: 是/否, true/false, 1/0
+MEASURE = "measure"  # a number in a unit given by another cell (a target: yuan, person-times, parcels…)
+
+# The kind of period a form belongs to: a drop under <YYYY-MM> holds monthly forms, under <YYYY> annual ones.
+MONTH, YEAR = "month", "year"
+
+# A count field whose unit depends on the row: the program's quantity_unit, the indicator's unit,
+# the population group's unit. Checked against reference data after typing (halfsky.unit_rules).
+UNIT_OF_PROGRAM, UNIT_OF_INDICATOR, UNIT_OF_POPULATION_GROUP = "program", "indicator", "population_group"
 
 PG_TYPES = {
     REGION: "char(6)",
@@ -19,6 +31,8 @@ PG_TYPES = {
     DATE: "date",
     TEXT: "text",
     ID_NUMBER: "char(18)",
+    FLAG: "boolean",
+    MEASURE: "numeric(20,2)",
 }
 
 
@@ -33,6 +47,7 @@ class Field:
     max_length: int | None = None
     minimum: int | None = None  # inclusive lower bound, counts and money
     exclusive_minimum: bool = False  # money > 0 rather than >= 0
+    unit: str | None = None  # what a count counts (人次, 场…), or UNIT_OF_* when the row says
 
 
 @dataclass(frozen=True)
@@ -41,6 +56,7 @@ class Form:
     zh: str
     fields: tuple[Field, ...]
     unique_key: tuple[str, ...] = ()
+    period_kind: str = MONTH
 
     @property
     def field_names(self) -> list[str]:
@@ -65,9 +81,10 @@ ACTIVITY = Form(
         _region,
         _program,
         _group,
-        Field("events", "活动场次", COUNT, False, default=0, minimum=0),
-        Field("beneficiaries", "受益人次", COUNT, True, minimum=0),
-        Field("volunteers", "志愿者人次", COUNT, False, default=0, minimum=0),
+        Field("events", "活动场次", COUNT, False, default=0, minimum=0, unit="场"),
+        Field("beneficiaries", "受益人次", COUNT, True, minimum=0, unit="人次"),
+        Field("volunteers", "志愿者人次", COUNT, False, default=0, minimum=0, unit="人次"),
+        Field("quantity", "数量", COUNT, False, minimum=0, unit=UNIT_OF_PROGRAM),
         Field("remarks", "备注", TEXT, False, max_length=500),
     ),
     unique_key=("region_code", "program_code", "beneficiary_group_code"),
@@ -85,6 +102,8 @@ FUNDS = Form(
         Field("txn_date", "日期", DATE, True),
         Field("voucher_no", "凭证号", TEXT, True, max_length=100),
         Field("counterparty", "对方单位", TEXT, False, max_length=200),
+        Field("recipient_region_code", "拨付对象区划", REGION, False),
+        Field("in_kind", "实物折价", FLAG, False, default=False),
     ),
     unique_key=("voucher_no",),  # unique within prefecture and period, i.e. within the drop
 )
@@ -104,4 +123,47 @@ BENEFICIARIES = Form(
     ),
 )
 
-FORMS: dict[str, Form] = {f.name: f for f in (ACTIVITY, FUNDS, BENEFICIARIES)}
+TARGETS = Form(
+    "targets",
+    "年度任务",
+    (
+        _region,
+        _program,
+        Field("indicator_code", "指标代码", CODE, True, code_list="indicators"),
+        Field("target_value", "目标值", MEASURE, True, minimum=0, unit=UNIT_OF_INDICATOR),
+        Field("remarks", "备注", TEXT, False, max_length=500),
+    ),
+    unique_key=("region_code", "program_code", "indicator_code"),
+    period_kind=YEAR,
+)
+
+POPULATION = Form(
+    "population",
+    "人口基数",
+    (
+        _region,
+        Field("population_group_code", "人群代码", CODE, True, code_list="population_groups"),
+        Field("population", "人数", COUNT, True, minimum=0, unit=UNIT_OF_POPULATION_GROUP),
+        Field("source", "数据来源", TEXT, False, max_length=200),
+    ),
+    unique_key=("region_code", "population_group_code"),
+    period_kind=YEAR,
+)
+
+SITES = Form(
+    "sites",
+    "阵地组织",
+    (
+        _region,
+        Field("site_type_code", "阵地类型", CODE, True, code_list="site_types"),
+        Field("total", "年末数", COUNT, True, minimum=0, unit="个"),
+        Field("new_this_year", "本年新建", COUNT, False, default=0, minimum=0, unit="个"),
+        Field("people", "人员数", COUNT, False, minimum=0, unit="人"),
+    ),
+    unique_key=("region_code", "site_type_code"),
+    period_kind=YEAR,
+)
+
+FORMS: dict[str, Form] = {f.name: f for f in (ACTIVITY, FUNDS, BENEFICIARIES, TARGETS, POPULATION, SITES)}
+MONTHLY_FORMS = tuple(name for name, f in FORMS.items() if f.period_kind == MONTH)
+ANNUAL_FORMS = tuple(name for name, f in FORMS.items() if f.period_kind == YEAR)

@@ -72,7 +72,8 @@ def validate(typed: TypedForm, parameters: dict) -> list[Finding]:
         if r.success:
             continue
         rule = config.meta["rule"]
-        field = config.kwargs.get("column") or "+".join(config.kwargs.get("column_list", []))
+        # a pair rule (new_this_year <= total) is about its second column, the one to fix
+        field = config.kwargs.get("column") or config.kwargs.get("column_B") or "+".join(config.kwargs.get("column_list", []))
         rows = r.result.get("unexpected_index_list") or []
         values = r.result.get("unexpected_list") or [None] * len(rows)
         for row, value in zip(rows, values):
@@ -88,4 +89,8 @@ def _text(value) -> str | None:
         return None
     if isinstance(value, dict):
         return ", ".join(f"{k}={v}" for k, v in value.items())
+    if isinstance(value, (tuple, list)):  # a pair: (total, new_this_year)
+        return ", ".join(_text(v) or "" for v in value)
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
     return str(value)[:200]

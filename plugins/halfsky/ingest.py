@@ -19,6 +19,7 @@ from psycopg.types.json import Jsonb
 
 from halfsky.drop_report import write_report
 from halfsky.forms import FORMS
+from halfsky.history_warnings import history_findings
 from halfsky.judge import Verdict, judge_drop, path_findings
 from halfsky.landing import Drop, Landing
 from halfsky.quarantine import quarantine_dir, store, store_report
@@ -192,12 +193,11 @@ def accept(conn: psycopg.Connection, submission_id: int, verdict: Verdict, as_of
         for name in FORMS:  # a replay or a retry after a crash starts from nothing
             conn.execute(f"delete from raw.{name} where submission_id = %s", (submission_id,))
         _copy_rows(conn, submission_id, verdict)
-        _store_findings(conn, submission_id, verdict.findings)
         conn.execute(
-            """update ingest.submissions set status = 'accepted', reasons = %s, row_counts = %s, is_late = %s,
-                      decided_at = %s, accepted_at = %s, quarantine_path = null
+            """update ingest.submissions set status = 'accepted', is_late = %s, decided_at = %s, accepted_at = %s,
+                      quarantine_path = null
                where submission_id = %s""",
-            (Jsonb(verdict.reasons()), Jsonb(verdict.row_counts()), verdict.is_late, as_of, as_of, submission_id),
+            (verdict.is_late, as_of, as_of, submission_id),
         )
         # Newest by (first seen, then name) wins; everything else accepted for the period steps aside.
         conn.execute(
@@ -211,6 +211,11 @@ def accept(conn: psycopg.Connection, submission_id: int, verdict: Verdict, as_of
             (verdict.prefecture_code, verdict.period),
         )
         status = conn.execute("select status from ingest.submissions where submission_id = %s", (submission_id,)).fetchone()[0]
+        if status == "accepted":  # judged against the history as it now stands, this drop in it
+            verdict.findings += history_findings(conn, submission_id, verdict, reference_data())
+        _store_findings(conn, submission_id, verdict.findings)
+        conn.execute("update ingest.submissions set reasons = %s, row_counts = %s where submission_id = %s",
+                     (Jsonb(verdict.reasons()), Jsonb(verdict.row_counts()), submission_id))
     log.info("submission %s accepted (%s): %s", submission_id, status, verdict.row_counts())
     return status
 

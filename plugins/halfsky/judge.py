@@ -14,11 +14,14 @@ from datetime import datetime
 from pathlib import Path
 
 from halfsky.drop_reader import DropRejected, read_drop
-from halfsky.periods import deadline, is_future, is_period, period_bounds
+from halfsky.drop_warnings import ineligible_beneficiaries, persons_over_person_times
+from halfsky.forms import FORMS
+from halfsky.periods import deadline, is_future, is_period, is_year, period_bounds, period_kind
 from halfsky.reference.code_lists import ReferenceData, reference_data
-from halfsky.reference.divisions import allowed_region_codes
+from halfsky.reference.divisions import all_divisions, allowed_region_codes
 from halfsky.rules import ERROR, RULES, Finding
 from halfsky.row_typing import TypedForm, type_rows
+from halfsky.unit_rules import row_unit_findings
 from halfsky.untrusted_text import printable_name
 
 log = logging.getLogger(__name__)
@@ -77,7 +80,7 @@ def path_findings(prefecture_code: str, period: str, as_of: datetime, ref: Refer
     unit = ref.units.get(prefecture_code)
     if unit is None:
         return [Finding("unknown_prefecture", value=prefecture_code)]
-    if not unit.expected_in(period):
+    if not (unit.expected_in_year(period) if is_year(period) else unit.expected_in(period)):
         active = f"{unit.active_from}–{unit.active_to or ''}"
         return [Finding("inactive_prefecture", value=f"{prefecture_code} {period}", detail=f"active {active}")]
     if is_future(period, as_of):
@@ -90,6 +93,7 @@ def expectation_parameters(prefecture_code: str, period: str, ref: ReferenceData
     return {
         **{name: sorted(codes) for name, codes in ref.codes.items()},
         "allowed_region_codes": sorted(allowed_region_codes(prefecture_code)),
+        "division_codes": sorted(all_divisions()),
         "period_start": start,
         "period_end": end,
     }
@@ -131,15 +135,25 @@ def _judge(path: Path, prefecture_code: str, period: str, *, received_at: dateti
     parameters = expectation_parameters(prefecture_code, period, ref)
     # Rows are numbered as the sender sees them: spreadsheet rows start under the header, JSON at 1.
     first_row = 1 if parsed.format == "json" else 2
+    kind = period_kind(period)
     for name, table in parsed.forms.items():
+        if FORMS[name].period_kind != kind:
+            verdict.findings.append(Finding("wrong_period_kind", name, detail=(
+                f"{name} ({FORMS[name].zh}) is a {FORMS[name].period_kind}ly form, but this drop is for the {kind} {period}")))
+            continue
         typed = type_rows(table, first_row)
         verdict.forms[name] = typed
         verdict.findings += typed.findings
         verdict.findings += validate(typed, parameters)
+        verdict.findings += row_unit_findings(typed, ref)
+    if "beneficiaries" in verdict.forms:
+        verdict.findings += ineligible_beneficiaries(verdict.forms["beneficiaries"], ref)
+        verdict.findings += persons_over_person_times(verdict.forms.get("activity"), verdict.forms["beneficiaries"])
     verdict.findings += parsed.warnings
-    verdict.is_late = received_at > deadline(period)
+    due = deadline(period, set(verdict.forms))
+    verdict.is_late = received_at > due
     if verdict.is_late:
-        verdict.findings.append(Finding("late_drop", value=received_at.isoformat(), detail=f"due {deadline(period):%Y-%m-%d %H:%M} Asia/Shanghai"))
+        verdict.findings.append(Finding("late_drop", value=received_at.isoformat(), detail=f"due {due:%Y-%m-%d %H:%M} Asia/Shanghai"))
     log.info("%s/%s %s: %s, %d rows, %d errors, %d warnings", prefecture_code, period, printable_name(path.name), verdict.status,
              sum(verdict.row_counts().values()), len(verdict.errors), len(verdict.warnings))
     return verdict

@@ -15,12 +15,15 @@ from halfsky.dbt_runner import person_key_options, run_dbt
 from halfsky.periods import SHANGHAI
 from halfsky.ingest import pending_work, process_prefecture
 from halfsky.settings import landing_url, person_hmac_key, quarantine_url, warehouse_dsn
-from halfsky.reference.load import load_admin_divisions
+from halfsky.reference.load import load_admin_divisions, load_home_regions
 from halfsky.warehouse import ensure_schema
 
 log = logging.getLogger(__name__)
 
-DIMENSIONS = ("dim_date", "dim_region", "dim_program", "dim_fund_source", "dim_beneficiary_group")
+DIMENSIONS = ("dim_date", "dim_region", "dim_program", "dim_fund_source", "dim_beneficiary_group", "dim_indicator",
+              "dim_population_group", "dim_site_type")
+# Reference views the facts' reports read but that depend on no fact source.
+REFERENCE_VIEWS = ("int_region_rollup", "stg_reference__home_regions")
 
 
 def prepare_warehouse(dsn: str | None = None) -> dict:
@@ -28,16 +31,19 @@ def prepare_warehouse(dsn: str | None = None) -> dict:
     ensure_schema(dsn)
     ensure_analyst_role(dsn)
     divisions = load_admin_divisions(dsn)
-    return {"divisions": divisions}
+    home_regions = load_home_regions(dsn)
+    return {"divisions": divisions, "home_regions": home_regions}
 
 
 def build_dimensions(dsn: str | None = None) -> None:
     """Seed the code lists and build the dimensions, with their dbt tests."""
     # cautious: the facts' relationship tests point at the dimensions but wait for build_marts.
-    run_dbt(["build", "--select", "resource_type:seed", *(f"+{d}" for d in DIMENSIONS), "--indirect-selection", "cautious"], dsn=dsn)
+    run_dbt(["build", "--select", "resource_type:seed", *(f"+{d}" for d in DIMENSIONS + REFERENCE_VIEWS),
+             "--indirect-selection", "cautious"], dsn=dsn)
 
 
-FACT_SOURCES = ("stg_ingest__submissions", "stg_raw__activity", "stg_raw__funds", "stg_raw__beneficiaries")
+FACT_SOURCES = ("stg_ingest__submissions", "stg_ingest__drop_findings", "stg_raw__activity", "stg_raw__funds",
+                "stg_raw__beneficiaries", "stg_raw__targets", "stg_raw__population", "stg_raw__sites")
 
 
 def build_marts(as_of: datetime, dsn: str | None = None) -> None:

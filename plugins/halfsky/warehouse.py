@@ -79,9 +79,13 @@ create table if not exists reference.admin_divisions (
     level            text not null,
     province_code    char(6) not null,
     prefecture_code  char(6),
+    county_type      text,     -- county level only: 区, 县, 旗, 自治县, 自治旗, 县级市, 林区, 特区, 其他
+    reporting_unit_code char(6),  -- the federation that reports for the region; null for provinces
     longitude        numeric(9, 6),
     latitude         numeric(9, 6)
 );
+alter table reference.admin_divisions add column if not exists county_type text;
+alter table reference.admin_divisions add column if not exists reporting_unit_code char(6);
 """
 
 
@@ -126,6 +130,10 @@ def raw_table_ddl() -> str:
 );
 create index if not exists {form.name}_submission on raw.{form.name} (submission_id);"""
         )
+        # Fields added by a later contract version reach a warehouse created before it.
+        statements += [f"alter table raw.{form.name} add column if not exists {f.name} {PG_TYPES[f.kind]};" for f in form.fields]
+    # cash_over_cap looks a person up across every prefecture's history.
+    statements.append("create index if not exists beneficiaries_id_number on raw.beneficiaries (id_number);")
     return "\n".join(statements)
 
 

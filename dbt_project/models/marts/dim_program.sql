@@ -1,13 +1,19 @@
--- 项目维度
+-- 项目维度: the programs of programs.csv, with their units and eligibility (contract v2).
 select
     {{ surrogate_key(['program_code']) }} as program_key,
     program_code,
     name_zh,
     name_en,
     category,
-    benefit_kind
+    benefit_kind,
+    nullif(quantity_unit, '')            as quantity_unit,
+    nullif(population_group_code, '')    as population_group_code,
+    nullif(eligible_gender, '')          as eligible_gender,
+    age_min,
+    age_max,
+    cash_cap_per_person_year
 from {{ ref('programs') }}
 
 union all
 
-select {{ unknown_key() }}, 'UNKNOWN', '未知项目', 'Unknown program', 'unknown', 'unknown'
+select {{ unknown_key() }}, 'UNKNOWN', '未知项目', 'Unknown program', 'unknown', 'unknown', null, null, null, null, null, null

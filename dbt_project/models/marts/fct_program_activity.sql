@@ -1,6 +1,7 @@
 -- 项目活动事实: one row per county x program x beneficiary group x period, from the newest accepted drop.
+-- quantity is in the program's quantity_unit (dim_program), empty for a program that has none.
 {{ config(materialized='incremental', incremental_strategy='delete+insert', unique_key=['prefecture_code', 'period'],
-          on_schema_change='fail', pre_hook="{{ delete_rows_of_replaced_drops() }}") }}
+          on_schema_change='append_new_columns', pre_hook="{{ delete_rows_of_replaced_drops() }}") }}
 
 select
     {{ date_key("to_date(s.period || '-01', 'YYYY-MM-DD')") }}          as date_key,
@@ -10,6 +11,7 @@ select
     a.events,
     a.beneficiaries,
     a.volunteers,
+    a.quantity,
     a.submission_id,
     s.prefecture_code,
     s.period

@@ -1,10 +1,11 @@
--- 月度趋势: per period and program, across all prefectures.
+-- 月度趋势: per period and program, across all prefectures; money on the contract's rules (raised excludes
+-- money passed down from above, spent excludes internal transfers), cash and in-kind together.
 {{ config(materialized='view', contract={'enforced': false}) }}
 
 with money as (
     select period, program_key,
-           sum(amount_yuan) filter (where direction = 'in') as incoming_yuan,
-           sum(amount_yuan) filter (where direction = 'out') as outgoing_yuan
+           sum(amount_yuan) filter (where is_raised) as raised_yuan,
+           sum(amount_yuan) filter (where is_spent) as spent_yuan
     from {{ ref('fct_fund_flows') }} group by 1, 2
 ),
 
@@ -17,8 +18,8 @@ select
     coalesce(m.period, a.period) as period,
     p.program_code,
     p.name_zh as program_name_zh,
-    coalesce(m.incoming_yuan, 0) as incoming_yuan,
-    coalesce(m.outgoing_yuan, 0) as outgoing_yuan,
+    coalesce(m.raised_yuan, 0) as raised_yuan,
+    coalesce(m.spent_yuan, 0) as spent_yuan,
     coalesce(a.events, 0) as events,
     coalesce(a.beneficiary_visits, 0) as beneficiary_visits
 from money as m

@@ -9,5 +9,7 @@ select
     first_seen_at,
     accepted_at,
     is_late,
-    duplicate_of
+    duplicate_of,
+    row_counts,
+    (period ~ '^[0-9]{4}$')         as is_annual
 from {{ source('ingest', 'submissions') }}

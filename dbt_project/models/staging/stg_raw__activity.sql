@@ -6,5 +6,6 @@ select
     beneficiary_group_code,
     events,
     beneficiaries,
-    volunteers
+    volunteers,
+    quantity
 from {{ source('raw', 'activity') }}

@@ -8,5 +8,7 @@ select
     amount_yuan::numeric(18, 2)     as amount_yuan,
     txn_date,
     voucher_no,
-    counterparty
+    counterparty,
+    recipient_region_code::text      as recipient_region_code,
+    coalesce(in_kind, false)        as in_kind
 from {{ source('raw', 'funds') }}

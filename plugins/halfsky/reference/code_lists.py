@@ -9,11 +9,13 @@ from __future__ import annotations
 import csv
 import os
 from dataclasses import dataclass
+from decimal import Decimal
 from functools import lru_cache
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
-CODE_LISTS = ("programs", "beneficiary_groups", "fund_sources", "flow_types", "benefit_types")
+CODE_LISTS = ("programs", "beneficiary_groups", "fund_sources", "flow_types", "benefit_types", "indicators",
+              "population_groups", "site_types")
 
 
 def seed_dir() -> Path:
@@ -38,10 +40,52 @@ class ReportingUnit:
         return self.active_from <= period and (self.active_to is None or period <= self.active_to)
 
 
+    def expected_in_year(self, year: str) -> bool:
+        """An annual report is expected for a year in which the unit reports any month."""
+        return self.active_from[:4] <= year and (self.active_to is None or year <= self.active_to[:4])
+
+
+@dataclass(frozen=True)
+class ProgramRules:
+    """What programs.csv says of a program beyond its names (contract v2: units and eligibility)."""
+
+    quantity_unit: str | None
+    population_group_code: str | None
+    eligible_gender: str | None  # 'F' or None
+    age_min: int | None
+    age_max: int | None
+    cash_cap_per_person_year: Decimal | None
+
+    @classmethod
+    def from_row(cls, row: dict[str, str]) -> "ProgramRules":
+        def text(name):
+            return row.get(name, "").strip() or None
+
+        def number(name, kind):
+            value = text(name)
+            return kind(value) if value is not None else None
+
+        return cls(text("quantity_unit"), text("population_group_code"), text("eligible_gender"),
+                   number("age_min", int), number("age_max", int), number("cash_cap_per_person_year", Decimal))
+
+    @property
+    def has_eligibility(self) -> bool:
+        return bool(self.eligible_gender) or self.age_min is not None or self.age_max is not None
+
+
+# What a population is counted in: households for HOUSEHOLDS, persons for every other group.
+POPULATION_GROUP_UNITS = {"HOUSEHOLDS": "户"}
+
+
 @dataclass(frozen=True)
 class ReferenceData:
     codes: dict[str, frozenset[str]]  # code list name -> upper-case codes
     units: dict[str, ReportingUnit]
+    programs: dict[str, ProgramRules]
+    indicator_units: dict[str, str]  # indicator code -> unit: 元, 人次, 人, 场, or 'program quantity_unit'
+
+    def population_unit(self, group: str) -> str:
+        return POPULATION_GROUP_UNITS.get(group, "人")
 
     @classmethod
     def load(cls, directory: Path | None = None) -> "ReferenceData":
@@ -56,7 +100,9 @@ class ReferenceData:
             )
             for r in read_seed("reporting_units", directory)
         }
-        return cls(codes, units)
+        programs = {r["program_code"].strip().upper(): ProgramRules.from_row(r) for r in read_seed("programs", directory)}
+        indicators = {r["indicator_code"].strip().upper(): r["unit"].strip() for r in read_seed("indicators", directory)}
+        return cls(codes, units, programs, indicators)
 
 
 @lru_cache(maxsize=1)

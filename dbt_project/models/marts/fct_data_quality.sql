@@ -1,0 +1,14 @@
+-- 数据质量事实: every warning of every accepted drop that speaks for its prefecture and period, per row and
+-- rule, so analysts can see and filter what was loaded with a doubt. No cell values: they may be personal data.
+select
+    f.submission_id,
+    s.prefecture_code,
+    s.period,
+    f.form,
+    f.source_row_number                                               as row_number,
+    f.rule,
+    f.severity,
+    f.field
+from {{ ref('stg_ingest__drop_findings') }} as f
+join {{ ref('int_newest_submissions') }} as s on s.submission_id = f.submission_id
+where f.severity = 'warning'

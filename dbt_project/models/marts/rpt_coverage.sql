@@ -1,0 +1,55 @@
+-- 覆盖率: distinct eligible persons a program reached in a year against the population it is measured
+-- against (programs.csv population_group_code), at every region level. Ineligible rows (warned as
+-- ineligible_beneficiary) never count as coverage. Rates are fractions, null without a population.
+{{ config(materialized='view', contract={'enforced': false}) }}
+
+with programs as (
+    select program_key, program_code, population_group_code
+    from {{ ref('dim_program') }}
+    where population_group_code is not null
+),
+
+reached as (
+    select left(b.period, 4)::int as year, u.region_level, u.rollup_code as region_code, p.program_code,
+           count(distinct b.beneficiary_key) as persons_reached
+    from {{ ref('fct_benefits') }} as b
+    join programs as p using (program_key)
+    join {{ ref('dim_region') }} as r using (region_key)
+    join {{ ref('int_region_rollup') }} as u on u.region_code = r.region_code
+    where b.is_eligible
+    group by 1, 2, 3, 4
+),
+
+population as (
+    select f.year, u.region_level, u.rollup_code as region_code, g.population_group_code, sum(f.population) as population
+    from {{ ref('fct_population') }} as f
+    join {{ ref('dim_population_group') }} as g using (population_group_key)
+    join {{ ref('dim_region') }} as r using (region_key)
+    join {{ ref('int_region_rollup') }} as u on u.region_code = r.region_code
+    group by 1, 2, 3, 4
+),
+
+grid as (
+    select year, region_level, region_code, program_code from reached
+    union
+    select n.year, n.region_level, n.region_code, p.program_code
+    from population as n join programs as p using (population_group_code)
+)
+
+select
+    g.year,
+    g.region_level,
+    g.region_code,
+    r.name_zh                                                       as region_name_zh,
+    g.program_code,
+    p.population_group_code,
+    coalesce(x.persons_reached, 0)                                  as persons_reached,
+    n.population,
+    round(coalesce(x.persons_reached, 0)::numeric / nullif(n.population, 0), 4) as coverage_rate
+from grid as g
+join programs as p using (program_code)
+left join reached as x using (year, region_level, region_code, program_code)
+left join population as n
+    on n.year = g.year and n.region_level = g.region_level and n.region_code = g.region_code
+   and n.population_group_code = p.population_group_code
+left join {{ ref('dim_region') }} as r on r.region_code = g.region_code
