@@ -192,7 +192,8 @@ def v2(dimensions, tmp_path_factory):
                             (list(rel.values()),)).fetchall()
     by_path = {path: (status, {r["rule"] for r in reasons if r["severity"] == "error"},
                       {r["rule"] for r in reasons if r["severity"] == "warning"}) for path, status, reasons in rows}
-    return {"dsn": dimensions, "drops": {key: by_path[path] for key, path in rel.items()}, "paths": rel}
+    return {"dsn": dimensions, "drops": {key: by_path[path] for key, path in rel.items()}, "paths": rel,
+            "quarantine": root.parent / "quarantine"}
 
 
 @pytest.mark.parametrize("key", ["annual_json", "annual_xlsx", "annual_csv"])
@@ -245,6 +246,17 @@ def test_ili_reports_for_tacheng_and_altay_and_units_are_read(v2):
 @pytest.mark.parametrize("rule", sorted(WARNED))
 def test_each_new_warning_accepts_the_drop_and_names_the_rule(v2, rule):
     assert v2["drops"][rule] == ("accepted", set(), {rule})
+
+
+def test_an_accepted_drop_with_warnings_gets_a_report_the_prefecture_can_read(v2):
+    import json
+
+    reports = list((v2["quarantine"] / "150300" / "2024-01").glob("*/report.json"))
+    assert len(reports) == 1 and not (reports[0].parent / "drop").exists()  # a report only: the drop was loaded
+    report = json.loads(reports[0].read_text(encoding="utf-8"))
+    assert report["status"] == "accepted"
+    finding = next(f for f in report["findings"] if f["rule"] == "ineligible_beneficiary")
+    assert finding["row_number"] == 1 and "gender M" in finding["value"] and "受益人" in finding["message_zh"]
 
 
 def test_cash_over_the_yearly_cap_is_warned_across_prefectures(v2):

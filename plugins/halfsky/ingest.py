@@ -125,15 +125,32 @@ def process_drop(conn: psycopg.Connection, landing: Landing, quarantine_url: str
         verdict = judge_drop(local, drop.prefecture_code, drop.period, received_at=drop.received_at, as_of=as_of)
     if verdict.accepted:
         try:
-            return accept(conn, submission_id, verdict, as_of)
+            status = accept(conn, submission_id, verdict, as_of)
         except _INFRASTRUCTURE_ERRORS:
             raise
         except Exception as exc:  # the rows would not load (a bug, or a value no rule foresaw): nothing of it stays
             log.exception("%s: loading failed; rejected as internal_error", drop.path)
             verdict = Verdict.internal_error(drop.prefecture_code, drop.period, exc)
+        else:
+            if verdict.warnings:
+                report_warnings(verdict, drop.name, submission_id,
+                                quarantine_dir(quarantine_url, drop.prefecture_code, drop.period, submission_id))
+            return status
     reject(conn, submission_id, verdict, drop.name,
            quarantine_dir(quarantine_url, drop.prefecture_code, drop.period, submission_id), as_of, drop_bytes=local)
     return "rejected"
+
+
+def report_warnings(verdict: Verdict, drop_name: str, submission_id: int, target: str) -> None:
+    """An accepted drop with warnings gets its report too, where a rejected one's would be (without the bytes):
+    the prefecture sees what was loaded with a doubt. The drop is loaded already, so a store failure only logs."""
+    try:
+        store_report(lambda folder: write_report(folder, verdict, drop_name, submission_id), target)
+    except Exception as exc:  # any store's error: the drop stays accepted
+        log.error("submission %s accepted, but its warnings report could not be stored in %s: %s", submission_id, target, exc)
+        return
+    log.info("submission %s accepted with warnings (%s); report in %s/report.html", submission_id,
+             "; ".join(f"{r['rule']}×{r['count']}" for r in verdict.reasons()), target)
 
 
 def register(conn: psycopg.Connection, landing: Landing, drop: Drop, as_of: datetime, run_id: str | None) -> tuple[int, str]:
