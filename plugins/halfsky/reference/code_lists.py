@@ -59,7 +59,7 @@ class ProgramRules:
     @classmethod
     def from_row(cls, row: dict[str, str]) -> "ProgramRules":
         def text(name):
-            return row.get(name, "").strip() or None
+            return (row.get(name) or "").strip() or None
 
         def number(name, kind):
             value = text(name)
