@@ -321,9 +321,9 @@ def test_coverage_counts_eligible_persons_against_the_population(marts):
         rows = {(r[0], r[1]): r[2:] for r in conn.execute("""
             select region_level, region_code, persons_reached, population, coverage_rate from marts.rpt_coverage
             where year = 2024 and program_code = 'TWO_CANCER_SCREEN'""")}
-    assert rows[("prefecture", "654000")] == (2, 1000, Decimal("0.0020"))
-    assert rows[("prefecture", "654200")] == (2, 400, Decimal("0.0050"))
-    assert rows[("reporting_unit", "654000")] == (4, 1400, Decimal("0.0029"))
+    assert rows[("prefecture", "654000")] == (2, 1000, Decimal("0.002000"))
+    assert rows[("prefecture", "654200")] == (2, 400, Decimal("0.005000"))
+    assert rows[("reporting_unit", "654000")] == (4, 1400, Decimal("0.002857"))
     # 150300's man screened for the two cancers is loaded and warned, never coverage
     assert rows[("prefecture", "150300")][0] == 2
 

@@ -45,7 +45,7 @@ select
     p.population_group_code,
     coalesce(x.persons_reached, 0)                                  as persons_reached,
     n.population,
-    round(coalesce(x.persons_reached, 0)::numeric / nullif(n.population, 0), 4) as coverage_rate
+    round(coalesce(x.persons_reached, 0)::numeric / nullif(n.population, 0), 6) as coverage_rate  -- small: 6 places
 from grid as g
 join programs as p using (program_code)
 left join reached as x using (year, region_level, region_code, program_code)
