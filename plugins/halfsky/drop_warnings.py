@@ -6,21 +6,10 @@ from __future__ import annotations
 from collections import defaultdict
 from datetime import date
 
+from halfsky import id_numbers
 from halfsky.reference.code_lists import ReferenceData
 from halfsky.rules import Finding
 from halfsky.row_typing import TypedForm
-
-
-def gender_of(id_number: str) -> str:
-    """GB 11643: the 17th digit is odd for men."""
-    return "M" if int(id_number[16]) % 2 else "F"
-
-
-def birth_date_of(id_number: str) -> date | None:
-    try:
-        return date(int(id_number[6:10]), int(id_number[10:12]), int(id_number[12:14]))
-    except ValueError:
-        return None
 
 
 def age_on(born: date, day: date) -> int:
@@ -36,10 +25,10 @@ def ineligible_beneficiaries(beneficiaries: TypedForm, ref: ReferenceData) -> li
         id_number, day = values["id_number"][i], values["benefit_date"][i]
         if rules is None or not rules.has_eligibility or not id_number or len(id_number) != 18 or day is None:
             continue
-        born = birth_date_of(id_number)
+        born = id_numbers.birth_date(id_number)
         if born is None:
             continue
-        gender, age = gender_of(id_number), age_on(born, day)
+        gender, age = id_numbers.gender(id_number), age_on(born, day)
         reasons = []
         if rules.eligible_gender and gender != rules.eligible_gender:
             reasons.append(f"gender {gender}, program serves {rules.eligible_gender}")

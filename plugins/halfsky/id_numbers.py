@@ -41,3 +41,11 @@ def gender(number: str) -> str:
 
 def birth_year(number: str) -> int:
     return int(number[6:10])
+
+
+def birth_date(number: str) -> date | None:
+    """The birth date digits 7-14 give, or None when they are no real date."""
+    try:
+        return date(int(number[6:10]), int(number[10:12]), int(number[12:14]))
+    except ValueError:
+        return None
