@@ -10,14 +10,10 @@ with programs as (
 ),
 
 reached as (
-    select left(b.period, 4)::int as year, u.region_level, u.rollup_code as region_code, p.program_code,
-           count(distinct b.beneficiary_key) as persons_reached
-    from {{ ref('fct_benefits') }} as b
-    join programs as p using (program_key)
-    join {{ ref('dim_region') }} as r using (region_key)
-    join {{ ref('int_region_rollup') }} as u on u.region_code = r.region_code
-    where b.is_eligible
-    group by 1, 2, 3, 4
+    select n.year, n.region_level, n.region_code, n.program_code, n.eligible_persons as persons_reached
+    from {{ ref('int_program_persons_rolled') }} as n
+    join programs as p using (program_code)
+    where n.eligible_persons > 0
 ),
 
 population as (

@@ -30,13 +30,9 @@ additive_rolled as (
 ),
 
 persons_rolled as (
-    select left(b.period, 4)::int as year, u.region_level, u.rollup_code as region_code, p.program_code,
-           'DISTINCT_PERSONS' as indicator_code, count(distinct b.beneficiary_key)::numeric as actual_value
-    from {{ ref('fct_benefits') }} as b
-    join {{ ref('dim_region') }} as r using (region_key)
-    join {{ ref('dim_program') }} as p using (program_key)
-    join {{ ref('int_region_rollup') }} as u on u.region_code = r.region_code
-    group by 1, 2, 3, 4
+    select year, region_level, region_code, program_code, 'DISTINCT_PERSONS' as indicator_code,
+           persons::numeric as actual_value
+    from {{ ref('int_program_persons_rolled') }}
 ),
 
 actuals as (
