@@ -34,6 +34,8 @@ def load_suite_documents() -> dict[str, dict]:
 def _validation_definitions() -> dict:
     """One ephemeral GX context per process: a pandas data source, an asset and a suite per form."""
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
+    # GX logs every expectation it registers at INFO: hundreds of lines above the drops' verdicts in a task log.
+    logging.getLogger("great_expectations").setLevel(logging.WARNING)
     import great_expectations as gx
     from great_expectations.data_context.types.base import ProgressBarsConfig
     from great_expectations.expectations.expectation_configuration import ExpectationConfiguration

@@ -11,6 +11,8 @@ from __future__ import annotations
 import logging
 import tempfile
 from collections import Counter, defaultdict
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
 from datetime import datetime
 from pathlib import Path
 
@@ -25,12 +27,45 @@ from halfsky.landing import Drop, Landing
 from halfsky.quarantine import quarantine_dir, store, store_report
 from halfsky.reference.code_lists import reference_data
 from halfsky.rules import Finding
+from halfsky.untrusted_text import printable_name
 
 log = logging.getLogger(__name__)
 
 # Mapped ingest tasks per run: far below Airflow's max_map_length (1024), whatever the landing tree holds.
 MAX_BATCHES = 256
 UNKNOWN_UNITS = "unknown"  # the batch of every folder that is not a reporting unit: rejected by path, one task
+
+
+@dataclass(frozen=True)
+class DropVerdict:
+    """What became of one drop this run: the line an admin reads in the task log, and the night's digest."""
+
+    path: str
+    status: str  # accepted, rejected, duplicate or superseded
+    submission_id: int
+    is_late: bool = False
+    reasons: str = ""  # rule×count, errors for a rejected drop, warnings for an accepted one
+    report: str | None = None  # report.html of a rejected drop, or of an accepted one with warnings
+
+    def line(self) -> str:
+        mark = {"accepted": "ACCEPTED", "superseded": "ACCEPTED", "rejected": "REJECTED"}.get(self.status, self.status.upper())
+        parts = [f"{mark:<10}{printable_name(self.path)}", f"submission {self.submission_id}"]
+        if self.status == "superseded":
+            parts.append("superseded by a newer drop of the period")
+        if self.is_late:
+            parts.append("LATE")
+        if self.reasons:
+            parts.append(self.reasons)
+        if self.report:
+            parts.append(f"report: {self.report}")
+        return " | ".join(parts)
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def _reasons(verdict: Verdict, severity_is_error: bool) -> str:
+    return "; ".join(f"{r['rule']}×{r['count']}" for r in verdict.reasons() if (r["severity"] == "error") == severity_is_error)
 
 
 class DropsLeftPending(RuntimeError):
@@ -51,11 +86,13 @@ def batch_by_unit(paths: list[str], known_units: set[str] | frozenset[str]) -> l
             for group in shared]
 
 
-def pending_work(dsn: str, landing_url: str, as_of: datetime) -> tuple[list[dict], dict]:
+def pending_work(dsn: str, landing_url: str, as_of: datetime, *, only_unit: str | None = None,
+                 only_period: str | None = None) -> tuple[list[dict], dict]:
     """Drops to process this run, in batches by reporting unit, and what was skipped.
 
     A drop is due when it arrived by the end of the run's data interval and the
     submission log has not decided it yet (new, or left pending by a crash).
+    ``only_unit``/``only_period`` keep the drops of one reporting unit and/or period.
     """
     landing = Landing(landing_url)
     with psycopg.connect(dsn) as conn:
@@ -63,7 +100,11 @@ def pending_work(dsn: str, landing_url: str, as_of: datetime) -> tuple[list[dict
     due: list[str] = []
     skipped = Counter()
     for drop in landing.list_drops(known=frozenset(decided)):
-        if isinstance(drop, str):
+        path = drop if isinstance(drop, str) else drop.path
+        unit, period = (path.split("/") + ["", ""])[:2]
+        if (only_unit and unit != only_unit) or (only_period and period != only_period):
+            skipped["outside_the_requested_unit_or_period"] += 1
+        elif isinstance(drop, str):
             skipped["already_processed"] += 1
         elif drop.received_at > as_of:
             skipped["arrived_after_interval"] += 1
@@ -80,12 +121,14 @@ def _drop_order(path: str) -> tuple[str, str, str]:
 
 
 def process_prefecture(dsn: str, landing_url: str, quarantine_url: str, paths: list[str], *, as_of: datetime,
-                       run_id: str | None = None) -> dict[str, int]:
+                       run_id: str | None = None,
+                       on_verdict: Callable[[DropVerdict], None] | None = None) -> dict[str, int]:
     """Judge and load a batch's due drops, oldest name first; returns counts by outcome.
 
     Each drop is decided on its own: a drop that cannot be read or judged is rejected
     (``internal_error`` at worst) and the next one goes on. Only a failure of the store
     or the warehouse leaves a drop pending; the batch then finishes the others and fails.
+    Every decision is one log line (``DropVerdict.line``) and is handed to ``on_verdict``.
     """
     landing = Landing(landing_url)
     outcome: Counter = Counter()
@@ -93,12 +136,17 @@ def process_prefecture(dsn: str, landing_url: str, quarantine_url: str, paths: l
     with psycopg.connect(dsn) as conn, tempfile.TemporaryDirectory(prefix="halfsky-drop-") as scratch:
         for rel in sorted(paths, key=_drop_order):
             try:
-                outcome[process_drop(conn, landing, quarantine_url, rel, Path(scratch), as_of, run_id)] += 1
+                verdict = process_drop(conn, landing, quarantine_url, rel, Path(scratch), as_of, run_id)
             except Exception as exc:
                 log.exception("%s: could not be decided, stays pending for the next run: %s", rel, exc)
                 stuck.append(rel)
                 if conn.closed or conn.broken:
                     raise DropsLeftPending(f"the warehouse connection was lost at {rel}: {exc}") from exc
+                continue
+            outcome[verdict.status] += 1
+            (log.warning if verdict.status == "rejected" else log.info)("%s", verdict.line())
+            if on_verdict:
+                on_verdict(verdict)
     if stuck:
         raise DropsLeftPending(f"{len(stuck)} drop(s) stay pending for the next run ({', '.join(stuck[:5])}"
                                f"{', …' if len(stuck) > 5 else ''}); the rest: {dict(outcome)}")
@@ -110,12 +158,12 @@ _INFRASTRUCTURE_ERRORS = (psycopg.OperationalError, psycopg.InterfaceError)
 
 
 def process_drop(conn: psycopg.Connection, landing: Landing, quarantine_url: str, rel: str, scratch: Path,
-                 as_of: datetime, run_id: str | None) -> str:
-    """Register, judge, then load or quarantine one drop; returns its outcome."""
+                 as_of: datetime, run_id: str | None) -> DropVerdict:
+    """Register, judge, then load or quarantine one drop; returns what became of it."""
     drop = landing.get(rel)
     submission_id, status = register(conn, landing, drop, as_of, run_id)
     if status == "duplicate":
-        return "duplicate"
+        return DropVerdict(drop.path, "duplicate", submission_id)
     local = landing.local_copy(drop, scratch) if drop.quarantinable else None
     findings = path_findings(drop.prefecture_code, drop.period, as_of, reference_data())
     if drop.problem or findings:  # judged by its place and entry alone, never parsed
@@ -132,25 +180,28 @@ def process_drop(conn: psycopg.Connection, landing: Landing, quarantine_url: str
             log.exception("%s: loading failed; rejected as internal_error", drop.path)
             verdict = Verdict.internal_error(drop.prefecture_code, drop.period, exc)
         else:
+            report = None
             if verdict.warnings:
-                report_warnings(verdict, drop.name, submission_id,
-                                quarantine_dir(quarantine_url, drop.prefecture_code, drop.period, submission_id))
-            return status
-    reject(conn, submission_id, verdict, drop.name,
-           quarantine_dir(quarantine_url, drop.prefecture_code, drop.period, submission_id), as_of, drop_bytes=local)
-    return "rejected"
+                report = report_warnings(verdict, drop.name, submission_id,
+                                         quarantine_dir(quarantine_url, drop.prefecture_code, drop.period, submission_id))
+            return DropVerdict(drop.path, status, submission_id, verdict.is_late,
+                               _reasons(verdict, severity_is_error=False), report)
+    target = quarantine_dir(quarantine_url, drop.prefecture_code, drop.period, submission_id)
+    reject(conn, submission_id, verdict, drop.name, target, as_of, drop_bytes=local)
+    return DropVerdict(drop.path, "rejected", submission_id, verdict.is_late, _reasons(verdict, severity_is_error=True),
+                       f"{target}/report.html")
 
 
-def report_warnings(verdict: Verdict, drop_name: str, submission_id: int, target: str) -> None:
+def report_warnings(verdict: Verdict, drop_name: str, submission_id: int, target: str) -> str | None:
     """An accepted drop with warnings gets its report too, where a rejected one's would be (without the bytes):
-    the prefecture sees what was loaded with a doubt. The drop is loaded already, so a store failure only logs."""
+    the prefecture sees what was loaded with a doubt. The drop is loaded already, so a store failure only logs.
+    Returns the report's location, or None when it could not be stored."""
     try:
         store_report(lambda folder: write_report(folder, verdict, drop_name, submission_id), target)
     except Exception as exc:  # any store's error: the drop stays accepted
         log.error("submission %s accepted, but its warnings report could not be stored in %s: %s", submission_id, target, exc)
-        return
-    log.info("submission %s accepted with warnings (%s); report in %s/report.html", submission_id,
-             "; ".join(f"{r['rule']}×{r['count']}" for r in verdict.reasons()), target)
+        return None
+    return f"{target}/report.html"
 
 
 def register(conn: psycopg.Connection, landing: Landing, drop: Drop, as_of: datetime, run_id: str | None) -> tuple[int, str]:
@@ -178,7 +229,7 @@ def register(conn: psycopg.Connection, landing: Landing, drop: Drop, as_of: date
              status, original[0] if original else None, as_of if original else None, run_id),
         ).fetchone()[0]
     if original:
-        log.info("%s: duplicate of submission %s, nothing changes", drop.path, original[0])
+        log.debug("%s: duplicate of submission %s, nothing changes", drop.path, original[0])
     return submission_id, status
 
 
@@ -233,7 +284,7 @@ def accept(conn: psycopg.Connection, submission_id: int, verdict: Verdict, as_of
         _store_findings(conn, submission_id, verdict.findings)
         conn.execute("update ingest.submissions set reasons = %s, row_counts = %s where submission_id = %s",
                      (Jsonb(verdict.reasons()), Jsonb(verdict.row_counts()), submission_id))
-    log.info("submission %s accepted (%s): %s", submission_id, status, verdict.row_counts())
+    log.debug("submission %s accepted (%s): %s", submission_id, status, verdict.row_counts())
     return status
 
 
@@ -255,5 +306,5 @@ def reject(conn: psycopg.Connection, submission_id: int, verdict: Verdict, drop_
                where submission_id = %s""",
             (Jsonb(verdict.reasons()), Jsonb(verdict.row_counts()), verdict.is_late, as_of, target, submission_id),
         )
-    log.warning("submission %s (%s) rejected: %s; report in %s/report.html", submission_id, drop_name,
-                "; ".join(f"{r['rule']}×{r['count']}" for r in verdict.reasons() if r["severity"] == "error"), target)
+    log.debug("submission %s (%s) rejected: %s; report in %s/report.html", submission_id, drop_name,
+              _reasons(verdict, severity_is_error=True), target)

@@ -154,6 +154,6 @@ def _judge(path: Path, prefecture_code: str, period: str, *, received_at: dateti
     verdict.is_late = received_at > due
     if verdict.is_late:
         verdict.findings.append(Finding("late_drop", value=received_at.isoformat(), detail=f"due {due:%Y-%m-%d %H:%M} Asia/Shanghai"))
-    log.info("%s/%s %s: %s, %d rows, %d errors, %d warnings", prefecture_code, period, printable_name(path.name), verdict.status,
+    log.debug("%s/%s %s: %s, %d rows, %d errors, %d warnings", prefecture_code, period, printable_name(path.name), verdict.status,
              sum(verdict.row_counts().values()), len(verdict.errors), len(verdict.warnings))
     return verdict
