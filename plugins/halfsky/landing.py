@@ -1,9 +1,13 @@
-"""The landing zone, through fsspec: a local folder today, ``s3://bucket/prefix`` tomorrow.
+"""The landing zone, through fsspec: a local folder or ``s3://bucket/prefix``.
 
 Layout ``<root>/<prefecture>/<YYYY-MM>/<drop>``; a drop is a file or a folder.
 Listing never reads contents; hashing and fetching stream one drop at a time
 and never past the size limit. Links, devices and pipes are never followed or
 opened: nothing outside the root is read.
+
+On an object store (see halfsky.object_store) folders are only key prefixes:
+the empty ``name/`` keys that consoles and sync tools leave as folder markers
+are skipped, and a drop's time is its objects' upload time.
 
 A drop's ``path`` is printable text (bytes that are not UTF-8 escaped, as
 ``0_\\xff.json``), so it can be logged, stored and handed between Airflow tasks;
@@ -15,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import posixpath
+import shutil
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -23,6 +28,7 @@ from typing import Iterator
 import fsspec
 
 from halfsky.drop_reader import max_drop_bytes
+from halfsky.object_store import explained_errors, filesystem, is_missing_bucket
 from halfsky.untrusted_text import printable_name
 
 log = logging.getLogger(__name__)
@@ -62,6 +68,11 @@ class Drop:
         return self.readable or (self.is_dir and self.problem == "not_a_regular_file")
 
 
+def _is_folder_marker(info: dict) -> bool:
+    """An object store's empty ``folder/`` key: it stands for the folder it names, not for a file in it."""
+    return info["name"].endswith("/")
+
+
 def _is_plain(info: dict) -> bool:
     """A regular file or a folder, not reached through a link."""
     return not info.get("islink") and info["type"] in ("file", "directory")
@@ -70,7 +81,7 @@ def _is_plain(info: dict) -> bool:
 class Landing:
     def __init__(self, url: str):
         self.url = url
-        self.fs, self.root = fsspec.core.url_to_fs(url)
+        self.fs, self.root = filesystem(url)
         self.root = self.root.rstrip("/")
         self._listings: dict[str, dict[str, dict]] = {}
 
@@ -78,10 +89,17 @@ class Landing:
         return posixpath.join(self.root, rel)
 
     def _children(self, path: str) -> list[dict]:
-        try:
-            return self.fs.ls(path, detail=True)
-        except FileNotFoundError:
-            return []
+        with explained_errors(self.url):  # every walk and look-up lists first: a wrong key fails here, clearly
+            try:
+                return [e for e in self.fs.ls(path, detail=True) if not _is_folder_marker(e)]
+            except FileNotFoundError as exc:
+                if is_missing_bucket(exc):  # a misspelt bucket must not pass for an empty landing zone
+                    raise
+                return []
+
+    def _tree(self, folder: str, withdirs: bool = False) -> list[dict]:
+        """Everything under a folder drop, at any depth, but an object store's folder markers."""
+        return [i for i in self.fs.find(folder, detail=True, withdirs=withdirs).values() if not _is_folder_marker(i)]
 
     def list_drops(self, known: frozenset[str] = frozenset()) -> Iterator[Drop | str]:
         """Every drop at depth three, in path order; anything else is logged and left alone.
@@ -111,7 +129,7 @@ class Landing:
             return Drop(rel, False, 0, _modified(entry), "not_a_regular_file", f"{printable_name(posixpath.basename(store_rel))} is {what}", **made)
         is_dir, size, received = entry["type"] == "directory", entry["size"], _modified(entry)
         if is_dir:
-            inside = self.fs.find(entry["name"], detail=True, withdirs=True).values()
+            inside = self._tree(entry["name"], withdirs=True)
             odd = [i for i in inside if not _is_plain(i)]
             if odd:
                 name = printable_name(posixpath.relpath(odd[0]["name"], entry["name"]))
@@ -156,25 +174,34 @@ class Landing:
         if not drop.is_dir:
             return self._file_sha(base)
         outer = hashlib.sha256()
-        for path in sorted(self.fs.find(base)):
+        for path in sorted(i["name"] for i in self._tree(base)):
             outer.update(posixpath.relpath(path, base).encode("utf-8", "surrogateescape") + b"\0" + self._file_sha(path).encode() + b"\n")
         return outer.hexdigest()
 
     def _file_sha(self, path: str) -> str:
         digest, left = hashlib.sha256(), max_drop_bytes() + 1  # a file still growing is hashed no further than the limit
-        with self.fs.open(path, "rb") as fh:
+        with explained_errors(self.url), self.fs.open(path, "rb") as fh:
             while left > 0 and (chunk := fh.read(min(CHUNK, left))):
                 digest.update(chunk)
                 left -= len(chunk)
         return digest.hexdigest()
 
     def local_copy(self, drop: Drop, scratch: Path) -> Path:
-        """A local path to read the drop from: the file itself when the store is local."""
+        """A local path to read the drop from: the file itself when the store is local.
+
+        A remote drop is downloaded into ``scratch/landed``, emptied first: it holds one drop at a time
+        (the copy lasts until the next call), so a folder drop never lands inside an earlier drop's
+        folder of the same name.
+        """
         source = self._abs(drop.store_path or drop.path)
         if is_local(self.fs):
             return Path(source)
-        target = scratch / drop.name
-        self.fs.get(source, str(target), recursive=drop.is_dir)
+        landed = scratch / "landed"
+        shutil.rmtree(landed, ignore_errors=True)
+        landed.mkdir(parents=True)
+        target = landed / drop.name
+        with explained_errors(self.url):
+            self.fs.get(source, str(target), recursive=drop.is_dir)
         return target
 
 

@@ -17,9 +17,8 @@ import stat
 import tempfile
 from pathlib import Path
 
-import fsspec
-
 from halfsky.landing import is_local
+from halfsky.object_store import explained_errors, filesystem, is_s3_url
 
 log = logging.getLogger(__name__)
 
@@ -70,17 +69,19 @@ def store(source: Path, dest_url: str) -> int:
     A folder's contents land in ``dest_url`` itself even when it already exists (a retried run).
     """
     files = _regular_files(source)
-    fs, dest = fsspec.core.url_to_fs(dest_url)
+    fs, dest = filesystem(dest_url)
     dest = dest.rstrip("/")
     local = is_local(fs)
-    for rel in files:
-        target = posixpath.join(dest, rel.as_posix()) if rel.parts else dest
-        if local:
-            _private_makedirs(Path(target).parent)
-            _private_copy_file(source / rel, Path(target))
-        else:
-            fs.makedirs(posixpath.dirname(target), exist_ok=True)
-            fs.put_file(str(source / rel), target)
+    with explained_errors(dest_url):
+        for rel in files:
+            target = posixpath.join(dest, rel.as_posix()) if rel.parts else dest
+            if local:
+                _private_makedirs(Path(target).parent)
+                _private_copy_file(source / rel, Path(target))
+            else:
+                if not is_s3_url(dest_url):  # S3 has no folders; its makedirs would only create a missing bucket
+                    fs.makedirs(posixpath.dirname(target), exist_ok=True)
+                fs.put_file(str(source / rel), target)
     return len(files)
 
 

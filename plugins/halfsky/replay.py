@@ -13,12 +13,12 @@ import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
 
-import fsspec
 import psycopg
 
 from halfsky.ingest import accept, reject
 from halfsky.judge import judge_drop
 from halfsky.landing import is_local
+from halfsky.object_store import explained_errors, filesystem
 from halfsky.settings import warehouse_dsn
 
 log = logging.getLogger(__name__)
@@ -36,14 +36,15 @@ def replay(dsn: str, submission_id: int, *, as_of: datetime) -> str:
         if status != "rejected" or not qpath:
             raise ValueError(f"submission {submission_id} is {status}; only rejected drops can be replayed")
         prefecture_code, period = drop_path.split("/")[:2]
-        fs, root = fsspec.core.url_to_fs(f"{qpath}/drop/{name}")
+        fs, root = filesystem(f"{qpath}/drop/{name}")
         with tempfile.TemporaryDirectory(prefix="halfsky-replay-") as scratch:
             local = Path(root) if is_local(fs) else Path(scratch) / name
-            if not fs.exists(root):
-                raise ValueError(f"submission {submission_id} has no bytes in quarantine (a link, device or pipe, or over "
-                                 "the size limit, is never copied): the prefecture must send it again")
-            if not local.exists():
-                fs.get(root, str(local), recursive=fs.isdir(root))
+            with explained_errors(qpath):
+                if not fs.exists(root):
+                    raise ValueError(f"submission {submission_id} has no bytes in quarantine (a link, device or pipe, "
+                                     "or over the size limit, is never copied): the prefecture must send it again")
+                if not local.exists():
+                    fs.get(root, str(local), recursive=fs.isdir(root))
             verdict = judge_drop(local, prefecture_code, period, received_at=received_at, as_of=as_of)
             conn.execute("update ingest.submissions set replays = replays + 1 where submission_id = %s", (submission_id,))
             conn.commit()
@@ -72,3 +73,4 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     raise SystemExit(main())
+

@@ -14,6 +14,7 @@ from halfsky.local_postgres import normalise_dsn
 
 WAREHOUSE_CONN_ID = "warehouse_db"
 PERSON_KEY_CONN_ID = "person_hmac_key"
+OBJECT_STORE_CONN_ID = "halfsky_object_store"
 
 
 class MissingSetting(RuntimeError):
@@ -69,6 +70,11 @@ def quarantine_url() -> str:
     if value:
         return value
     return landing_url().rstrip("/") + "_quarantine"
+
+
+def object_store_conn_id() -> str:
+    """The Airflow connection (type aws) holding the key, secret and endpoint for s3:// landing and quarantine URLs."""
+    return _variable("object_store_conn_id") or OBJECT_STORE_CONN_ID
 
 
 def person_hmac_key() -> bytes:
