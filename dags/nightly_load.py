@@ -1,4 +1,5 @@
-"""nightly_load: landing zone -> validation -> raw -> dbt marts. Wiring only; the work is in halfsky.pipeline."""
+"""nightly_load: landing zone -> validation -> raw, then the night's verdicts and alerts. Wiring only:
+the work is in halfsky.pipeline; the marts are built by build_marts when raw changes."""
 
 from __future__ import annotations
 
@@ -6,21 +7,37 @@ from datetime import timedelta
 from pathlib import Path
 
 import pendulum
-from airflow.sdk import dag, task
+from airflow.sdk import Param, dag, get_current_context, task
+
+from halfsky.alert_callbacks import on_task_failure, on_task_retry
+from halfsky.assets import RAW
 
 DOC = (Path(__file__).with_suffix(".md")).read_text(encoding="utf-8")
 
 
 @dag(
     dag_id="nightly_load",
-    description="Validate and load prefecture drops, then rebuild the marts",
+    description="Validate and load prefecture drops into raw; name every unit with a rejected or late drop",
     schedule="0 2 * * *",
     start_date=pendulum.datetime(2026, 1, 1, tz="Asia/Shanghai"),
     catchup=False,
     max_active_runs=1,
+    dagrun_timeout=timedelta(hours=6),
     doc_md=DOC,
-    tags=["halfsky", "ingest", "dbt"],
-    default_args={"retries": 1, "retry_delay": timedelta(minutes=2)},
+    tags=["halfsky", "ingest"],
+    params={
+        "prefecture": Param(None, type=["null", "string"], pattern=r"^\d{6}$", title="Prefecture (reporting unit)",
+                            description="Only this reporting unit's drops, e.g. 654000. Empty: every unit."),
+        "period": Param(None, type=["null", "string"], pattern=r"^\d{4}(-\d{2})?$", title="Period",
+                        description="Only drops for this month (2026-09) or year (2026). Empty: every period."),
+    },
+    default_args={
+        "retries": 1,
+        "retry_delay": timedelta(minutes=2),
+        "execution_timeout": timedelta(hours=1),
+        "on_failure_callback": on_task_failure,
+        "on_retry_callback": on_task_retry,
+    },
 )
 def nightly_load():
     @task
@@ -30,50 +47,81 @@ def nightly_load():
         return pipeline.prepare_warehouse()
 
     @task
-    def build_dimensions() -> None:
-        from halfsky import pipeline
+    def discover_drops(params=None, data_interval_end=None) -> list[dict]:
+        from halfsky import pipeline, run_context
 
-        pipeline.build_dimensions()
+        prefecture, period = run_context.drop_filter(params or {})
+        return pipeline.discover_drops(as_of=run_context.as_of(get_current_context()), prefecture=prefecture,
+                                       period=period)
 
-    @task
-    def discover_drops(data_interval_end=None) -> list[dict]:
-        from halfsky import pipeline
+    # One mapped task per reporting unit (all unknown folders share one): a bad unit never blocks another.
+    # Its label in the grid ends up as the unit's night, e.g. "654000 伊犁州妇联: 2 rejected, 6 accepted".
+    @task(map_index_template="{{ verdict_label }}", retries=0, execution_timeout=timedelta(hours=2))
+    def ingest_prefecture(batch: dict, run_id=None) -> dict:
+        from halfsky import pipeline, run_context
 
-        return pipeline.discover_drops(as_of=data_interval_end)
+        context = get_current_context()
+        context["verdict_label"] = pipeline.unit_label(batch["label"])  # if the task dies, the unit is still named
+        outcome = pipeline.ingest_prefecture(batch, as_of=run_context.as_of(context), run_id=run_id)
+        context["verdict_label"] = f"{pipeline.unit_label(batch['label'])}: " \
+                                   f"{pipeline.verdict_label(outcome['counts'], outcome['late'])}"
+        return outcome
 
-    @task(map_index_template="{{ task.op_kwargs['batch']['label'] }}", retries=0)
-    def ingest_prefecture(batch: dict, data_interval_end=None, run_id=None) -> dict:
-        # One mapped task per reporting unit (all unknown folders share one): a bad unit never blocks another.
-        from halfsky import pipeline
-
-        return pipeline.ingest_prefecture(batch, as_of=data_interval_end, run_id=run_id)
-
-    @task(trigger_rule="all_done")
-    def build_marts(data_interval_end=None) -> None:
-        # all_done: accepted drops of healthy prefectures reach the marts even if one prefecture's task failed.
-        from halfsky import pipeline
-
-        pipeline.build_marts(as_of=data_interval_end)
-
-    @task(trigger_rule="all_done")
+    @task(trigger_rule="all_done", outlets=[RAW])
     def summarize(outcomes: list[dict] | None = None, run_id=None) -> dict:
+        # all_done: the accepted drops of healthy units reach the marts even if one unit's task failed.
+        from halfsky import pipeline, run_context
+
+        context = get_current_context()
+        as_of = run_context.as_of(context)
+        summary = pipeline.summarize_night(list(outcomes or []), run_id=run_id)
+        context["outlet_events"][RAW].extra = {"as_of": as_of.isoformat(), "run_id": run_id, **summary["drops"]}
+        return summary
+
+    @task(trigger_rule="all_done")
+    def notify_night(run_id=None) -> dict:
+        """Once per run: the rejected drops and the reports missing after their deadline, to every alert channel."""
+        from halfsky import pipeline, run_context
+        from halfsky.alerts import send_night_digest
+        from halfsky.settings import warehouse_dsn
+
+        context = get_current_context()
+        sent = send_night_digest(warehouse_dsn(), run_id, run_context.as_of(context), run_url=pipeline.run_url(context))
+        return {k: v for k, v in sent.items() if k != "missing"}  # the full list is in the digest, not in XCom
+
+    @task(trigger_rule="all_done")
+    def units_needing_attention(outcomes: list[dict] | None = None) -> list[dict]:
         from halfsky import pipeline
 
-        return pipeline.summarize([outcomes[i] for i in range(len(outcomes))] if outcomes else [], run_id=run_id)
+        return pipeline.needing_attention(list(outcomes or []))
+
+    # Red boxes that name the units whose reports need someone tonight; the alert already went out,
+    # so no failure callback. The run's own state stays for halfsky's health (see fail_if_any_task_failed).
+    @task(map_index_template="{{ task.op_kwargs['unit']['label'] }}", retries=0, on_failure_callback=None)
+    def needs_attention(unit: dict) -> None:
+        from halfsky import pipeline
+
+        pipeline.raise_if_needs_attention(unit)
+
+    @task(trigger_rule="all_done")
+    def night_done() -> None:
+        """A leaf that succeeds after needs_attention, so rejected drops alone never mark the run failed."""
 
     @task(trigger_rule="one_failed", retries=0)
     def fail_if_any_task_failed() -> None:
-        # summarize runs whatever happened; this leaf keeps a partial failure from looking green.
-        raise RuntimeError("a task of this run failed: see the failed task's log")
+        # summarize runs whatever happened; this leaf keeps a failure of halfsky itself from looking green.
+        raise RuntimeError("a task of this run failed: see the red box in the grid and its log")
 
+    prepared = prepare_warehouse()
     batches = discover_drops()
     outcomes = ingest_prefecture.expand(batch=batches)
-    prepare_warehouse() >> build_dimensions() >> batches
-    marts = build_marts()
-    outcomes >> marts
+    prepared >> batches
     summary = summarize(outcomes)
-    marts >> summary
-    [batches, outcomes, marts, summary] >> fail_if_any_task_failed()
+    digest = notify_night()
+    summary >> digest
+    attention = units_needing_attention(outcomes)
+    needs_attention.expand(unit=attention) >> night_done()
+    [prepared, batches, outcomes, summary, digest, attention] >> fail_if_any_task_failed()
 
 
 nightly_load()

@@ -36,11 +36,15 @@ def loaded(admin_dsn, tmp_path_factory):
            "AIRFLOW_VAR_QUARANTINE_URL": str(base / "quarantine"), "HALFSKY_PERSON_HMAC_KEY": "test-key-" + "k" * 32}
     airflow = str(Path(sys.executable).with_name("airflow"))
     subprocess.run([airflow, "db", "migrate"], env=env, check=True, capture_output=True)
-    run = subprocess.run([airflow, "dags", "test", "nightly_load", "2026-10-21"], env=env, capture_output=True, text=True)
-    (base / "dag-run.log").write_text(run.stdout + run.stderr)
-    assert run.returncode == 0, (run.stdout + run.stderr)[-4000:]
-    yield {"dsn": dsn, "root": root, "truth": truth, "base": base, "env": env, "log": run.stdout + run.stderr,
-           "hostile": hostile}
+    logs = {}
+    # What the scheduler does: nightly_load updates the raw asset, build_marts runs on it (here, by hand).
+    for dag_id in ("nightly_load", "build_marts"):
+        run = subprocess.run([airflow, "dags", "test", dag_id, "2026-10-21"], env=env, capture_output=True, text=True)
+        logs[dag_id] = run.stdout + run.stderr
+        (base / f"{dag_id}.log").write_text(logs[dag_id])
+        assert run.returncode == 0, logs[dag_id][-4000:]
+    yield {"dsn": dsn, "root": root, "truth": truth, "base": base, "env": env, "log": logs["nightly_load"],
+           "marts_log": logs["build_marts"], "airflow_db": home / "airflow.db", "hostile": hostile}
     drop_database(admin_dsn, name)
 
 
@@ -82,7 +86,52 @@ def test_the_dag_run_gives_every_drop_its_expected_status(loaded):
     rejected = counts["rejected"] + len(loaded["hostile"])
     # 6 reporting units, and one batch for every folder that is no unit: a bounded number of mapped tasks.
     assert (f"drops this run: 24 accepted, {rejected} rejected, 1 duplicate, {counts['superseded']} superseded, "
-            "from 7 batches") in loaded["log"]
+            "from 7 units") in loaded["log"]
+
+
+def _task_instances(loaded, dag_id):
+    import sqlite3
+
+    with sqlite3.connect(loaded["airflow_db"]) as db:
+        return db.execute("select task_id, map_index, state, rendered_map_index from task_instance where dag_id = ?",
+                          (dag_id,)).fetchall()
+
+
+def test_the_grid_names_every_unit_with_rejected_drops_in_a_red_box(loaded):
+    """What an admin sees without opening a log: labelled ingest boxes, and a failed needs_attention box per unit
+    with a rejected drop, while the run itself (halfsky's health) succeeded."""
+    tis = _task_instances(loaded, "nightly_load")
+    ingest = {label for task_id, _, state, label in tis if task_id == "ingest_prefecture"}
+    flagged = {label: state for task_id, _, state, label in tis if task_id == "needs_attention"}
+    rejected_units = {d["prefecture_code"] for d in loaded["truth"]["drops"] if d["expected_status"] == "rejected"}
+    for unit in rejected_units & {d["prefecture_code"] for d in loaded["truth"]["drops"] if d["expected_status"] == "accepted"}:
+        label = next(label for label in flagged if label.startswith(unit))
+        assert flagged[label] == "failed" and " rejected" in label, flagged
+        assert any(i.startswith(unit) and "rejected" in i and "accepted" in i for i in ingest), ingest
+    assert any(label.startswith("unknown") and flagged[label] == "failed" for label in flagged)
+    import sqlite3
+
+    with sqlite3.connect(loaded["airflow_db"]) as db:
+        assert dict(db.execute("select dag_id, state from dag_run").fetchall()) == {"nightly_load": "success",
+                                                                                    "build_marts": "success"}
+    # Each drop's verdict is one line of its unit's task log, with the report; GX's registration noise is gone.
+    assert "great_expectations" not in loaded["log"]
+    first_rejected = next(d for d in loaded["truth"]["drops"] if d["expected_status"] == "rejected"
+                          and d["prefecture_code"] in rejected_units)
+    line = next(li for li in loaded["log"].splitlines() if f"REJECTED  {first_rejected['path']}" in li)
+    assert "report: " in line and "/report.html" in line
+
+
+def test_build_marts_ran_every_dbt_model_and_test_as_its_own_task(loaded):
+    tis = _task_instances(loaded, "build_marts")
+    states = Counter(state for _, _, state, _ in tis)
+    assert states == {"success": len(tis)}
+    dbt_tasks = {task_id for task_id, *_ in tis if task_id.startswith("dbt.")}
+    assert {"dbt.fct_fund_flows.run", "dbt.fct_fund_flows.test", "dbt.dim_beneficiary.run",
+            "dbt.rpt_reporting_completeness.run", "dbt.assert_fund_flows_reconcile_to_raw_test"} <= dbt_tasks
+    assert "marts after this build" in loaded["marts_log"]
+    # The person key reaches dbt as a masked session setting, never as text in a log.
+    assert loaded["env"]["HALFSKY_PERSON_HMAC_KEY"].encode().hex() not in loaded["marts_log"]
 
 
 def test_hostile_entries_are_rejected_by_their_own_rule_in_the_airflow_run(loaded):

@@ -17,7 +17,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from halfsky.local_postgres import NoPostgresAvailable, ensure_database, ensure_server, redact
+from halfsky.dbt_runner import profile_env
+from halfsky.local_postgres import NoPostgresAvailable, ensure_database, ensure_server, normalise_dsn, redact
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 WAREHOUSE_DB = "halfsky"
@@ -87,6 +88,8 @@ def build_env(metadata: str) -> dict[str, str]:
     for key in ("AIRFLOW_VAR_LANDING_URL", "AIRFLOW_VAR_QUARANTINE_URL", "HALFSKY_PERSON_HMAC_KEY"):
         if os.environ.get(key):
             env[key] = os.environ[key]
+    # dbt_project/profiles.yml reads HALFSKY_DB_*: set them too, so plain `dbt` (docs, debug) works after sourcing.
+    env.update(profile_env(normalise_dsn(env["AIRFLOW_CONN_WAREHOUSE_DB"])))
     return env
 
 
@@ -105,6 +108,14 @@ def migrate_airflow(env: dict[str, str]) -> None:
         raise SystemExit(f"airflow db migrate failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
 
 
+def build_dbt_manifest(env: dict[str, str]) -> None:
+    """The manifest build_marts is rendered from (Cosmos LoadMode.DBT_MANIFEST); rebuilt only when the project changed."""
+    result = subprocess.run([sys.executable, "-c", "from halfsky.dbt_manifest import ensure_manifest; print(ensure_manifest())"],
+                            env={**os.environ, **env}, capture_output=True, text=True)
+    if result.returncode != 0:
+        raise SystemExit(f"building the dbt manifest failed:\n{result.stderr[-3000:]}")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m halfsky.devenv", description=__doc__.splitlines()[0])
     parser.add_argument("--metadata", choices=["postgres", "sqlite"], default="postgres",
@@ -121,6 +132,7 @@ def main(argv: list[str] | None = None) -> int:
     write_env_file(env, env_file)
     if not args.no_migrate:
         migrate_airflow(env)
+    build_dbt_manifest(env)
     print(f"halfsky: environment written to {env_file}", file=sys.stderr)
     return 0
 

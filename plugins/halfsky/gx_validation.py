@@ -34,7 +34,8 @@ def load_suite_documents() -> dict[str, dict]:
 def _validation_definitions() -> dict:
     """One ephemeral GX context per process: a pandas data source, an asset and a suite per form."""
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
-    # GX logs every expectation it registers at INFO: hundreds of lines above the drops' verdicts in a task log.
+    # GX logs every expectation it registers at INFO while it is imported: hundreds of lines above the
+    # drops' verdicts in a task log. One of its modules sets its own logger to INFO, hence the second line.
     logging.getLogger("great_expectations").setLevel(logging.WARNING)
     import great_expectations as gx
     from great_expectations.data_context.types.base import ProgressBarsConfig
@@ -42,6 +43,7 @@ def _validation_definitions() -> dict:
 
     import halfsky.gx_id_number  # noqa: F401  registers the custom expectation
 
+    logging.getLogger("great_expectations.data_context.types.base").setLevel(logging.WARNING)
     context = gx.get_context(mode="ephemeral")
     context.variables.progress_bars = ProgressBarsConfig(globally=False)
     source = context.data_sources.add_pandas("drops")

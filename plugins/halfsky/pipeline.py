@@ -9,11 +9,13 @@ from __future__ import annotations
 import logging
 from collections import Counter
 from datetime import datetime
+from urllib.parse import quote
 
 from halfsky.analyst_role import ensure_analyst_role
 from halfsky.dbt_runner import person_key_options, run_dbt
 from halfsky.periods import SHANGHAI
-from halfsky.ingest import pending_work, process_prefecture
+from halfsky.ingest import DropVerdict, pending_work, process_prefecture
+from halfsky.reference.code_lists import reference_data
 from halfsky.settings import landing_url, person_hmac_key, quarantine_url, warehouse_dsn
 from halfsky.reference.load import load_admin_divisions, load_home_regions
 from halfsky.warehouse import ensure_schema
@@ -58,33 +60,107 @@ def build_marts(as_of: datetime, dsn: str | None = None) -> None:
             dbt_vars={"as_of_date": as_of_date}, extra_env=person_key_options(key))
 
 
-def discover_drops(as_of: datetime, dsn: str | None = None, landing: str | None = None) -> list[dict]:
-    """Due drops in batches by reporting unit (unknown folders together): the work of the mapped ingest tasks."""
-    work, skipped = pending_work(dsn or warehouse_dsn(), landing or landing_url(), as_of)
+def discover_drops(as_of: datetime, dsn: str | None = None, landing: str | None = None,
+                   prefecture: str | None = None, period: str | None = None) -> list[dict]:
+    """Due drops in batches by reporting unit (unknown folders together): the work of the mapped ingest tasks.
+    ``prefecture``/``period`` narrow a re-run an admin asked for to one unit and/or period."""
+    work, skipped = pending_work(dsn or warehouse_dsn(), landing or landing_url(), as_of,
+                                 only_unit=prefecture, only_period=period)
     if skipped:
         log.info("not processed this run: %s", skipped)
     return work
 
 
+def unit_label(unit: str) -> str:
+    """'650200 克拉玛依市妇联', the name a reporting unit goes by in the grid and in alerts."""
+    known = reference_data().units.get(unit)
+    return f"{unit} {known.name_zh}" if known else unit
+
+
 def ingest_prefecture(batch: dict, as_of: datetime, run_id: str | None = None, dsn: str | None = None,
                       landing: str | None = None, quarantine: str | None = None) -> dict:
-    outcome = process_prefecture(dsn or warehouse_dsn(), landing or landing_url(), quarantine or quarantine_url(),
-                                 batch["paths"], as_of=as_of, run_id=run_id)
-    log.info("batch %s: %s", batch["label"], outcome)
-    return {"label": batch["label"], **outcome}
+    """One reporting unit's due drops; returns counts by status and every drop's verdict."""
+    verdicts: list[DropVerdict] = []
+    counts = process_prefecture(dsn or warehouse_dsn(), landing or landing_url(), quarantine or quarantine_url(),
+                                batch["paths"], as_of=as_of, run_id=run_id, on_verdict=verdicts.append)
+    late = sum(v.is_late for v in verdicts if v.status != "rejected")
+    log.info("%s: %s", batch["label"], verdict_label(counts, late))
+    return {"label": batch["label"], "counts": counts, "late": late, "drops": [v.as_dict() for v in verdicts]}
 
 
-def summarize(outcomes: list[dict], run_id: str, dsn: str | None = None) -> dict:
-    """The run in one log block: drops by final status (a drop accepted early in the run may be
-    superseded later in it), then rows in every mart."""
-    from halfsky.marts_summary import format_counts, table_counts
+def verdict_label(counts: dict[str, int], late: int) -> str:
+    """'3 accepted, 5 rejected, 1 late': a batch's night in the words an admin scans for."""
+    parts = [f"{counts[s]} {s}" for s in ("rejected", "accepted", "superseded", "duplicate") if counts.get(s)]
+    if late:
+        parts.append(f"{late} late")
+    return ", ".join(parts) or "nothing due"
+
+
+def needing_attention(outcomes: list[dict]) -> list[dict]:
+    """Reporting units with a rejected or late drop this run: one mapped ``needs_attention`` box each,
+    so the grid names them without opening a log. (Reports still missing are in the night's digest.)"""
+    units: dict[str, dict] = {}
+    for outcome in outcomes:
+        for drop in outcome.get("drops", []):
+            unit = drop["path"].split("/")[0] if outcome["label"] != "unknown" else "unknown"
+            entry = units.setdefault(unit, {"unit": unit, "rejected": [], "late": []})
+            if drop["status"] == "rejected":
+                entry["rejected"].append({k: drop[k] for k in ("path", "reasons", "report")})
+            elif drop["is_late"]:
+                entry["late"].append(drop["path"])
+    flagged = [u for u in units.values() if u["rejected"] or u["late"]]
+    for entry in flagged:
+        parts = [f"{len(entry[k])} {k}" for k in ("rejected", "late") if entry[k]]
+        entry["label"] = f"{unit_label(entry['unit'])}: {', '.join(parts)}"
+    return sorted(flagged, key=lambda e: e["unit"])
+
+
+def summarize_night(outcomes: list[dict], run_id: str, dsn: str | None = None) -> dict:
+    """The night in one log block: drops by final status (a drop accepted early in the run may be
+    superseded later in it), then one line per reporting unit."""
     from halfsky.warehouse import connect
 
     with connect(dsn) as conn:
         totals = Counter(dict(conn.execute(
             "select status, count(*) from ingest.submissions where run_id = %s group by status", (run_id,)).fetchall()))
+    drops = {status: totals[status] for status in ("accepted", "rejected", "duplicate", "superseded")}
+    lines = [f"{unit_label(o['label'])}: {verdict_label(o['counts'], o['late'])}" for o in outcomes if o]
+    log.info("drops this run: %d accepted, %d rejected, %d duplicate, %d superseded, from %d units\n%s",
+             *drops.values(), len(outcomes), "\n".join(lines))
+    return {"drops": drops, "units": len(outcomes)}
+
+
+def summarize_marts(dsn: str | None = None) -> dict:
+    """Rows in every mart, logged as a table: what the analysts have after this build."""
+    from halfsky.marts_summary import format_counts, table_counts
+
     counts = table_counts(dsn)
-    log.info("drops this run: %d accepted, %d rejected, %d duplicate, %d superseded, from %d batches",
-             totals["accepted"], totals["rejected"], totals["duplicate"], totals["superseded"], len(outcomes))
-    log.info("marts after this run:\n%s", format_counts(counts))
-    return {"drops": dict(totals), "batches": len(outcomes), "marts": counts}
+    log.info("marts after this build:\n%s", format_counts(counts))
+    return counts
+
+
+def run_url(context: dict) -> str | None:
+    """The run's page in the Airflow UI, for alerts (None when no UI address is configured)."""
+    from airflow.sdk import conf
+
+    base = (conf.get("api", "base_url", fallback="") or "").rstrip("/")
+    if not base:
+        return None
+    dag_run = context["dag_run"]
+    return f"{base}/dags/{dag_run.dag_id}/runs/{quote(dag_run.run_id, safe='')}"
+
+
+class NeedsAttention(RuntimeError):
+    pass
+
+
+def raise_if_needs_attention(unit: dict) -> None:
+    """Fail (a red box naming the unit) for rejected drops; late drops alone only log (the box stays green)."""
+    lines = [f"REJECTED  {d['path']} | {d['reasons']} | report: {d['report']}" for d in unit["rejected"]]
+    lines += [f"LATE      {path}" for path in unit["late"]]
+    for line in lines:
+        log.warning("%s", line)
+    if unit["rejected"]:
+        from airflow.sdk.exceptions import AirflowFailException
+
+        raise AirflowFailException(f"{unit['label']}\n" + "\n".join(lines))

@@ -74,3 +74,20 @@ def main(argv: list[str] | None = None) -> int:
 if __name__ == "__main__":
     raise SystemExit(main())
 
+
+def replay_for_run(submission_id: int, *, as_of: datetime, run_id: str | None = None, dsn: str | None = None) -> dict:
+    """The replay_quarantined DAG's task: one verdict line, and a failure (a red box) if the drop is rejected again."""
+    dsn = dsn or warehouse_dsn()
+    status = replay(dsn, submission_id, as_of=as_of)
+    with psycopg.connect(dsn) as conn:
+        drop_path, reasons, qpath = conn.execute(
+            "select drop_path, reasons, quarantine_path from ingest.submissions where submission_id = %s",
+            (submission_id,)).fetchone()
+    errors = "; ".join(f"{r['rule']}×{r['count']}" for r in (reasons or []) if r.get("severity") == "error")
+    log.info("replay of submission %s (%s) in run %s: %s", submission_id, drop_path, run_id, status.upper())
+    if status == "rejected":
+        from airflow.sdk.exceptions import AirflowFailException
+
+        raise AirflowFailException(f"REJECTED again {drop_path} | submission {submission_id} | {errors} | "
+                                   f"report: {qpath}/report.html")
+    return {"submission_id": submission_id, "drop_path": drop_path, "status": status}

@@ -1,0 +1,67 @@
+"""build_marts: the dbt project as Airflow tasks (Cosmos), run whenever raw changes. Wiring only."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+import pendulum
+from airflow.sdk import Param, dag, get_current_context, task
+
+from halfsky.alert_callbacks import on_task_failure, on_task_retry
+from halfsky.assets import MARTS, RAW
+from halfsky.dbt_task_group import AS_OF_TASK_ID, dbt_task_group
+
+DOC = (Path(__file__).with_suffix(".md")).read_text(encoding="utf-8")
+
+
+@dag(
+    dag_id="build_marts",
+    description="Seeds, dimensions, incremental facts and analyst views, each model tested after it is built",
+    schedule=[RAW],
+    start_date=pendulum.datetime(2026, 1, 1, tz="Asia/Shanghai"),
+    catchup=False,
+    max_active_runs=1,
+    dagrun_timeout=timedelta(hours=3),
+    doc_md=DOC,
+    tags=["halfsky", "dbt"],
+    params={
+        "full_refresh": Param(False, type="boolean", title="Full refresh",
+                              description="Rebuild the incremental facts from all of raw (after a model change)."),
+        "as_of": Param(None, type=["null", "string"], format="date-time", title="As of",
+                       description="The moment the completeness report judges lateness at. Empty: the raw event's."),
+    },
+    default_args={
+        "retries": 1,
+        "retry_delay": timedelta(minutes=2),
+        "execution_timeout": timedelta(minutes=45),
+        "on_failure_callback": on_task_failure,
+        "on_retry_callback": on_task_retry,
+    },
+)
+def build_marts():
+    @task(task_id=AS_OF_TASK_ID)
+    def resolve_as_of() -> str:
+        """The as-of of the night that changed raw (or the form's), read by every dbt task."""
+        from halfsky import run_context
+
+        return run_context.as_of(get_current_context()).isoformat()
+
+    @task
+    def check_person_key() -> None:
+        """Refuse to build with another person key than the warehouse's: it would publish unmatched keys."""
+        from halfsky.person_key import ensure_same_key
+        from halfsky.settings import person_hmac_key, warehouse_dsn
+
+        ensure_same_key(person_hmac_key(), warehouse_dsn())
+
+    @task(outlets=[MARTS])
+    def summarize_marts() -> dict:
+        from halfsky import pipeline
+
+        return pipeline.summarize_marts()
+
+    resolve_as_of() >> check_person_key() >> dbt_task_group() >> summarize_marts()
+
+
+build_marts()
