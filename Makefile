@@ -4,12 +4,21 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 ENV := source .halfsky/env.sh &&
 
-.PHONY: help setup demo test bench clean
+# make up AIRFLOW_PORT=8090 / make docs DOCS_PORT=8091 to move them.
+AIRFLOW_PORT ?= 8080
+DOCS_PORT ?= 8081
+SERVICES := .venv/bin/python -m halfsky.services
+
+.PHONY: help setup demo test bench up down status docs clean
 
 help:
 	@echo "make demo   - nightly load of bundled sample data, then a summary of the marts"
 	@echo "make test   - the test suite against a real Postgres, Airflow and dbt"
 	@echo "make bench  - load-speed and memory figures"
+	@echo "make up     - Airflow UI and services on http://127.0.0.1:$(AIRFLOW_PORT), in the background (login printed)"
+	@echo "make down   - stop what make up and make docs started"
+	@echo "make status - which of those services run"
+	@echo "make docs   - dbt docs generate, then serve them on http://127.0.0.1:$(DOCS_PORT)"
 	@echo "make clean  - remove .halfsky (local cluster, Airflow home, landing zone)"
 
 setup:
@@ -27,6 +36,18 @@ test:
 bench: setup
 	@$(ENV) .venv/bin/python bench/load_speed.py
 
-clean:
+up: setup
+	@$(ENV) $(SERVICES) up --port $(AIRFLOW_PORT)
+
+down:
+	@if [ -x .venv/bin/python ]; then if [ -f .halfsky/env.sh ]; then $(ENV) $(SERVICES) down; else $(SERVICES) down; fi; fi
+
+status:
+	@if [ -f .halfsky/env.sh ]; then $(ENV) $(SERVICES) status; else echo "nothing set up yet: make up"; fi
+
+docs: setup
+	@$(ENV) $(SERVICES) docs --port $(DOCS_PORT)
+
+clean: down
 	@if [ -f .halfsky/pgdata/PG_VERSION ]; then .venv/bin/python -c "from halfsky.local_postgres import *; from pathlib import Path; stop_local_cluster(Path('.halfsky/pgdata'), find_pg_bin_dir())" || true; fi
 	rm -rf .halfsky

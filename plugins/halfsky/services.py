@@ -1,0 +1,462 @@
+"""Airflow's UI and services (and dbt docs) on this machine, in the background.
+
+``make up`` / ``make down`` / ``make docs`` call this with the environment of
+``.halfsky/env.sh``::
+
+    python -m halfsky.services up [--port 8080]   # api-server, scheduler, dag-processor, triggerer
+    python -m halfsky.services status
+    python -m halfsky.services docs [--port 8081] # dbt docs generate, then serve
+    python -m halfsky.services down               # stops what up and docs started, nothing else
+
+Everything listens on 127.0.0.1 only (the scheduler and triggerer do not start
+Airflow's log server, which would listen on every interface: the api-server
+reads task logs from the shared AIRFLOW_HOME). State lives in
+``<HALFSKY_HOME>/services``: one ``<name>.pid`` and ``<name>.log`` per process,
+and, each made once and kept ``0600``, the api/JWT secrets all four services
+share and the simple auth manager's password file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import fcntl
+import importlib.util
+import json
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import psutil
+
+from halfsky.devenv import TELEMETRY_OFF, state_dir
+
+HOST = "127.0.0.1"
+DEFAULT_PORT = 8080
+DEFAULT_DOCS_PORT = 8081
+# The UI shows times in the browser's zone (a per-user choice saved in the browser; Airflow 3.3 has no
+# server-side UI default); the server reads naive datetimes (trigger form, CLI dates) in this one.
+TIMEZONE = "Asia/Shanghai"
+ADMIN_USER = "admin"
+AIRFLOW_SERVICES = ("api-server", "scheduler", "dag-processor", "triggerer")
+DOCS = "dbt-docs"
+BIN = Path(sys.executable).parent
+
+
+class ServiceError(RuntimeError):
+    pass
+
+
+def services_dir() -> Path:
+    path = state_dir() / "services"
+    path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    return path
+
+
+def _secret_file(path: Path, make) -> str:
+    """A value made once per checkout, 0600; never in the repository."""
+    if not path.exists():
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(make())
+    path.chmod(0o600)
+    return path.read_text().strip()
+
+
+def password_file() -> Path:
+    return services_dir() / "simple_auth_manager_passwords.json"
+
+
+def admin_password() -> str:
+    """The admin's password, from the simple auth manager's own file (made here first, so it is known)."""
+    path = password_file()
+    _secret_file(path, lambda: json.dumps({ADMIN_USER: secrets.token_urlsafe(12)}) + "\n")
+    return json.loads(path.read_text())[ADMIN_USER]
+
+
+def service_env(port: int) -> dict[str, str]:
+    """os.environ (from env.sh) plus what the four services must agree on."""
+    folder = services_dir()
+    env = {**os.environ, **TELEMETRY_OFF}
+    env.setdefault("AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS", f"{ADMIN_USER}:admin")
+    env.setdefault("AIRFLOW__CORE__DEFAULT_TIMEZONE", TIMEZONE)
+    env.setdefault("AIRFLOW__CORE__EXECUTOR", "LocalExecutor")
+    # LocalExecutor forks `parallelism` workers up front (32 by default, ~30 MB each); a laptop or a 2-core
+    # machine runs a night's prefectures and dbt models no faster with more than 4 at once.
+    env.setdefault("AIRFLOW__CORE__PARALLELISM", "4")
+    env.update({
+        "AIRFLOW__API__HOST": HOST,
+        "AIRFLOW__API__PORT": str(port),
+        "AIRFLOW__API__BASE_URL": f"http://{HOST}:{port}",
+        "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://{HOST}:{port}/execution/",
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(password_file()),
+        # One secret for the api-server's sessions and one for the JWTs every service signs or checks.
+        "AIRFLOW__API__SECRET_KEY": _secret_file(folder / "api_secret_key", lambda: secrets.token_urlsafe(32)),
+        "AIRFLOW__API_AUTH__JWT_SECRET": _secret_file(folder / "jwt_secret", lambda: secrets.token_urlsafe(32)),
+    })
+    return env
+
+
+def _argv(name: str, port: int) -> list[str]:
+    airflow = str(BIN / "airflow")
+    return {
+        "api-server": [airflow, "api-server", "--host", HOST, "--port", str(port)],
+        "scheduler": [airflow, "scheduler", "--skip-serve-logs"],
+        "dag-processor": [airflow, "dag-processor"],
+        "triggerer": [airflow, "triggerer", "--skip-serve-logs"],
+    }[name]
+
+
+# --- processes -----------------------------------------------------------------------------------
+
+def pid_file(name: str) -> Path:
+    return services_dir() / f"{name}.pid"
+
+
+def log_file(name: str) -> Path:
+    return services_dir() / f"{name}.log"
+
+
+def running(name: str) -> int | None:
+    """The pid of ``name`` if the process its pid file names is alive and is the one we started."""
+    path = pid_file(name)
+    try:
+        pid = int(path.read_text().strip())
+        proc = psutil.Process(pid)
+        alive = proc.is_running() and proc.status() != psutil.STATUS_ZOMBIE
+        # A pid the system handed to another program since: that program started after the pid file was written.
+        ours = proc.create_time() <= path.stat().st_mtime + 1
+    except (OSError, ValueError, psutil.Error):
+        return None
+    return pid if alive and ours else None
+
+
+def start(name: str, argv: list[str], env: dict[str, str], cwd: Path | None = None) -> int:
+    with open(log_file(name), "ab") as log:
+        log.write(f"\n--- {time.strftime('%Y-%m-%d %H:%M:%S')} halfsky: starting {' '.join(argv)}\n".encode())
+        log.flush()
+        # Its own session and process group: `down` signals the group, so every child goes with it.
+        proc = subprocess.Popen(argv, env=env, cwd=cwd, stdin=subprocess.DEVNULL, stdout=log,
+                                stderr=subprocess.STDOUT, start_new_session=True)
+    pid_file(name).write_text(f"{proc.pid}\n")
+    return proc.pid
+
+
+def _group(name: str) -> tuple[int | None, list[psutil.Process]]:
+    """The process group ``start`` made for ``name``: its id and its live members ([] when gone).
+
+    The group's id is the pid in the pid file. A leader counts if it is older than that file; other
+    members (workers, a child the leader left behind when it died) if they are younger and run
+    Airflow or dbt, so a stale pid file never names someone else's processes.
+    """
+    path = pid_file(name)
+    try:
+        pgid = int(path.read_text().strip())
+        written = path.stat().st_mtime
+    except (OSError, ValueError):
+        return None, []
+    members = []
+    for proc in psutil.process_iter(["create_time", "cmdline", "status"]):
+        try:
+            if proc.info["status"] == psutil.STATUS_ZOMBIE or os.getpgid(proc.pid) != pgid:
+                continue
+        except OSError:
+            continue
+        if proc.pid == pgid:
+            ours = proc.info["create_time"] <= written + 1
+        else:
+            command = " ".join(proc.info["cmdline"] or [])
+            ours = proc.info["create_time"] >= written - 5 and ("airflow" in command or "dbt" in command)
+        if ours:
+            members.append(proc)
+    return pgid, members
+
+
+def _group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # Only zombies left (a leader its parent has not reaped yet)?
+    for proc in psutil.process_iter(["status"]):
+        try:
+            if proc.info["status"] != psutil.STATUS_ZOMBIE and os.getpgid(proc.pid) == pgid:
+                return True
+        except OSError:
+            pass
+    return False
+
+
+def stop(*names: str, timeout: float = 30.0) -> list[str]:
+    """SIGTERM each process group ``start`` made, all at once; SIGKILL what is left after ``timeout``.
+
+    Returns the names that had processes.
+    """
+    now = time.monotonic()
+    deadlines = {}
+    for name in names:
+        pgid, members = _group(name)
+        pid_file(name).unlink(missing_ok=True)
+        if not members:
+            continue
+        if any(proc.pid == pgid for proc in members):
+            deadlines[name] = (pgid, now + timeout)
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(pgid, signal.SIGTERM)
+        else:  # the leader died and left these (LocalExecutor workers wait for it, not for SIGTERM)
+            deadlines[name] = (pgid, now + 5)
+            for proc in members:
+                with contextlib.suppress(psutil.Error):
+                    proc.terminate()
+    waiting = dict(deadlines)
+    killed: dict[str, float] = {}
+    while waiting:
+        for name, (pgid, deadline) in list(waiting.items()):
+            with contextlib.suppress(ChildProcessError, OSError):
+                os.waitpid(pgid, os.WNOHANG)  # reap it if this process started it (tests, a failed `up`)
+            if not _group_alive(pgid):
+                del waiting[name]
+            elif name not in killed and time.monotonic() > deadline:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(pgid, signal.SIGKILL)
+                killed[name] = time.monotonic()
+                print(f"halfsky: {name} did not stop within {deadline - now:.0f} s; killed", file=sys.stderr)
+            elif name in killed and time.monotonic() > killed[name] + 10:
+                raise ServiceError(f"{name}: processes of group {pgid} survive SIGKILL")
+        if waiting:
+            time.sleep(0.3)
+    return list(deadlines)
+
+
+@contextlib.contextmanager
+def _lock() -> Iterator[None]:
+    """One `up`/`down`/`docs` at a time, so two at once never start two of anything."""
+    with open(services_dir() / ".lock", "w") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def _tail(path: Path, lines: int = 30) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return ""
+
+
+def _port_taken(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.settimeout(1)
+        return sock.connect_ex((HOST, port)) == 0
+
+
+def _get_json(url: str, timeout: float = 5.0, token: str | None = None) -> dict | None:
+    request = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"} if token else {})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            return json.loads(response.read())
+    except (urllib.error.URLError, OSError, ValueError):
+        return None
+
+
+def login(base_url: str, username: str, password: str, timeout: float = 10.0) -> str:
+    """A JWT from the simple auth manager, as the UI's login form gets one."""
+    body = json.dumps({"username": username, "password": password}).encode()
+    request = urllib.request.Request(f"{base_url}/auth/token", data=body, method="POST",
+                                     headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=timeout) as response:
+        return json.loads(response.read())["access_token"]
+
+
+# --- commands ------------------------------------------------------------------------------------
+
+def _write_dbt_manifest(env: dict[str, str]) -> None:
+    """nightly_load renders its dbt tasks from a manifest; write it first when halfsky can."""
+    if importlib.util.find_spec("halfsky.dbt_manifest") is None:
+        return
+    from halfsky import dbt_manifest
+
+    is_stale = getattr(dbt_manifest, "is_stale", None)
+    if is_stale is not None and not is_stale():
+        return  # newer than every file of the dbt project: a second `make up` need not rewrite it
+    log = log_file("dbt-manifest")
+    with open(log, "wb") as fh:
+        result = subprocess.run([sys.executable, "-m", "halfsky.dbt_manifest"], env=env, stdout=fh,
+                                stderr=subprocess.STDOUT)
+    if result.returncode != 0:
+        print(f"halfsky: WARNING python -m halfsky.dbt_manifest failed (exit {result.returncode}); "
+              f"nightly_load may not load. See {log}:\n{_tail(log, 15)}", file=sys.stderr)
+
+
+def up(port: int, timeout: float, manifest: bool = True) -> int:
+    base_url = f"http://{HOST}:{port}"
+    with _lock():
+        already = {name: pid for name in AIRFLOW_SERVICES if (pid := running(name))}
+        state = services_dir() / "api-server.port"
+        if "api-server" in already and state.exists() and int(state.read_text()) != port:
+            raise ServiceError(f"the api-server already runs on port {state.read_text().strip()}: "
+                               "`make down` first to move it")
+        if "api-server" not in already and _port_taken(port):
+            raise ServiceError(f"{HOST}:{port} is taken by another program; pick another port: "
+                               f"make up AIRFLOW_PORT={port + 10}")
+        env = service_env(port)
+        password = admin_password()
+        if manifest:
+            _write_dbt_manifest(env)
+        started = []
+        for name in AIRFLOW_SERVICES:
+            if name in already:
+                print(f"halfsky: {name} already running (pid {already[name]})", file=sys.stderr)
+                continue
+            if stop(name):  # its leader died, but some of its processes did not
+                print(f"halfsky: stopped what was left of an earlier {name}", file=sys.stderr)
+            pid = start(name, _argv(name, port), env)
+            started.append(name)
+            print(f"halfsky: started {name} (pid {pid}), log {log_file(name)}", file=sys.stderr)
+        if "api-server" in started:
+            state.write_text(f"{port}\n")
+        try:
+            health = _wait_healthy(base_url, timeout)
+        except ServiceError:
+            stop(*started)
+            raise
+    for component in ("scheduler", "triggerer", "dag_processor"):
+        status = (health.get(component) or {}).get("status")
+        if status != "healthy":
+            print(f"halfsky: {component}: {status or 'starting'} (see `python -m halfsky.services status`)",
+                  file=sys.stderr)
+    print(f"""
+Airflow UI:  {base_url}
+Log in as:   {ADMIN_USER} / {password}
+             (kept in {password_file()}; other users of
+             AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS get theirs in that file too)
+Time zone:   the server reads dates in {TIMEZONE}; the UI shows the browser's zone
+             (choose {TIMEZONE} under User > Timezone if your browser is elsewhere)
+Logs:        {services_dir()}/*.log
+Stop:        make down""")
+    return 0
+
+
+def _wait_healthy(base_url: str, timeout: float) -> dict:
+    """Until the api-server answers /api/v2/monitor/health; fail early if a service exits."""
+    deadline = time.monotonic() + timeout
+    health = None
+    while time.monotonic() < deadline:
+        for name in AIRFLOW_SERVICES:
+            if running(name) is None:
+                raise ServiceError(f"{name} exited; the end of {log_file(name)}:\n{_tail(log_file(name))}")
+        health = _get_json(f"{base_url}/api/v2/monitor/health", timeout=3)
+        if health is not None:
+            break
+        time.sleep(1)
+    if health is None:
+        raise ServiceError(f"the api-server did not answer within {timeout:.0f} s; "
+                           f"the end of {log_file('api-server')}:\n{_tail(log_file('api-server'))}")
+    # The other three report through the metadata database: give them a moment to show up.
+    end = min(deadline, time.monotonic() + 30)
+    while time.monotonic() < end and any(
+            (health.get(c) or {}).get("status") != "healthy" for c in ("scheduler", "triggerer", "dag_processor")):
+        time.sleep(2)
+        health = _get_json(f"{base_url}/api/v2/monitor/health", timeout=3) or health
+    return health
+
+
+def down() -> int:
+    with _lock():
+        stopped = stop(DOCS, *AIRFLOW_SERVICES)
+        (services_dir() / "api-server.port").unlink(missing_ok=True)
+    print(f"halfsky: stopped {', '.join(stopped)}" if stopped else "halfsky: nothing was running", file=sys.stderr)
+    return 0
+
+
+def status() -> int:
+    for name in (*AIRFLOW_SERVICES, DOCS):
+        pid = running(name)
+        print(f"{name:14} {'running, pid ' + str(pid) if pid else 'stopped'}")
+    port_file = services_dir() / "api-server.port"
+    if running("api-server") and port_file.exists():
+        port = int(port_file.read_text())
+        health = _get_json(f"http://{HOST}:{port}/api/v2/monitor/health")
+        print(f"http://{HOST}:{port}  health: {json.dumps(health) if health else 'no answer'}")
+    return 0
+
+
+def docs(port: int, timeout: float = 60.0) -> int:
+    """dbt docs generate against the warehouse, then dbt docs serve on 127.0.0.1 in the background."""
+    from halfsky.dbt_runner import PROJECT_DIR, profile_env
+    from halfsky.settings import warehouse_dsn
+
+    work = state_dir() / "dbt" / "docs"
+    paths = ["--project-dir", str(PROJECT_DIR), "--profiles-dir", str(PROJECT_DIR),
+             "--target-path", str(work / "target"), "--log-path", str(work / "logs")]
+    env = {**os.environ, **TELEMETRY_OFF, **profile_env(warehouse_dsn()), "DBT_USE_COLORS": "False"}
+    dbt = str(BIN / "dbt")
+    print("halfsky: dbt docs generate (the catalogue reads the warehouse's tables)", file=sys.stderr)
+    result = subprocess.run([dbt, "docs", "generate", *paths], env=env, cwd=PROJECT_DIR)
+    if result.returncode != 0:
+        raise ServiceError(f"dbt docs generate failed (exit {result.returncode})")
+    url = f"http://{HOST}:{port}"
+    with _lock():
+        pid = running(DOCS)
+        if pid is not None:
+            print(f"halfsky: dbt docs server already running (pid {pid}); it serves the new catalogue", file=sys.stderr)
+            port = int((services_dir() / f"{DOCS}.port").read_text())
+            url = f"http://{HOST}:{port}"
+        else:
+            if _port_taken(port):
+                raise ServiceError(f"{HOST}:{port} is taken by another program; pick another port: "
+                                   f"make docs DOCS_PORT={port + 10}")
+            stop(DOCS)
+            pid = start(DOCS, [dbt, "docs", "serve", "--host", HOST, "--port", str(port), "--no-browser", *paths],
+                        env, cwd=PROJECT_DIR)
+            (services_dir() / f"{DOCS}.port").write_text(f"{port}\n")
+            deadline = time.monotonic() + timeout
+            while not _port_taken(port):
+                if running(DOCS) is None or time.monotonic() > deadline:
+                    stop(DOCS)
+                    raise ServiceError(f"dbt docs serve did not start; the end of {log_file(DOCS)}:\n"
+                                       f"{_tail(log_file(DOCS))}")
+                time.sleep(0.5)
+    print(f"\ndbt docs:  {url}   (log {log_file(DOCS)}; stop with make down)")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m halfsky.services", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    p_up = sub.add_parser("up", help="start the api-server, scheduler, dag-processor and triggerer")
+    p_up.add_argument("--port", type=int, default=int(os.environ.get("HALFSKY_AIRFLOW_PORT", DEFAULT_PORT)))
+    p_up.add_argument("--timeout", type=float, default=180.0, help="seconds to wait for the api-server")
+    p_up.add_argument("--no-manifest", action="store_true", help="do not write the dbt manifest first")
+    sub.add_parser("down", help="stop everything up and docs started")
+    sub.add_parser("status", help="which services run")
+    p_docs = sub.add_parser("docs", help="dbt docs generate, then serve them on 127.0.0.1")
+    p_docs.add_argument("--port", type=int, default=int(os.environ.get("HALFSKY_DOCS_PORT", DEFAULT_DOCS_PORT)))
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "up":
+            return up(args.port, args.timeout, manifest=not args.no_manifest)
+        if args.command == "down":
+            return down()
+        if args.command == "status":
+            return status()
+        return docs(args.port)
+    except ServiceError as exc:
+        print(f"halfsky: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
