@@ -8,7 +8,7 @@ from pathlib import Path
 import pendulum
 from airflow.sdk import Param, dag, get_current_context, task
 
-from halfsky.alert_callbacks import on_task_failure, on_task_retry
+from halfsky.dag_defaults import task_defaults
 from halfsky.assets import MARTS, RAW
 from halfsky.dbt_task_group import AS_OF_TASK_ID, dbt_task_group
 
@@ -31,13 +31,7 @@ DOC = (Path(__file__).with_suffix(".md")).read_text(encoding="utf-8")
         "as_of": Param(None, type=["null", "string"], format="date-time", title="As of",
                        description="The moment the completeness report judges lateness at. Empty: the raw event's."),
     },
-    default_args={
-        "retries": 1,
-        "retry_delay": timedelta(minutes=2),
-        "execution_timeout": timedelta(minutes=45),
-        "on_failure_callback": on_task_failure,
-        "on_retry_callback": on_task_retry,
-    },
+    default_args=task_defaults(timedelta(minutes=45)),
 )
 def build_marts():
     @task(task_id=AS_OF_TASK_ID)

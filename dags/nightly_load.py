@@ -9,7 +9,7 @@ from pathlib import Path
 import pendulum
 from airflow.sdk import Param, dag, get_current_context, task
 
-from halfsky.alert_callbacks import on_task_failure, on_task_retry
+from halfsky.dag_defaults import task_defaults
 from halfsky.assets import RAW
 
 DOC = (Path(__file__).with_suffix(".md")).read_text(encoding="utf-8")
@@ -31,13 +31,7 @@ DOC = (Path(__file__).with_suffix(".md")).read_text(encoding="utf-8")
         "period": Param(None, type=["null", "string"], pattern=r"^\d{4}(-\d{2})?$", title="Period",
                         description="Only drops for this month (2026-09) or year (2026). Empty: every period."),
     },
-    default_args={
-        "retries": 1,
-        "retry_delay": timedelta(minutes=2),
-        "execution_timeout": timedelta(hours=1),
-        "on_failure_callback": on_task_failure,
-        "on_retry_callback": on_task_retry,
-    },
+    default_args=task_defaults(timedelta(hours=1)),
 )
 def nightly_load():
     @task

@@ -8,7 +8,7 @@ from pathlib import Path
 import pendulum
 from airflow.sdk import Param, dag, get_current_context, task
 
-from halfsky.alert_callbacks import on_task_failure
+from halfsky.dag_defaults import task_defaults
 from halfsky.assets import RAW
 
 DOC = (Path(__file__).with_suffix(".md")).read_text(encoding="utf-8")
@@ -28,7 +28,7 @@ DOC = (Path(__file__).with_suffix(".md")).read_text(encoding="utf-8")
         "submission_id": Param(type="integer", minimum=1, title="Submission id",
                                description="From the rejection report, the night's alert or ingest.submissions."),
     },
-    default_args={"retries": 0, "execution_timeout": timedelta(minutes=30), "on_failure_callback": on_task_failure},
+    default_args=task_defaults(timedelta(minutes=30), retries=0),
 )
 def replay_quarantined():
     @task(outlets=[RAW])

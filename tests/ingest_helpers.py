@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from datetime import datetime
 from pathlib import Path
 
@@ -25,3 +28,17 @@ def ingest_all(dsn: str, root: Path, quarantine: Path, as_of: datetime = AS_OF) 
     for batch in work:
         outcomes[batch["label"]] = process_prefecture(dsn, str(root), str(quarantine), batch["paths"], as_of=as_of)
     return {"work": work, "skipped": skipped, "outcomes": outcomes}
+
+
+AIRFLOW = str(Path(sys.executable).with_name("airflow"))
+
+
+def airflow_home(home: Path, dsn: str, landing: Path, quarantine: Path, person_key: str) -> dict[str, str]:
+    """An Airflow home with SQLite metadata (migrated) pointed at a warehouse and landing zone: the env for `airflow dags test`."""
+    from halfsky.devenv import TELEMETRY_OFF, airflow_env
+
+    env = {**os.environ, **airflow_env(home, f"sqlite:///{home / 'airflow.db'}"), **TELEMETRY_OFF,
+           "AIRFLOW_CONN_WAREHOUSE_DB": dsn, "AIRFLOW_VAR_LANDING_URL": str(landing),
+           "AIRFLOW_VAR_QUARANTINE_URL": str(quarantine), "HALFSKY_PERSON_HMAC_KEY": person_key}
+    subprocess.run([AIRFLOW, "db", "migrate"], env=env, check=True, capture_output=True)
+    return env

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 import uuid
 from collections import Counter
 from datetime import datetime
@@ -14,7 +13,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from ingest_helpers import AS_OF, ingest_all, make_tree
+from ingest_helpers import AIRFLOW, AS_OF, airflow_home, ingest_all, make_tree
 from halfsky.local_postgres import drop_database, ensure_database
 
 MART_TABLES = ("dim_beneficiary", "fct_program_activity", "fct_fund_flows", "fct_benefits", "rpt_reporting_completeness")
@@ -22,8 +21,6 @@ MART_TABLES = ("dim_beneficiary", "fct_program_activity", "fct_fund_flows", "fct
 
 @pytest.fixture(scope="module")
 def loaded(admin_dsn, tmp_path_factory):
-    from halfsky.devenv import TELEMETRY_OFF, airflow_env
-
     base = tmp_path_factory.mktemp("marts")
     root, truth = make_tree(base, "--prefectures", "6", "--months", "3", "--rows", "20", "--dirty", "--invalid", "all",
                             "--resubmissions", "2", "--duplicates", "1", "--with-warnings", "--seed", "11")
@@ -31,15 +28,11 @@ def loaded(admin_dsn, tmp_path_factory):
     name = f"halfsky_marts_{uuid.uuid4().hex[:8]}"
     dsn = ensure_database(admin_dsn, name)
     home = base / "airflow"
-    env = {**os.environ, **airflow_env(home, f"sqlite:///{home / 'airflow.db'}"), **TELEMETRY_OFF,
-           "AIRFLOW_CONN_WAREHOUSE_DB": dsn, "AIRFLOW_VAR_LANDING_URL": str(root),
-           "AIRFLOW_VAR_QUARANTINE_URL": str(base / "quarantine"), "HALFSKY_PERSON_HMAC_KEY": "test-key-" + "k" * 32}
-    airflow = str(Path(sys.executable).with_name("airflow"))
-    subprocess.run([airflow, "db", "migrate"], env=env, check=True, capture_output=True)
+    env = airflow_home(home, dsn, root, base / "quarantine", "test-key-" + "k" * 32)
     logs = {}
     # What the scheduler does: nightly_load updates the raw asset, build_marts runs on it (here, by hand).
     for dag_id in ("nightly_load", "build_marts"):
-        run = subprocess.run([airflow, "dags", "test", dag_id, "2026-10-21"], env=env, capture_output=True, text=True)
+        run = subprocess.run([AIRFLOW, "dags", "test", dag_id, "2026-10-21"], env=env, capture_output=True, text=True)
         logs[dag_id] = run.stdout + run.stderr
         (base / f"{dag_id}.log").write_text(logs[dag_id])
         assert run.returncode == 0, logs[dag_id][-4000:]

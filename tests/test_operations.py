@@ -3,45 +3,33 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import sqlite3
 import subprocess
-import sys
 import uuid
-from pathlib import Path
 
 import psycopg
 import pytest
 
-from ingest_helpers import make_tree
+from ingest_helpers import AIRFLOW, airflow_home, make_tree
 from halfsky.local_postgres import drop_database, ensure_database
 
 
 @pytest.fixture(scope="module")
 def site(admin_dsn, tmp_path_factory):
-    from halfsky.devenv import TELEMETRY_OFF, airflow_env
-
     base = tmp_path_factory.mktemp("operations")
     root, truth = make_tree(base, "--prefectures", "2", "--months", "1", "--rows", "8", "--invalid", "code_list",
                             "--no-annual", "--seed", "5")
     name = f"halfsky_ops_{uuid.uuid4().hex[:8]}"
     dsn = ensure_database(admin_dsn, name)
     home = base / "airflow"
-    env = {**os.environ, **airflow_env(home, f"sqlite:///{home / 'airflow.db'}"), **TELEMETRY_OFF,
-           "AIRFLOW_CONN_WAREHOUSE_DB": dsn, "AIRFLOW_VAR_LANDING_URL": str(root),
-           "AIRFLOW_VAR_QUARANTINE_URL": str(base / "quarantine"), "HALFSKY_PERSON_HMAC_KEY": "ops-key-" + "k" * 32}
-    subprocess.run([_airflow(), "db", "migrate"], env=env, check=True, capture_output=True)
+    env = airflow_home(home, dsn, root, base / "quarantine", "ops-key-" + "k" * 32)
     yield {"dsn": dsn, "root": root, "truth": truth, "base": base, "env": env, "airflow_db": home / "airflow.db"}
     drop_database(admin_dsn, name)
 
 
-def _airflow() -> str:
-    return str(Path(sys.executable).with_name("airflow"))
-
-
 def _dags_test(site, dag_id: str, *args: str, env: dict | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([_airflow(), "dags", "test", dag_id, *args], env=env or site["env"], capture_output=True,
+    return subprocess.run([AIRFLOW, "dags", "test", dag_id, *args], env=env or site["env"], capture_output=True,
                           text=True)
 
 
