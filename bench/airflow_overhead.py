@@ -1,0 +1,84 @@
+"""What running the night as Airflow tasks costs, against the same work done without them.
+
+Builds the demo's landing zone in a scratch warehouse and Airflow home, then measures in one run:
+
+- nightly_load as `airflow dags test` (ingest, verdicts, digest), against pipeline.ingest alone;
+- build_marts as `airflow dags test` (the dbt project as Cosmos tasks, one per model and test),
+  against one `dbt build` of the same project on the same warehouse (both on an already-built
+  warehouse, so both are the nightly incremental case).
+
+Prints figures; asserts nothing:  python bench/airflow_overhead.py [--prefectures 6]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from datetime import datetime
+from pathlib import Path
+
+from halfsky.devenv import TELEMETRY_OFF, airflow_env
+from halfsky.local_postgres import drop_database, ensure_database
+from halfsky.sample.__main__ import main as generate
+
+AS_OF = datetime.fromisoformat("2026-10-21T00:00:00+00:00")
+
+
+def _timed(argv: list[str], env: dict) -> float:
+    started = time.perf_counter()
+    result = subprocess.run(argv, env=env, capture_output=True, text=True)
+    if result.returncode != 0:
+        raise SystemExit(f"{' '.join(argv[:4])} failed:\n{(result.stdout + result.stderr)[-3000:]}")
+    return time.perf_counter() - started
+
+
+def _task_seconds(db: Path, dag_id: str) -> tuple[int, float]:
+    with sqlite3.connect(db) as conn:
+        rows = conn.execute("select count(*), sum((julianday(end_date) - julianday(start_date)) * 86400) "
+                            "from task_instance where dag_id = ?", (dag_id,)).fetchone()
+    return rows[0], rows[1] or 0.0
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--prefectures", type=int, default=6)
+    args = p.parse_args()
+    admin = os.environ["HALFSKY_ADMIN_DSN"]
+    name = f"halfsky_bench_{uuid.uuid4().hex[:6]}"
+    dsn = ensure_database(admin, name)
+    airflow = str(Path(sys.executable).with_name("airflow"))
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            root, home = Path(tmp) / "landing", Path(tmp) / "airflow"
+            generate([str(root), "--prefectures", str(args.prefectures), "--months", "3", "--dirty", "--invalid", "all",
+                      "--resubmissions", "2", "--duplicates", "1", "--force"])
+            env = {**os.environ, **airflow_env(home, f"sqlite:///{home / 'airflow.db'}"), **TELEMETRY_OFF,
+                   "AIRFLOW_CONN_WAREHOUSE_DB": dsn, "AIRFLOW_VAR_LANDING_URL": str(root),
+                   "AIRFLOW_VAR_QUARANTINE_URL": str(Path(tmp) / "quarantine")}
+            subprocess.run([airflow, "db", "migrate"], env=env, check=True, capture_output=True)
+            nightly = _timed([airflow, "dags", "test", "nightly_load", "2026-10-21"], env)
+            one_build = "from halfsky import pipeline; from datetime import datetime; " \
+                        "pipeline.build_dimensions(); pipeline.build_marts(datetime.fromisoformat('2026-10-21T00:00:00+00:00'))"
+            first_build = _timed([sys.executable, "-c", one_build], env)
+            cosmos = _timed([airflow, "dags", "test", "build_marts", "2026-10-21"], env)
+            plain = _timed([sys.executable, "-c", one_build], env)
+            tasks, busy = _task_seconds(home / "airflow.db", "build_marts")
+            ingest_tasks, ingest_busy = _task_seconds(home / "airflow.db", "nightly_load")
+    finally:
+        drop_database(admin, name)
+    print(f"landing: {args.prefectures} prefectures x 3 months, every invalid kind (airflow dags test: one task at a time)")
+    print(f"nightly_load   {nightly:6.1f} s wall  {ingest_tasks:3d} tasks  {ingest_busy:6.1f} s inside tasks")
+    print(f"build_marts    {cosmos:6.1f} s wall  {tasks:3d} tasks  {busy:6.1f} s inside tasks  (Cosmos, incremental night)")
+    print(f"one dbt build  {plain:6.1f} s wall  (the same project, same warehouse, incremental night; first build {first_build:.1f} s)")
+    print(f"Cosmos / one dbt build: {cosmos / plain:.1f}x;  per dbt task: {(cosmos - plain) / max(tasks - 3, 1):.2f} s of overhead")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
