@@ -61,16 +61,26 @@ def nightly_load():
                                    f"{pipeline.verdict_label(outcome['counts'], outcome['late'])}"
         return outcome
 
-    @task(trigger_rule="all_done", outlets=[RAW])
+    @task(trigger_rule="all_done")
     def summarize(outcomes: list[dict] | None = None, run_id=None) -> dict:
         # all_done: the accepted drops of healthy units reach the marts even if one unit's task failed.
+        from halfsky import pipeline
+
+        return pipeline.summarize_night(list(outcomes or []), run_id=run_id)
+
+    @task(outlets=[RAW])
+    def publish_raw(summary: dict, run_id=None) -> None:
+        """Update halfsky_raw, which starts build_marts, with the as-of the marts must be built for.
+        Skipped (no event, no rebuild) for a re-run from the form that decided no drop."""
+        from airflow.sdk.exceptions import AirflowSkipException
+
         from halfsky import pipeline, run_context
 
         context = get_current_context()
+        if not pipeline.raw_changed(summary, context["dag_run"].run_type):
+            raise AirflowSkipException("no drop was decided: raw is unchanged, the marts stay as they are")
         as_of = run_context.as_of(context)
-        summary = pipeline.summarize_night(list(outcomes or []), run_id=run_id)
         context["outlet_events"][RAW].extra = {"as_of": as_of.isoformat(), "run_id": run_id, **summary["drops"]}
-        return summary
 
     @task(trigger_rule="all_done")
     def notify_night(run_id=None) -> dict:
@@ -111,11 +121,12 @@ def nightly_load():
     outcomes = ingest_prefecture.expand(batch=batches)
     prepared >> batches
     summary = summarize(outcomes)
+    published = publish_raw(summary)
     digest = notify_night()
     summary >> digest
     attention = units_needing_attention(outcomes)
     needs_attention.expand(unit=attention) >> night_done()
-    [prepared, batches, outcomes, summary, digest, attention] >> fail_if_any_task_failed()
+    [prepared, batches, outcomes, summary, published, digest, attention] >> fail_if_any_task_failed()
 
 
 nightly_load()

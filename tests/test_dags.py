@@ -31,7 +31,7 @@ def test_nightly_load_is_documented_and_wired(dagbag):
     dag = dagbag.dags["nightly_load"]
     assert "landing_url" in dag.doc_md and "warehouse_db" in dag.doc_md and "needs_attention" in dag.doc_md
     assert dag.max_active_runs == 1 and not dag.catchup
-    assert {"prepare_warehouse", "discover_drops", "ingest_prefecture", "summarize", "notify_night",
+    assert {"prepare_warehouse", "discover_drops", "ingest_prefecture", "summarize", "publish_raw", "notify_night",
             "units_needing_attention", "needs_attention", "night_done", "fail_if_any_task_failed"} == set(dag.task_ids)
     assert dag.get_task("discover_drops").upstream_task_ids == {"prepare_warehouse"}
     # Re-running one unit and/or period is a form an admin fills in.
@@ -54,10 +54,19 @@ def test_raw_and_marts_are_assets_and_the_marts_rebuild_when_raw_changes(dagbag)
     from halfsky.assets import MARTS, RAW
 
     nightly, marts, replay = (dagbag.dags[d] for d in ("nightly_load", "build_marts", "replay_quarantined"))
-    assert RAW in nightly.get_task("summarize").outlets and RAW in replay.get_task("replay").outlets
+    assert RAW in nightly.get_task("publish_raw").outlets and RAW in replay.get_task("replay").outlets
     assert MARTS in marts.get_task("summarize_marts").outlets
     assert list(marts.timetable.asset_condition.objects) == [RAW]
     assert set(replay.params) == {"submission_id"}
+
+
+def test_only_a_scheduled_night_or_a_run_that_decided_drops_rebuilds_the_marts():
+    from halfsky.pipeline import raw_changed
+
+    nothing = {"drops": {"accepted": 0, "rejected": 0, "duplicate": 0, "superseded": 0}}
+    assert raw_changed(nothing, "scheduled")  # lateness moves on with the date
+    assert not raw_changed(nothing, "manual")
+    assert raw_changed({"drops": {**nothing["drops"], "rejected": 1}}, "manual")
 
 
 def test_build_marts_renders_each_dbt_model_with_its_tests_after_it(dagbag):

@@ -48,7 +48,7 @@ def services_env(admin_dsn, tmp_path):
     from halfsky.local_postgres import drop_database, ensure_database
 
     name = f"halfsky_services_{uuid.uuid4().hex[:8]}"
-    metadata = ensure_database(admin_dsn, name).replace("postgresql://", "postgresql+psycopg://", 1)
+    metadata = ensure_database(admin_dsn, name).replace("postgresql://", "postgresql+psycopg2://", 1)
     env = {
         **os.environ,
         "HALFSKY_HOME": str(tmp_path / "halfsky"),

@@ -71,7 +71,8 @@ def build_env(metadata: str) -> dict[str, str]:
     else:
         warehouse = ensure_database(server.admin_dsn, WAREHOUSE_DB)
     if metadata == "postgres" and server.how != "explicit":
-        metadata_url = ensure_database(server.admin_dsn, AIRFLOW_DB).replace("postgresql://", "postgresql+psycopg://", 1)
+        # psycopg2, Airflow's default driver: under psycopg 3 the UI's asset graph query fails (jsonb #> varchar).
+        metadata_url = ensure_database(server.admin_dsn, AIRFLOW_DB).replace("postgresql://", "postgresql+psycopg2://", 1)
     else:
         metadata_url = f"sqlite:///{home / 'airflow' / 'airflow.db'}"
     env = {

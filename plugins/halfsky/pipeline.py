@@ -139,6 +139,12 @@ def summarize_marts(dsn: str | None = None) -> dict:
     return counts
 
 
+def raw_changed(summary: dict, run_type: str) -> bool:
+    """Whether this run must update the raw asset (and so rebuild the marts): a scheduled night always does,
+    since lateness moves on with the date; a re-run from the form only if it decided a drop."""
+    return str(getattr(run_type, "value", run_type)) == "scheduled" or any(summary["drops"].values())
+
+
 def run_url(context: dict) -> str | None:
     """The run's page in the Airflow UI, for alerts (None when no UI address is configured)."""
     from airflow.sdk import conf
@@ -150,10 +156,6 @@ def run_url(context: dict) -> str | None:
     return f"{base}/dags/{dag_run.dag_id}/runs/{quote(dag_run.run_id, safe='')}"
 
 
-class NeedsAttention(RuntimeError):
-    pass
-
-
 def raise_if_needs_attention(unit: dict) -> None:
     """Fail (a red box naming the unit) for rejected drops; late drops alone only log (the box stays green)."""
     lines = [f"REJECTED  {d['path']} | {d['reasons']} | report: {d['report']}" for d in unit["rejected"]]
@@ -163,4 +165,4 @@ def raise_if_needs_attention(unit: dict) -> None:
     if unit["rejected"]:
         from airflow.sdk.exceptions import AirflowFailException
 
-        raise AirflowFailException(f"{unit['label']}\n" + "\n".join(lines))
+        raise AirflowFailException(f"{unit['label']} (each drop, its rules and its report are at the top of this log)")

@@ -61,8 +61,10 @@ def services_dir() -> Path:
     return path
 
 
-def _secret_file(path: Path, make) -> str:
-    """A value made once per checkout, 0600; never in the repository."""
+def _secret_file(path: Path, make, min_length: int = 0) -> str:
+    """A value made once per checkout, 0600; never in the repository. One shorter than ``min_length`` is made anew."""
+    if path.exists() and len(path.read_text().strip()) < min_length:
+        path.unlink()
     if not path.exists():
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w") as fh:
@@ -100,7 +102,9 @@ def service_env(port: int) -> dict[str, str]:
         "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(password_file()),
         # One secret for the api-server's sessions and one for the JWTs every service signs or checks.
         "AIRFLOW__API__SECRET_KEY": _secret_file(folder / "api_secret_key", lambda: secrets.token_urlsafe(32)),
-        "AIRFLOW__API_AUTH__JWT_SECRET": _secret_file(folder / "jwt_secret", lambda: secrets.token_urlsafe(32)),
+        # JWTs are signed with HMAC-SHA512, which wants a key of at least 64 bytes.
+        "AIRFLOW__API_AUTH__JWT_SECRET": _secret_file(folder / "jwt_secret", lambda: secrets.token_urlsafe(64),
+                                                      min_length=64),
     })
     return env
 
