@@ -41,7 +41,7 @@ def nightly_load():
         return pipeline.prepare_warehouse()
 
     @task
-    def discover_drops(params=None, data_interval_end=None) -> list[dict]:
+    def discover_drops(params=None) -> list[dict]:
         from halfsky import pipeline, run_context
 
         prefecture, period = run_context.drop_filter(params or {})
