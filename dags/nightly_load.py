@@ -57,8 +57,7 @@ def nightly_load():
         context = get_current_context()
         context["verdict_label"] = pipeline.unit_label(batch["label"])  # if the task dies, the unit is still named
         outcome = pipeline.ingest_prefecture(batch, as_of=run_context.as_of(context), run_id=run_id)
-        context["verdict_label"] = f"{pipeline.unit_label(batch['label'])}: " \
-                                   f"{pipeline.verdict_label(outcome['counts'], outcome['late'])}"
+        context["verdict_label"] = pipeline.night_label(outcome)
         return outcome
 
     @task(trigger_rule="all_done")

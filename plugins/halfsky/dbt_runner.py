@@ -12,6 +12,7 @@ import logging
 import os
 import subprocess
 import sys
+from datetime import datetime
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
@@ -51,6 +52,13 @@ def person_key_options(key: bytes) -> dict[str, str]:
     The key is hex-encoded so no character of it can break the option syntax.
     """
     return {"PGOPTIONS": f"-c halfsky.person_key={key.hex()}"}
+
+
+def as_of_vars(as_of: datetime) -> dict[str, str]:
+    """The dbt vars of a build for a moment: the Shanghai date the completeness report judges lateness at."""
+    from halfsky.periods import SHANGHAI
+
+    return {"as_of_date": as_of.astimezone(SHANGHAI).date().isoformat()}
 
 
 def run_dbt(args: list[str], *, dsn: str | None = None, dbt_vars: dict | None = None,

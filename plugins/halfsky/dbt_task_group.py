@@ -14,6 +14,7 @@ interceptor when the task runs: the person key (as a Postgres session setting, e
 from __future__ import annotations
 
 import sys
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -49,18 +50,15 @@ def run_settings(context: dict, operator: Any) -> None:
     """Cosmos interceptor, run inside the task just before dbt: the person key and the as-of date."""
     from airflow.sdk.log import mask_secret
 
-    from halfsky.periods import SHANGHAI
+    from halfsky.dbt_runner import as_of_vars, person_key_options
     from halfsky.settings import person_hmac_key
 
-    key_hex = person_hmac_key().hex()
-    mask_secret(key_hex)
-    operator.env = {**(operator.env or {}), "PGOPTIONS": f"-c halfsky.person_key={key_hex}"}
+    key = person_hmac_key()
+    mask_secret(key.hex())
+    operator.env = {**(operator.env or {}), **person_key_options(key)}
     as_of = context["ti"].xcom_pull(task_ids=AS_OF_TASK_ID)
     if as_of:
-        from datetime import datetime
-
-        as_of_date = datetime.fromisoformat(as_of).astimezone(SHANGHAI).date().isoformat()
-        operator.vars = {**(operator.vars or {}), "as_of_date": as_of_date}
+        operator.vars = {**(operator.vars or {}), **as_of_vars(datetime.fromisoformat(as_of))}
 
 
 def dbt_task_group(group_id: str = "dbt", **task_group_kwargs: Any) -> DbtTaskGroup:

@@ -64,8 +64,9 @@ class DropVerdict:
         return asdict(self)
 
 
-def _reasons(verdict: Verdict, severity_is_error: bool) -> str:
-    return "; ".join(f"{r['rule']}×{r['count']}" for r in verdict.reasons() if (r["severity"] == "error") == severity_is_error)
+def reasons_text(reasons: list[dict], errors: bool) -> str:
+    """'code_list×1; type×3': the error (or the warning) rules of a verdict's reasons, as stored in ingest.submissions."""
+    return "; ".join(f"{r['rule']}×{r['count']}" for r in reasons or [] if (r.get("severity") == "error") == errors)
 
 
 class DropsLeftPending(RuntimeError):
@@ -185,10 +186,10 @@ def process_drop(conn: psycopg.Connection, landing: Landing, quarantine_url: str
                 report = report_warnings(verdict, drop.name, submission_id,
                                          quarantine_dir(quarantine_url, drop.prefecture_code, drop.period, submission_id))
             return DropVerdict(drop.path, status, submission_id, verdict.is_late,
-                               _reasons(verdict, severity_is_error=False), report)
+                               reasons_text(verdict.reasons(), errors=False), report)
     target = quarantine_dir(quarantine_url, drop.prefecture_code, drop.period, submission_id)
     reject(conn, submission_id, verdict, drop.name, target, as_of, drop_bytes=local)
-    return DropVerdict(drop.path, "rejected", submission_id, verdict.is_late, _reasons(verdict, severity_is_error=True),
+    return DropVerdict(drop.path, "rejected", submission_id, verdict.is_late, reasons_text(verdict.reasons(), errors=True),
                        f"{target}/report.html")
 
 
@@ -307,4 +308,4 @@ def reject(conn: psycopg.Connection, submission_id: int, verdict: Verdict, drop_
             (Jsonb(verdict.reasons()), Jsonb(verdict.row_counts()), verdict.is_late, as_of, target, submission_id),
         )
     log.debug("submission %s (%s) rejected: %s; report in %s/report.html", submission_id, drop_name,
-              _reasons(verdict, severity_is_error=True), target)
+              reasons_text(verdict.reasons(), errors=True), target)

@@ -12,8 +12,7 @@ from datetime import datetime
 from urllib.parse import quote
 
 from halfsky.analyst_role import ensure_analyst_role
-from halfsky.dbt_runner import person_key_options, run_dbt
-from halfsky.periods import SHANGHAI
+from halfsky.dbt_runner import as_of_vars, person_key_options, run_dbt
 from halfsky.ingest import DropVerdict, pending_work, process_prefecture
 from halfsky.reference.code_lists import reference_data
 from halfsky.settings import landing_url, person_hmac_key, quarantine_url, warehouse_dsn
@@ -55,9 +54,8 @@ def build_marts(as_of: datetime, dsn: str | None = None) -> None:
 
     key = person_hmac_key()
     ensure_same_key(key, dsn)  # before anything is built: another key would publish unmatched person keys
-    as_of_date = as_of.astimezone(SHANGHAI).date().isoformat()
     run_dbt(["build", "--select", *(f"{m}+" for m in FACT_SOURCES)], dsn=dsn,
-            dbt_vars={"as_of_date": as_of_date}, extra_env=person_key_options(key))
+            dbt_vars=as_of_vars(as_of), extra_env=person_key_options(key))
 
 
 def discover_drops(as_of: datetime, dsn: str | None = None, landing: str | None = None,
@@ -84,8 +82,14 @@ def ingest_prefecture(batch: dict, as_of: datetime, run_id: str | None = None, d
     counts = process_prefecture(dsn or warehouse_dsn(), landing or landing_url(), quarantine or quarantine_url(),
                                 batch["paths"], as_of=as_of, run_id=run_id, on_verdict=verdicts.append)
     late = sum(v.is_late for v in verdicts if v.status != "rejected")
-    log.info("%s: %s", batch["label"], verdict_label(counts, late))
-    return {"label": batch["label"], "counts": counts, "late": late, "drops": [v.as_dict() for v in verdicts]}
+    outcome = {"label": batch["label"], "counts": counts, "late": late, "drops": [v.as_dict() for v in verdicts]}
+    log.info("%s", night_label(outcome))
+    return outcome
+
+
+def night_label(outcome: dict) -> str:
+    """'150100 呼和浩特市: 2 rejected, 9 accepted, 1 late': a unit's night, as its grid box and the summary show it."""
+    return f"{unit_label(outcome['label'])}: {verdict_label(outcome['counts'], outcome['late'])}"
 
 
 def verdict_label(counts: dict[str, int], late: int) -> str:
@@ -124,7 +128,7 @@ def summarize_night(outcomes: list[dict], run_id: str, dsn: str | None = None) -
         totals = Counter(dict(conn.execute(
             "select status, count(*) from ingest.submissions where run_id = %s group by status", (run_id,)).fetchall()))
     drops = {status: totals[status] for status in ("accepted", "rejected", "duplicate", "superseded")}
-    lines = [f"{unit_label(o['label'])}: {verdict_label(o['counts'], o['late'])}" for o in outcomes if o]
+    lines = [night_label(o) for o in outcomes if o]
     log.info("drops this run: %d accepted, %d rejected, %d duplicate, %d superseded, from %d units\n%s",
              *drops.values(), len(outcomes), "\n".join(lines))
     return {"drops": drops, "units": len(outcomes)}

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import psycopg
 
-from halfsky.ingest import accept, reject
+from halfsky.ingest import accept, reasons_text, reject
 from halfsky.judge import judge_drop
 from halfsky.landing import is_local
 from halfsky.object_store import explained_errors, filesystem
@@ -83,7 +83,7 @@ def replay_for_run(submission_id: int, *, as_of: datetime, run_id: str | None = 
         drop_path, reasons, qpath = conn.execute(
             "select drop_path, reasons, quarantine_path from ingest.submissions where submission_id = %s",
             (submission_id,)).fetchone()
-    errors = "; ".join(f"{r['rule']}×{r['count']}" for r in (reasons or []) if r.get("severity") == "error")
+    errors = reasons_text(reasons, errors=True)
     log.info("replay of submission %s (%s) in run %s: %s", submission_id, drop_path, run_id, status.upper())
     if status == "rejected":
         from airflow.sdk.exceptions import AirflowFailException
