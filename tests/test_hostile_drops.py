@@ -171,7 +171,7 @@ def test_a_non_utf8_drop_name_is_rejected_by_name_and_every_other_drop_proceeds(
 
 
 def test_more_than_1024_unknown_prefecture_folders_are_one_batch_and_known_units_still_load(warehouse, tmp_path):
-    from halfsky.ingest import MAX_BATCHES
+    from halfsky.ingest_batches import MAX_BATCHES
 
     root, period = tmp_path / "landing", "2023-04"
     for code in range(800000, 801100):
@@ -186,7 +186,7 @@ def test_more_than_1024_unknown_prefecture_folders_are_one_batch_and_known_units
 
 
 def test_batches_stay_bounded_whatever_the_landing_tree_holds():
-    from halfsky.ingest import MAX_BATCHES, batch_by_unit
+    from halfsky.ingest_batches import MAX_BATCHES, batch_by_unit
 
     paths = [f"{code}/2026-09/x.json" for code in range(100000, 103000)]
     batches = batch_by_unit(paths, known_units={str(c) for c in range(100000, 103000)})

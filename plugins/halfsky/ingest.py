@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import tempfile
-from collections import Counter, defaultdict
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import datetime
@@ -22,18 +22,18 @@ from psycopg.types.json import Jsonb
 from halfsky.drop_report import write_report
 from halfsky.forms import FORMS
 from halfsky.history_warnings import history_findings
+from halfsky.ingest_batches import MAX_BATCHES, UNKNOWN_UNITS, batch_by_unit  # noqa: F401  (re-exported)
 from halfsky.judge import Verdict, judge_drop, path_findings
 from halfsky.landing import Drop, Landing
 from halfsky.quarantine import quarantine_dir, store, store_report
 from halfsky.reference.code_lists import reference_data
 from halfsky.rules import Finding
+from halfsky import stage_clock
+from halfsky.stage_clock import stage
 from halfsky.untrusted_text import printable_name
 
 log = logging.getLogger(__name__)
 
-# Mapped ingest tasks per run: far below Airflow's max_map_length (1024), whatever the landing tree holds.
-MAX_BATCHES = 256
-UNKNOWN_UNITS = "unknown"  # the batch of every folder that is not a reporting unit: rejected by path, one task
 
 
 @dataclass(frozen=True)
@@ -71,20 +71,6 @@ def reasons_text(reasons: list[dict], errors: bool) -> str:
 
 class DropsLeftPending(RuntimeError):
     """The store or the warehouse failed (not the drop): those drops stay pending and the next run decides them."""
-
-
-def batch_by_unit(paths: list[str], known_units: set[str] | frozenset[str]) -> list[dict]:
-    """One batch per reporting unit, one for all unknown folders; past MAX_BATCHES, units share batches."""
-    groups: dict[str, list[str]] = defaultdict(list)
-    for path in paths:
-        unit = path.split("/")[0]
-        groups[unit if unit in known_units else UNKNOWN_UNITS].append(path)
-    batches = [{"label": unit, "paths": unit_paths} for unit, unit_paths in sorted(groups.items())]
-    if len(batches) <= MAX_BATCHES:
-        return batches
-    shared = [batches[i::MAX_BATCHES] for i in range(MAX_BATCHES)]
-    return [{"label": f"{group[0]['label']}+{len(group) - 1}", "paths": [p for b in group for p in b["paths"]]}
-            for group in shared]
 
 
 def pending_work(dsn: str, landing_url: str, as_of: datetime, *, only_unit: str | None = None,
@@ -134,6 +120,7 @@ def process_prefecture(dsn: str, landing_url: str, quarantine_url: str, paths: l
     landing = Landing(landing_url)
     outcome: Counter = Counter()
     stuck: list[str] = []
+    stage_clock.reset()
     with psycopg.connect(dsn) as conn, tempfile.TemporaryDirectory(prefix="halfsky-drop-") as scratch:
         for rel in sorted(paths, key=_drop_order):
             try:
@@ -148,6 +135,7 @@ def process_prefecture(dsn: str, landing_url: str, quarantine_url: str, paths: l
             (log.warning if verdict.status == "rejected" else log.info)("%s", verdict.line())
             if on_verdict:
                 on_verdict(verdict)
+    log.info("batch of %d drops: %s; time by stage: %s", len(paths), dict(outcome), stage_clock.summary() or "none")
     if stuck:
         raise DropsLeftPending(f"{len(stuck)} drop(s) stay pending for the next run ({', '.join(stuck[:5])}"
                                f"{', …' if len(stuck) > 5 else ''}); the rest: {dict(outcome)}")
@@ -261,7 +249,8 @@ def accept(conn: psycopg.Connection, submission_id: int, verdict: Verdict, as_of
         conn.execute("select pg_advisory_xact_lock(hashtext(%s))", (f"{verdict.prefecture_code}/{verdict.period}",))
         for name in FORMS:  # a replay or a retry after a crash starts from nothing
             conn.execute(f"delete from raw.{name} where submission_id = %s", (submission_id,))
-        _copy_rows(conn, submission_id, verdict)
+        with stage("load"):
+            _copy_rows(conn, submission_id, verdict)
         conn.execute(
             """update ingest.submissions set status = 'accepted', is_late = %s, decided_at = %s, accepted_at = %s,
                       quarantine_path = null
@@ -281,8 +270,10 @@ def accept(conn: psycopg.Connection, submission_id: int, verdict: Verdict, as_of
         )
         status = conn.execute("select status from ingest.submissions where submission_id = %s", (submission_id,)).fetchone()[0]
         if status == "accepted":  # judged against the history as it now stands, this drop in it
-            verdict.findings += history_findings(conn, submission_id, verdict, reference_data())
-        _store_findings(conn, submission_id, verdict.findings)
+            with stage("history"):
+                verdict.findings += history_findings(conn, submission_id, verdict, reference_data())
+        with stage("findings"):
+            _store_findings(conn, submission_id, verdict.findings)
         conn.execute("update ingest.submissions set reasons = %s, row_counts = %s where submission_id = %s",
                      (Jsonb(verdict.reasons()), Jsonb(verdict.row_counts()), submission_id))
     log.debug("submission %s accepted (%s): %s", submission_id, status, verdict.row_counts())
@@ -296,9 +287,10 @@ def reject(conn: psycopg.Connection, submission_id: int, verdict: Verdict, drop_
     ``drop_bytes`` is None when the drop is already in ``target`` (a replay that fails again) or
     must not be read (a link or device, or over the size limit: the report says so).
     """
-    if drop_bytes is not None:
-        store(drop_bytes, f"{target}/drop/{drop_name}")
-    store_report(lambda folder: write_report(folder, verdict, drop_name, submission_id), target)
+    with stage("quarantine"):
+        if drop_bytes is not None:
+            store(drop_bytes, f"{target}/drop/{drop_name}")
+        store_report(lambda folder: write_report(folder, verdict, drop_name, submission_id), target)
     with conn.transaction():
         _store_findings(conn, submission_id, verdict.findings)
         conn.execute(

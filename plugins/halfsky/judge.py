@@ -20,6 +20,7 @@ from halfsky.periods import deadline, is_future, is_period, is_year, period_boun
 from halfsky.reference.code_lists import ReferenceData, reference_data
 from halfsky.reference.divisions import all_divisions, allowed_region_codes
 from halfsky.rules import ERROR, RULES, Finding
+from halfsky.stage_clock import stage
 from halfsky.row_typing import TypedForm, type_rows
 from halfsky.unit_rules import row_unit_findings
 from halfsky.untrusted_text import printable_name
@@ -127,7 +128,8 @@ def _judge(path: Path, prefecture_code: str, period: str, *, received_at: dateti
     if verdict.findings:
         return verdict
     try:
-        parsed = read_drop(path, prefecture_code, period)
+        with stage("read"):
+            parsed = read_drop(path, prefecture_code, period)
     except DropRejected as exc:
         verdict.findings = [Finding(exc.rule, exc.form, field=exc.field, detail=exc.detail)]
         return verdict
@@ -141,14 +143,18 @@ def _judge(path: Path, prefecture_code: str, period: str, *, received_at: dateti
             verdict.findings.append(Finding("wrong_period_kind", name, detail=(
                 f"{name} ({FORMS[name].zh}) is a {FORMS[name].period_kind}ly form, but this drop is for the {kind} {period}")))
             continue
-        typed = type_rows(table, first_row)
+        with stage("type"):
+            typed = type_rows(table, first_row)
         verdict.forms[name] = typed
         verdict.findings += typed.findings
-        verdict.findings += validate(typed, parameters)
-        verdict.findings += row_unit_findings(typed, ref)
-    if "beneficiaries" in verdict.forms:
-        verdict.findings += ineligible_beneficiaries(verdict.forms["beneficiaries"], ref)
-        verdict.findings += persons_over_person_times(verdict.forms.get("activity"), verdict.forms["beneficiaries"])
+        with stage("validate"):
+            verdict.findings += validate(typed, parameters)
+        with stage("rules"):
+            verdict.findings += row_unit_findings(typed, ref)
+    with stage("rules"):
+        if "beneficiaries" in verdict.forms:
+            verdict.findings += ineligible_beneficiaries(verdict.forms["beneficiaries"], ref)
+            verdict.findings += persons_over_person_times(verdict.forms.get("activity"), verdict.forms["beneficiaries"])
     verdict.findings += parsed.warnings
     due = deadline(period, set(verdict.forms))
     verdict.is_late = received_at > due
