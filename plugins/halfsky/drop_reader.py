@@ -45,7 +45,19 @@ class FormTable:
     fields: list[Field | None]  # per column; None for a column we do not know
     scales: list[Decimal]  # per column: 10000 when the header says 万元
     units: list[str | None]  # per column: the unit its header names, e.g. 户 in '受益人次(户)'
-    rows: list[list]  # cells as read: str, int, float, date, Decimal or None
+    # per column, the cells under its header: text from a csv (a polars String series), or as read from a
+    # workbook or JSON (str, int, float, date, Decimal, list, dict or None)
+    columns: list
+    row_count: int
+
+    def column(self, i: int):
+        return self.columns[i]
+
+    @property
+    def rows(self) -> list[list]:
+        """Row by row (for tests and tools; the pipeline reads columns)."""
+        lists = [c.to_list() if hasattr(c, "to_list") else c for c in self.columns]
+        return [list(r) for r in zip(*lists)] if lists else [[] for _ in range(self.row_count)]
 
 
 @dataclass
@@ -132,7 +144,8 @@ def read_drop(path: Path, prefecture_code: str | None = None, period: str | None
     return parsed
 
 
-def _table(form: Form, header: list, rows: list[list], parsed: ParsedDrop) -> FormTable:
+def _header(form: Form, header: list, parsed: ParsedDrop) -> tuple[list, list, list]:
+    """Each column's field (None if unknown), money scale and unit; rejects a drop missing a required column."""
     lookup = _header_lookup(form)
     fields, scales, units, seen = [], [], [], set()
     for h in header:
@@ -154,10 +167,30 @@ def _table(form: Form, header: list, rows: list[list], parsed: ParsedDrop) -> Fo
     if missing:
         names = ", ".join(f"{f.name} ({f.zh})" for f in missing)
         raise DropRejected("missing_column", f"{form.name}: missing {names}", form=form.name, field=missing[0].name)
+    return fields, scales, units
+
+
+def _is_blank_row(cells) -> bool:
+    return all(normalise_text(c) == "" for c in cells)
+
+
+def _table(form: Form, header: list, rows: list[list], parsed: ParsedDrop) -> FormTable:
+    fields, scales, units = _header(form, header, parsed)
     # Drop trailing blank rows spreadsheets often carry.
-    while rows and all(normalise_text(c) == "" for c in rows[-1]):
+    while rows and _is_blank_row(rows[-1]):
         rows.pop()
-    return FormTable(form, fields, scales, units, rows)
+    width = len(header)
+    columns = [[r[i] if i < len(r) else None for r in rows] for i in range(width)]
+    return FormTable(form, fields, scales, units, columns, len(rows))
+
+
+def _table_from_frame(form: Form, frame, parsed: ParsedDrop) -> FormTable:
+    """A csv read by polars: row 0 is the header, every cell text (or null where the line ran short)."""
+    fields, scales, units = _header(form, list(frame.row(0)), parsed)
+    n = frame.height - 1
+    while n and _is_blank_row(frame.row(n)):
+        n -= 1
+    return FormTable(form, fields, scales, units, [frame.to_series(i).slice(1, n) for i in range(frame.width)], n)
 
 
 def _decode(data: bytes, name: str) -> str:
@@ -167,6 +200,36 @@ def _decode(data: bytes, name: str) -> str:
         except UnicodeDecodeError:
             continue
     raise DropRejected("undecodable", f"{name} is neither UTF-8 nor GB18030")
+
+
+def _read_csv_table(entry: Path, form: Form, parsed: ParsedDrop) -> FormTable | None:
+    """One form's csv, column by column; None when the file is empty.
+
+    polars reads well-formed UTF-8 csv into columns in one pass. Anything else (GB18030, a lone CR
+    line break, quotes polars will not take) is read by Python's csv module, as before, with its errors."""
+    import polars as pl
+
+    data = entry.read_bytes()
+    payload = data[3:] if data.startswith(b"\xef\xbb\xbf") else data
+    if payload and data.count(b"\r") == data.count(b"\r\n"):
+        try:
+            frame = pl.read_csv(io.BytesIO(payload), has_header=False, infer_schema=False, truncate_ragged_lines=True)
+        except Exception:  # noqa: BLE001  any doubt: the csv module decides, with the errors it always gave
+            frame = None
+        if frame is not None and frame.height:
+            longest = max((frame.to_series(i).str.len_chars().max() or 0) for i in range(frame.width))
+            if longest > csv.field_size_limit():
+                raise DropRejected("cell_too_large", f"{entry.name}: a cell is longer than {csv.field_size_limit():,} characters",
+                                   form=form.name)
+            return _table_from_frame(form, frame, parsed)
+    try:
+        table = list(csv.reader(io.StringIO(_decode(data, entry.name), newline="")))
+    except csv.Error as exc:
+        if "field limit" in str(exc):
+            raise DropRejected("cell_too_large", f"{entry.name}: a cell is longer than {csv.field_size_limit():,} characters",
+                               form=form.name) from exc
+        raise DropRejected("unreadable", f"{entry.name} is not valid CSV: {exc}", form=form.name) from exc
+    return _table(form, table[0], table[1:], parsed) if table else None
 
 
 def _read_csv_folder(path: Path) -> ParsedDrop:
@@ -185,15 +248,9 @@ def _read_csv_folder(path: Path) -> ParsedDrop:
         if form is None:
             raise DropRejected("unknown_form", f"{entry.name} is not a form: name it after one, e.g. activity.csv, funds.csv, "
                                                "beneficiaries.csv, targets.csv, population.csv, sites.csv (or 项目活动.csv …)")
-        try:
-            table = list(csv.reader(io.StringIO(_decode(entry.read_bytes(), entry.name), newline="")))
-        except csv.Error as exc:
-            if "field limit" in str(exc):
-                raise DropRejected("cell_too_large", f"{entry.name}: a cell is longer than {csv.field_size_limit():,} characters",
-                                   form=form.name) from exc
-            raise DropRejected("unreadable", f"{entry.name} is not valid CSV: {exc}", form=form.name) from exc
-        if table:
-            parsed.add_form(entry.name, _table(form, table[0], table[1:], parsed))
+        table = _read_csv_table(entry, form, parsed)
+        if table is not None:
+            parsed.add_form(entry.name, table)
     return parsed
 
 

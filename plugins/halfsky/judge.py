@@ -120,7 +120,7 @@ def judge_drop(path: Path, prefecture_code: str, period: str, *, received_at: da
 
 def _judge(path: Path, prefecture_code: str, period: str, *, received_at: datetime, as_of: datetime,
            ref: ReferenceData | None) -> Verdict:
-    from halfsky.gx_validation import validate  # GX is heavy: import only when a drop is judged
+    from halfsky.suite_checks import validate  # polars is heavy: import only when a drop is judged
 
     ref = ref or reference_data()
     verdict = Verdict(prefecture_code, period, None)
