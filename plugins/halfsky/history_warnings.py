@@ -45,23 +45,32 @@ def _cash_over_cap(conn: psycopg.Connection, submission_id: int, ref: ReferenceD
     caps = {code: rules.cash_cap_per_person_year for code, rules in ref.programs.items() if rules.cash_cap_per_person_year}
     if not caps:
         return []
+    programs = sorted(caps)
+    # Only over-cap totals leave the aggregate, so the final join stays small whatever the planner guesses
+    # of a table it has not analysed since this drop's rows arrived (a million-row drop once took 9 minutes).
     rows = conn.execute(
-        """with mine as (
-               select row_number, id_number, program_code, extract(year from benefit_date)::int as year
-               from raw.beneficiaries
-               where submission_id = %(sid)s and benefit_type = 'CASH' and program_code = any(%(capped)s)
+        """with cap as (
+               select * from unnest(%(programs)s::text[], %(caps)s::numeric[]) as c(program_code, cap)
            ),
-           totals as (
+           mine as (
+               select b.row_number, b.id_number, b.program_code, extract(year from b.benefit_date)::int as year
+               from raw.beneficiaries as b join cap using (program_code)
+               where b.submission_id = %(sid)s and b.benefit_type = 'CASH'
+           ),
+           over_cap as (
                select b.id_number, b.program_code, extract(year from b.benefit_date)::int as year, sum(b.amount_yuan) as total
                from raw.beneficiaries as b
                join ingest.submissions as s using (submission_id)
-               where s.status = 'accepted' and b.benefit_type = 'CASH' and b.id_number in (select id_number from mine)
-               group by 1, 2, 3
+               join cap using (program_code)
+               where s.status = 'accepted' and b.benefit_type = 'CASH'
+                 and b.id_number in (select id_number from mine)
+               group by 1, 2, 3, cap.cap
+               having sum(b.amount_yuan) > cap.cap
            )
-           select m.row_number, m.program_code, m.year, t.total
-           from mine as m join totals as t using (id_number, program_code, year)
+           select m.row_number, m.program_code, m.year, o.total
+           from mine as m join over_cap as o using (id_number, program_code, year)
            order by m.row_number""",
-        {"sid": submission_id, "capped": sorted(caps)},
+        {"sid": submission_id, "programs": programs, "caps": [caps[p] for p in programs]},
     ).fetchall()
     return [Finding("cash_over_cap", "beneficiaries", row_number, "amount_yuan",
                     f"{program} {year}: {total:,.2f} yuan to one person, cap {caps[program]:,.2f}")

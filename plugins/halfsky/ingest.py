@@ -8,6 +8,7 @@ so one prefecture's bad file never holds up another's.
 
 from __future__ import annotations
 
+import io
 import logging
 import tempfile
 from collections import Counter
@@ -16,6 +17,7 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 from pathlib import Path
 
+import polars as pl
 import psycopg
 from psycopg.types.json import Jsonb
 
@@ -97,7 +99,7 @@ def pending_work(dsn: str, landing_url: str, as_of: datetime, *, only_unit: str 
             skipped["arrived_after_interval"] += 1
         else:
             due.append(drop.path)
-    work = batch_by_unit(due, set(reference_data().units))
+    work = batch_by_unit(due, reference_data().units, sizes=lambda path: landing.get(path).size)
     log.info("%d drops due in %d batches; skipped %s", len(due), len(work), dict(skipped))
     return work, dict(skipped)
 
@@ -222,12 +224,28 @@ def register(conn: psycopg.Connection, landing: Landing, drop: Drop, as_of: date
     return submission_id, status
 
 
+ANALYZE_AFTER_ROWS = 50_000
+# COPY is fed in slices of this many bytes, so a 1M-row form is not held twice as one Python bytes object.
+COPY_CHUNK_BYTES = 8 << 20
+
+
 def _copy_rows(conn: psycopg.Connection, submission_id: int, verdict: Verdict) -> None:
+    """Each form's typed columns as CSV straight into COPY: polars writes the text, Postgres parses it."""
     for name, typed in verdict.forms.items():
-        columns = ", ".join(["submission_id", "row_number", *FORMS[name].field_names])
-        with conn.cursor().copy(f"copy raw.{name} ({columns}) from stdin") as copy:
-            for row in typed.load_rows():
-                copy.write_row((submission_id, *row))
+        fields = FORMS[name].field_names
+        columns = ", ".join(["submission_id", "row_number", *fields])
+        rows = typed.table.select(pl.lit(submission_id, dtype=pl.Int64).alias("submission_id"), "row_number", *fields)
+        with conn.cursor().copy(f"copy raw.{name} ({columns}) from stdin with (format csv)") as copy:
+            for start in range(0, rows.height, _rows_per_chunk(rows)):
+                buffer = io.BytesIO()
+                # Strings quoted, nulls bare: COPY's csv format reads a bare empty field as NULL, "" as ''.
+                rows.slice(start, _rows_per_chunk(rows)).write_csv(buffer, include_header=False, quote_style="non_numeric")
+                copy.write(buffer.getbuffer())
+
+
+def _rows_per_chunk(rows) -> int:
+    width = max(rows.estimated_size() // max(rows.height, 1), 1)
+    return max(COPY_CHUNK_BYTES // width, 1000)
 
 
 def _store_findings(conn: psycopg.Connection, submission_id: int, findings: list[Finding]) -> None:
@@ -251,6 +269,11 @@ def accept(conn: psycopg.Connection, submission_id: int, verdict: Verdict, as_of
             conn.execute(f"delete from raw.{name} where submission_id = %s", (submission_id,))
         with stage("load"):
             _copy_rows(conn, submission_id, verdict)
+            # The history warnings below plan their joins from table statistics: after a large drop,
+            # statistics that predate it send them down nested loops over the whole drop.
+            for name, typed in verdict.forms.items():
+                if len(typed) >= ANALYZE_AFTER_ROWS:
+                    conn.execute(f"analyze raw.{name}")
         conn.execute(
             """update ingest.submissions set status = 'accepted', is_late = %s, decided_at = %s, accepted_at = %s,
                       quarantine_path = null
