@@ -19,7 +19,6 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from functools import cached_property
 
-import pandas as pd
 import polars as pl
 
 from halfsky import cells
@@ -80,8 +79,10 @@ class TypedForm:
     def row_numbers(self) -> list[int]:
         return self.table["row_number"].to_list()
 
-    def frame(self) -> pd.DataFrame:
-        """The GX view: money as float (only compared with 0), everything else as read."""
+    def frame(self):
+        """The GX view (a pandas frame): money as float (only compared with 0), everything else as read."""
+        import pandas as pd  # only the GX engine needs pandas
+
         data = {}
         for f in self.form.fields:
             column = self.values[f.name]
