@@ -14,7 +14,8 @@ SERVICES := .venv/bin/python -m halfsky.services
 help:
 	@echo "make demo   - nightly load of bundled sample data, then a summary of the marts"
 	@echo "make test   - the test suite against a real Postgres, Airflow and dbt"
-	@echo "make bench  - load-speed and memory figures"
+	@echo "make bench  - halfsky's load speed and memory beside a COPY floor, pandas+GX and Polars peers, and dbt nights"
+	@echo "              (bench/run.py; BENCH_ARGS='--sizes small' for a one-minute smoke run; figures in bench/results/)"
 	@echo "make up     - Airflow UI and services on http://127.0.0.1:$(AIRFLOW_PORT), in the background (login printed)"
 	@echo "make down   - stop what make up and make docs started"
 	@echo "make status - which of those services run"
@@ -34,7 +35,7 @@ test:
 	@$(ENV) .venv/bin/python -m pytest -n 2 --dist loadfile $(PYTEST_ARGS)
 
 bench: setup
-	@$(ENV) .venv/bin/python bench/load_speed.py
+	@$(ENV) .venv/bin/python bench/run.py $(BENCH_ARGS)
 
 up: setup
 	@$(ENV) $(SERVICES) up --port $(AIRFLOW_PORT)
