@@ -121,6 +121,7 @@ CSVS = {
     "quoted comma and quote": b'region_code,remarks\n150102,"a,b"\n150103,q"r\n',
     "crlf and bom": b"\xef\xbb\xbfregion_code,remarks\r\n150102,x\r\n",
     "trailing blank rows": b"region_code,remarks\n150102,x\n,\n\n",
+    "old-Mac line breaks": b"region_code,remarks\r150102,x\r150103,y\r",
 }
 
 

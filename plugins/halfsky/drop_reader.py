@@ -202,6 +202,9 @@ def _decode(data: bytes, name: str) -> str:
     raise DropRejected("undecodable", f"{name} is neither UTF-8 nor GB18030")
 
 
+_LONE_CR = re.compile(rb"\r(?!\n)")  # an old-Mac line break: polars would not split on it, the csv module does
+
+
 def _read_csv_table(entry: Path, form: Form, parsed: ParsedDrop) -> FormTable | None:
     """One form's csv, column by column; None when the file is empty.
 
@@ -211,7 +214,7 @@ def _read_csv_table(entry: Path, form: Form, parsed: ParsedDrop) -> FormTable | 
 
     data = entry.read_bytes()
     payload = data[3:] if data.startswith(b"\xef\xbb\xbf") else data
-    if payload and data.count(b"\r") == data.count(b"\r\n"):
+    if payload and not _LONE_CR.search(data):
         try:
             frame = pl.read_csv(io.BytesIO(payload), has_header=False, infer_schema=False, truncate_ragged_lines=True)
         except Exception:  # noqa: BLE001  any doubt: the csv module decides, with the errors it always gave

@@ -190,17 +190,17 @@ def _pair_a_greater_than_b(table, scope, column_A, column_B, or_equal=False, ign
 def _valid_cn_id_number(table, scope, column):
     """GB 11643 check digit and a real birth date. Plain 18-character numbers are checked as columns;
     anything else (other scripts' digits, odd lengths) by halfsky.id_numbers.is_valid, one by one."""
-    c = pl.col(column)
-    digits = [c.str.slice(i, 1).cast(pl.Int32, strict=False) for i in range(17)]
+    c, first17 = pl.col(column), pl.col("first17")
+    digits = [(first17 // 10 ** (16 - i)) % 10 for i in range(17)]  # the number is below 10^17: an Int64
     weighted = pl.sum_horizontal([d * w for d, w in zip(digits, id_numbers._WEIGHTS)]) % 11
     check = pl.lit(id_numbers._CHECK_CHARS).str.slice(weighted, 1)
     born = c.str.slice(6, 8).str.to_date("%Y%m%d", strict=False)  # year 0000 is no date to Python either
     plain = c.str.contains(r"^[0-9]{17}[0-9X]$").fill_null(False)
-    frame = table.select(
-        considered=scope & c.is_not_null(),
-        plain=plain,
-        valid=(plain & (born.dt.year() >= 1) & (check == c.str.slice(17, 1))).fill_null(False),
-    )
+    frame = (table.lazy()
+             .with_columns(first17=c.str.slice(0, 17).cast(pl.Int64, strict=False), considered=scope & c.is_not_null())
+             .select("considered", plain=plain,
+                     valid=(plain & (born.dt.year() >= 1) & (check == c.str.slice(17, 1))).fill_null(False))
+             .collect())
     odd = (frame["considered"] & ~frame["plain"]).arg_true().to_list()
     failing = frame["considered"] & ~frame["valid"]
     if odd:
