@@ -269,6 +269,7 @@ def accept(conn: psycopg.Connection, submission_id: int, verdict: Verdict, as_of
             conn.execute(f"delete from raw.{name} where submission_id = %s", (submission_id,))
         with stage("load"):
             _copy_rows(conn, submission_id, verdict)
+        with stage("analyze"):
             # The history warnings below plan their joins from table statistics: after a large drop,
             # statistics that predate it send them down nested loops over the whole drop.
             for name, typed in verdict.forms.items():
