@@ -28,6 +28,9 @@ DOC = (Path(__file__).with_suffix(".md")).read_text(encoding="utf-8")
     params={
         "full_refresh": Param(False, type="boolean", title="Full refresh",
                               description="Rebuild the incremental facts from all of raw (after a model change)."),
+        "full_checks": Param(False, type="boolean", title="Full checks",
+                             description="Run every data test over every row, not only the prefecture-periods the "
+                                         "night changed (always on Sundays and with a full refresh)."),
         "as_of": Param(None, type=["null", "string"], format="date-time", title="As of",
                        description="The moment the completeness report judges lateness at. Empty: the raw event's."),
     },

@@ -76,7 +76,7 @@ def test_build_marts_renders_each_dbt_model_with_its_tests_after_it(dagbag):
     reconcile = dag.get_task("dbt.assert_fund_flows_reconcile_to_raw_test")
     assert "dbt.fct_fund_flows.test" in reconcile.upstream_task_ids
     assert dag.get_task("check_person_key").downstream_task_ids <= {t for t in dag.task_ids if t.startswith("dbt.")}
-    assert {"full_refresh", "as_of"} == set(dag.params)
+    assert {"full_refresh", "full_checks", "as_of"} == set(dag.params)
 
 
 def test_dag_files_touch_no_database_at_import(monkeypatch):

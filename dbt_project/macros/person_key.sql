@@ -4,3 +4,24 @@
 {% macro person_key(column) -%}
     encode(hmac({{ column }}, current_setting('halfsky.person_key'), 'sha256'), 'hex')
 {%- endmacro %}
+
+{#- A person's attributes from the normalised id number in column id_number of the relation `ids`
+    (shared by the int_persons view and the incremental int_person_keys). -#}
+{% macro person_attributes(ids) -%}
+select
+    {{ ids }}.id_number,
+    {{ person_key(ids ~ '.id_number') }}                             as beneficiary_key,
+    case when substr({{ ids }}.id_number, 17, 1)::int % 2 = 1 then 'M' else 'F' end as gender,
+    substr({{ ids }}.id_number, 7, 4)::int                          as birth_year,
+    to_date(substr({{ ids }}.id_number, 7, 8), 'YYYYMMDD')          as birth_date,
+    -- The issuing code resolved to a current division (retired codes too); digits no revision
+    -- ever listed fall back to the province of the first two, else the unknown region.
+    coalesce(home.region_code, province.region_code, '000000')      as home_region_code,
+    coalesce(home.level, case when province.region_code is not null then 'province' end, 'unknown')
+                                                                    as home_region_level
+from {{ ids }}
+left join {{ ref('stg_reference__home_regions') }} as home
+    on home.issuing_code = substr({{ ids }}.id_number, 1, 6)
+left join (select region_code from {{ ref('stg_reference__admin_divisions') }} where level = 'province') as province
+    on province.region_code = substr({{ ids }}.id_number, 1, 2) || '0000'
+{%- endmacro %}

@@ -1,17 +1,32 @@
--- Row counts per newest drop agree between raw and the benefit and activity facts.
-with raw_counts as (
-    select s.submission_id,
-           (select count(*) from {{ source('raw', 'beneficiaries') }} b where b.submission_id = s.submission_id) as benefits,
-           (select count(*) from {{ source('raw', 'activity') }} a where a.submission_id = s.submission_id) as activity
-    from {{ ref('int_newest_submissions') }} as s
+-- Row counts per drop agree between raw and the benefit and activity facts, for every drop the facts
+-- should hold (the night's snapshot). On an incremental night without full_checks: the changed
+-- prefecture-periods only, whose rows the facts have just replaced (macros/night_checks.sql).
+-- depends_on: {{ ref('int_night_submissions') }}
+with checked as (
+    {{ checked_periods() }}
+),
+
+raw_counts as (
+    select 'benefits' as form, b.submission_id, count(*) as n
+    from {{ source('raw', 'beneficiaries') }} as b join checked as c using (submission_id) group by 1, 2
+    union all
+    select 'activity', a.submission_id, count(*)
+    from {{ source('raw', 'activity') }} as a join checked as c using (submission_id) group by 1, 2
 ),
 
 mart_counts as (
-    select s.submission_id,
-           (select count(*) from {{ ref('fct_benefits') }} b where b.submission_id = s.submission_id) as benefits,
-           (select count(*) from {{ ref('fct_program_activity') }} a where a.submission_id = s.submission_id) as activity
-    from {{ ref('int_newest_submissions') }} as s
+    select 'benefits' as form, f.submission_id, count(*) as n
+    from {{ ref('fct_benefits') }} as f
+    where {{ in_checked_periods('f') }}
+    group by 1, 2
+    union all
+    select 'activity', f.submission_id, count(*)
+    from {{ ref('fct_program_activity') }} as f
+    where {{ in_checked_periods('f') }}
+    group by 1, 2
 )
 
-select * from raw_counts join mart_counts using (submission_id)
-where raw_counts.benefits <> mart_counts.benefits or raw_counts.activity <> mart_counts.activity
+select *
+from raw_counts as r
+full join mart_counts as m using (form, submission_id)
+where r.n is distinct from m.n

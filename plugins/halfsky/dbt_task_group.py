@@ -8,7 +8,8 @@ node) and takes its profile from the ``warehouse_db`` connection.
 
 What must not be rendered into a task's fields, where the UI shows them, is set by an
 interceptor when the task runs: the person key (as a Postgres session setting, exactly as
-``halfsky.dbt_runner`` does) and the as-of date the incremental facts are built for.
+``halfsky.dbt_runner`` does), the as-of date the incremental facts are built for, and whether the
+tests check every row (``full_checks``: Sundays and when the form asks) or the night's changes.
 """
 
 from __future__ import annotations
@@ -47,18 +48,24 @@ class WarehouseProfileMapping(PostgresUserPasswordProfileMapping):
 
 
 def run_settings(context: dict, operator: Any) -> None:
-    """Cosmos interceptor, run inside the task just before dbt: the person key and the as-of date."""
+    """Cosmos interceptor, run inside the task just before dbt: the person key, the as-of date, full_checks."""
     from airflow.sdk.log import mask_secret
 
     from halfsky.dbt_runner import as_of_vars, person_key_options
+    from halfsky.run_context import full_checks
     from halfsky.settings import person_hmac_key
 
     key = person_hmac_key()
     mask_secret(key.hex())
     operator.env = {**(operator.env or {}), **person_key_options(key)}
     as_of = context["ti"].xcom_pull(task_ids=AS_OF_TASK_ID)
+    params = context.get("params") or {}
+    asked = bool(params.get("full_checks") or params.get("full_refresh"))
     if as_of:
-        operator.vars = {**(operator.vars or {}), **as_of_vars(datetime.fromisoformat(as_of))}
+        stamp = datetime.fromisoformat(as_of)
+        operator.vars = {**(operator.vars or {}), **as_of_vars(stamp), "full_checks": full_checks(stamp, asked)}
+    else:
+        operator.vars = {**(operator.vars or {}), "full_checks": True}
 
 
 def dbt_task_group(group_id: str = "dbt", **task_group_kwargs: Any) -> DbtTaskGroup:

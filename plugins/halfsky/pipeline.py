@@ -47,15 +47,18 @@ FACT_SOURCES = ("stg_ingest__submissions", "stg_ingest__drop_findings", "stg_raw
                 "stg_raw__beneficiaries", "stg_raw__targets", "stg_raw__population", "stg_raw__sites")
 
 
-def build_marts(as_of: datetime, dsn: str | None = None) -> None:
-    """Facts (incremental: only prefecture-periods whose newest drop changed), dim_beneficiary,
-    completeness and the analyst views, with their tests. Fails clearly without the person key."""
+def build_marts(as_of: datetime, dsn: str | None = None, full_checks: bool | None = None) -> None:
+    """Facts and dim_beneficiary (incremental: only prefecture-periods whose newest drop changed),
+    completeness and the analyst views, with their tests. Fails clearly without the person key.
+    The tests check the night's changes, every row on Sundays or with ``full_checks=True``."""
     from halfsky.person_key import ensure_same_key
+    from halfsky.run_context import full_checks as weekly_full_checks
 
     key = person_hmac_key()
     ensure_same_key(key, dsn)  # before anything is built: another key would publish unmatched person keys
+    checks = weekly_full_checks(as_of) if full_checks is None else full_checks
     run_dbt(["build", "--select", *(f"{m}+" for m in FACT_SOURCES)], dsn=dsn,
-            dbt_vars=as_of_vars(as_of), extra_env=person_key_options(key))
+            dbt_vars={**as_of_vars(as_of), "full_checks": checks}, extra_env=person_key_options(key))
 
 
 def discover_drops(as_of: datetime, dsn: str | None = None, landing: str | None = None,

@@ -34,6 +34,17 @@ def as_of(context: dict) -> datetime:
     return context["dag_run"].run_after
 
 
+def full_checks(as_of: datetime, asked: bool = False) -> bool:
+    """Whether the dbt data tests of a build check every row, or only the prefecture-periods the night changed.
+
+    Every row once a week (when the as-of falls on a Sunday, Asia/Shanghai) and whenever asked
+    (the build_marts form's full_checks or full_refresh); other nights check what changed.
+    """
+    from halfsky.periods import SHANGHAI
+
+    return bool(asked) or as_of.astimezone(SHANGHAI).isoweekday() == 7
+
+
 def drop_filter(params: dict) -> tuple[str | None, str | None]:
     """The prefecture and period an admin asked to re-run (None: all)."""
     unit = (params.get("prefecture") or "").strip() or None

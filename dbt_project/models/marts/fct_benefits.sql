@@ -1,6 +1,7 @@
 -- 受益事实: one row per benefit delivered to a person, from the newest accepted drop.
-{{ config(materialized='incremental', incremental_strategy='delete+insert', unique_key=['prefecture_code', 'period'],
-          on_schema_change='append_new_columns', pre_hook="{{ delete_rows_of_replaced_drops() }}") }}
+{{ config(materialized='incremental', incremental_strategy='append', on_schema_change='append_new_columns',
+          indexes=[{'columns': ['prefecture_code', 'period']}],
+          pre_hook="{{ delete_changed_periods() }}", post_hook="{{ record_folded() }}") }}
 
 select
     {{ date_key('b.benefit_date') }}                                  as date_key,
@@ -21,10 +22,9 @@ select
     s.prefecture_code,
     s.period
 from {{ ref('stg_raw__beneficiaries') }} as b
-join {{ ref('int_newest_submissions') }} as s on s.submission_id = b.submission_id
-left join {{ ref('int_persons') }} as person on person.id_number = b.id_number
+join {{ night_submissions() }} as s on s.submission_id = b.submission_id
+left join {{ night_persons() }} as person on person.id_number = b.id_number
 left join {{ ref('dim_region') }} as r on r.region_code = b.region_code
 left join {{ ref('dim_program') }} as p on p.program_code = b.program_code
 left join {{ ref('programs') }} as prog on prog.program_code = b.program_code
 left join {{ ref('dim_beneficiary_group') }} as g on g.beneficiary_group_code = b.beneficiary_group_code
-where true {{ changed_periods_only('s') }}

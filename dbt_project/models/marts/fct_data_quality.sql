@@ -1,5 +1,9 @@
 -- 数据质量事实: every warning of every accepted drop that speaks for its prefecture and period, per row and
 -- rule, so analysts can see and filter what was loaded with a doubt. No cell values: they may be personal data.
+{{ config(materialized='incremental', incremental_strategy='append', on_schema_change='append_new_columns',
+          indexes=[{'columns': ['prefecture_code', 'period']}],
+          pre_hook="{{ delete_changed_periods() }}", post_hook="{{ record_folded() }}") }}
+
 select
     f.submission_id,
     s.prefecture_code,
@@ -10,5 +14,5 @@ select
     f.severity,
     f.field
 from {{ ref('stg_ingest__drop_findings') }} as f
-join {{ ref('int_newest_submissions') }} as s on s.submission_id = f.submission_id
+join {{ night_submissions() }} as s on s.submission_id = f.submission_id
 where f.severity = 'warning'

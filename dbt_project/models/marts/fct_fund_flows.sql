@@ -2,8 +2,9 @@
 -- Contract v2 money rules: a disbursement to a region of the same reporting unit is an internal transfer
 -- (the county reports its own spending), so it is neither spent nor raised by the unit; money passed down
 -- from the federation above is incoming but not raised; in-kind rows are flagged to be shown apart.
-{{ config(materialized='incremental', incremental_strategy='delete+insert', unique_key=['prefecture_code', 'period'],
-          on_schema_change='append_new_columns', pre_hook="{{ delete_rows_of_replaced_drops() }}") }}
+{{ config(materialized='incremental', incremental_strategy='append', on_schema_change='append_new_columns',
+          indexes=[{'columns': ['prefecture_code', 'period']}],
+          pre_hook="{{ delete_changed_periods() }}", post_hook="{{ record_folded() }}") }}
 
 with flows as (
     select
@@ -13,10 +14,9 @@ with flows as (
         ft.direction,
         coalesce(f.flow_type = 'DISBURSEMENT' and recipient.reporting_unit_code = s.prefecture_code, false) as is_internal_transfer
     from {{ ref('stg_raw__funds') }} as f
-    join {{ ref('int_newest_submissions') }} as s on s.submission_id = f.submission_id
+    join {{ night_submissions() }} as s on s.submission_id = f.submission_id
     left join {{ ref('flow_types') }} as ft on ft.flow_type = f.flow_type
     left join {{ ref('stg_reference__admin_divisions') }} as recipient on recipient.region_code = f.recipient_region_code
-    where true {{ changed_periods_only('s') }}
 )
 
 select

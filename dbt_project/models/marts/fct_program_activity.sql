@@ -1,7 +1,8 @@
 -- 项目活动事实: one row per county x program x beneficiary group x period, from the newest accepted drop.
 -- quantity is in the program's quantity_unit (dim_program), empty for a program that has none.
-{{ config(materialized='incremental', incremental_strategy='delete+insert', unique_key=['prefecture_code', 'period'],
-          on_schema_change='append_new_columns', pre_hook="{{ delete_rows_of_replaced_drops() }}") }}
+{{ config(materialized='incremental', incremental_strategy='append', on_schema_change='append_new_columns',
+          indexes=[{'columns': ['prefecture_code', 'period']}],
+          pre_hook="{{ delete_changed_periods() }}", post_hook="{{ record_folded() }}") }}
 
 select
     {{ date_key("to_date(s.period || '-01', 'YYYY-MM-DD')") }}          as date_key,
@@ -16,8 +17,7 @@ select
     s.prefecture_code,
     s.period
 from {{ ref('stg_raw__activity') }} as a
-join {{ ref('int_newest_submissions') }} as s on s.submission_id = a.submission_id
+join {{ night_submissions() }} as s on s.submission_id = a.submission_id
 left join {{ ref('dim_region') }} as r on r.region_code = a.region_code
 left join {{ ref('dim_program') }} as p on p.program_code = a.program_code
 left join {{ ref('dim_beneficiary_group') }} as g on g.beneficiary_group_code = a.beneficiary_group_code
-where true {{ changed_periods_only('s') }}

@@ -1,0 +1,66 @@
+{#- Data tests on an incremental night look at what the night changed; every row is checked on a full
+    refresh and whenever the var full_checks is true (the default; halfsky's nightly build passes false
+    except on Sundays, see halfsky.run_context.full_checks). -#}
+
+{% macro full_checks() -%}
+    {%- set asked = var('full_checks', true) -%}
+    {{ return(flags.FULL_REFRESH or asked in [true, 'true', 'True', 'TRUE', 1, '1', 'yes']) }}
+{%- endmacro %}
+
+{#- Tests run only over the night's changes when the snapshot they are limited by exists. -#}
+{% macro limited_checks() -%}
+    {%- if full_checks() or not execute -%}
+        {{ return(false) }}
+    {%- endif -%}
+    {%- set snapshot = night_relation('int_night_submissions') -%}
+    {{ return(adapter.get_relation(database=snapshot.database, schema=snapshot.schema, identifier=snapshot.identifier) is not none) }}
+{%- endmacro %}
+
+{#- The snapshot's prefecture-periods a test looks at: the changed ones tonight, or all. -#}
+{% macro checked_periods() -%}
+    select prefecture_code, period, submission_id
+    from {{ night_relation('int_night_submissions') }}
+    where {{ 'changed' if limited_checks() else 'true' }}
+{%- endmacro %}
+
+{#- A predicate on a model's rows that keeps what the night changed; '' when everything is checked. -#}
+{% macro night_predicate(relation) -%}
+    {%- set name = relation.identifier if relation.identifier is defined else none -%}
+    {%- if name is none or not limited_checks() -%}
+        {{ return('') }}
+    {%- endif -%}
+    {%- set snapshot = night_relation('int_night_submissions') -%}
+    {%- if name in folded_models() and name.startswith('fct_') -%}
+        {{ return("(prefecture_code, period) in (select prefecture_code, period from " ~ snapshot ~ " where changed)") }}
+    {%- elif name == 'dim_beneficiary' -%}
+        {%- set persons = night_relation('int_person_keys') -%}
+        {{ return("beneficiary_key in (select p.beneficiary_key from " ~ persons ~ " as p where p.id_number in ("
+                  ~ "select upper(trim(b.id_number)) from raw.beneficiaries as b join " ~ snapshot
+                  ~ " as s on s.submission_id = b.submission_id where s.changed))") }}
+    {%- endif -%}
+    {{ return('') }}
+{%- endmacro %}
+
+{#- dbt wraps the model of every generic test in get_where_subquery: here it also gets the night's filter. -#}
+{% macro get_where_subquery(relation) -%}
+    {%- set where = config.get('where', '') -%}
+    {%- set predicates = [] -%}
+    {%- if where -%}{%- do predicates.append('(' ~ where ~ ')') -%}{%- endif -%}
+    {%- set night = night_predicate(relation) -%}
+    {%- if night -%}{%- do predicates.append(night) -%}{%- endif -%}
+    {%- if predicates -%}
+        {%- do return('(select * from ' ~ relation ~ ' where ' ~ predicates | join(' and ') ~ ') dbt_subquery') -%}
+    {%- else -%}
+        {%- do return(relation) -%}
+    {%- endif -%}
+{%- endmacro %}
+
+{#- In a singular test: the fact rows of the checked prefecture-periods (every row when all is checked). -#}
+{% macro in_checked_periods(alias) -%}
+    {%- if limited_checks() -%}
+    ({{ alias }}.prefecture_code, {{ alias }}.period) in (
+        select prefecture_code, period from {{ night_relation('int_night_submissions') }} where changed)
+    {%- else -%}
+    true
+    {%- endif -%}
+{%- endmacro %}
