@@ -48,8 +48,9 @@ def nightly_load():
         return pipeline.discover_drops(as_of=run_context.as_of(get_current_context()), prefecture=prefecture,
                                        period=period)
 
-    # One mapped task per reporting unit (all unknown folders share one): a bad unit never blocks another.
-    # Its label in the grid ends up as the unit's night, e.g. "654000 伊犁州妇联: 2 rejected, 6 accepted".
+    # One mapped task per batch of whole units (halfsky.ingest_batches; all unknown folders share one);
+    # each drop is decided on its own, so a bad one never blocks another. Its label in the grid ends up
+    # as the batch's night, e.g. "654000 伊犁哈萨克自治州: 2 rejected, 6 accepted".
     @task(map_index_template="{{ verdict_label }}", retries=0, execution_timeout=timedelta(hours=2))
     def ingest_prefecture(batch: dict, run_id=None) -> dict:
         from halfsky import pipeline, run_context

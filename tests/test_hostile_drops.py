@@ -189,10 +189,14 @@ def test_batches_stay_bounded_whatever_the_landing_tree_holds():
     from halfsky.ingest_batches import MAX_BATCHES, batch_by_unit
 
     paths = [f"{code}/2026-09/x.json" for code in range(100000, 103000)]
-    batches = batch_by_unit(paths, known_units={str(c) for c in range(100000, 103000)})
-    assert len(batches) == MAX_BATCHES
-    assert sorted(p for b in batches for p in b["paths"]) == sorted(paths)
-    assert all(len({p.split("/")[0] for p in b["paths"]}) >= 1 for b in batches)
+    known = {str(c) for c in range(100000, 103000)}
+    # Small units share batches whatever their number; units big enough for a task each still stop at MAX_BATCHES.
+    for sizes in (None, {p: 50 << 20 for p in paths}):
+        batches = batch_by_unit(paths + [f"9{i:05d}/2026-09/x.json" for i in range(1100)], known, sizes=sizes, slots=4)
+        assert len(batches) <= MAX_BATCHES < 1024
+        assert batches[-1]["label"] == "unknown" and len(batches[-1]["paths"]) == 1100, "unknown folders together"
+        assert sorted(p for b in batches[:-1] for p in b["paths"]) == sorted(paths)
+    assert len(batches) > MAX_BATCHES // 2, "units worth a task each get many tasks, up to the bound"
 
 
 def test_identical_bytes_in_another_prefecture_are_not_a_duplicate(warehouse, tmp_path):

@@ -87,6 +87,7 @@ def pending_work(dsn: str, landing_url: str, as_of: datetime, *, only_unit: str 
     with psycopg.connect(dsn) as conn:
         decided = {r[0] for r in conn.execute("select drop_path from ingest.submissions where status <> 'pending'")}
     due: list[str] = []
+    sizes: dict[str, int] = {}  # from the listing: no second look at the store per drop
     skipped = Counter()
     for drop in landing.list_drops(known=frozenset(decided)):
         path = drop if isinstance(drop, str) else drop.path
@@ -99,7 +100,8 @@ def pending_work(dsn: str, landing_url: str, as_of: datetime, *, only_unit: str 
             skipped["arrived_after_interval"] += 1
         else:
             due.append(drop.path)
-    work = batch_by_unit(due, reference_data().units, sizes=lambda path: landing.get(path).size)
+            sizes[drop.path] = drop.size
+    work = batch_by_unit(due, reference_data().units, sizes=sizes)
     log.info("%d drops due in %d batches; skipped %s", len(due), len(work), dict(skipped))
     return work, dict(skipped)
 

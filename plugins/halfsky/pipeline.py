@@ -132,9 +132,11 @@ def summarize_night(outcomes: list[dict], run_id: str, dsn: str | None = None) -
             "select status, count(*) from ingest.submissions where run_id = %s group by status", (run_id,)).fetchall()))
     drops = {status: totals[status] for status in ("accepted", "rejected", "duplicate", "superseded")}
     lines = [night_label(o) for o in outcomes if o]
-    log.info("drops this run: %d accepted, %d rejected, %d duplicate, %d superseded, from %d units\n%s",
-             *drops.values(), len(outcomes), "\n".join(lines))
-    return {"drops": drops, "units": len(outcomes)}
+    # Batches hold several units each (halfsky.ingest_batches); every folder that is no unit counts as one.
+    units = {d["path"].split("/")[0] if o["label"] != "unknown" else "unknown" for o in outcomes if o for d in o["drops"]}
+    log.info("drops this run: %d accepted, %d rejected, %d duplicate, %d superseded, from %d units in %d tasks\n%s",
+             *drops.values(), len(units), len(outcomes), "\n".join(lines))
+    return {"drops": drops, "units": len(units), "tasks": len(outcomes)}
 
 
 def summarize_marts(dsn: str | None = None) -> dict:
