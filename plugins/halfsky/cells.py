@@ -24,7 +24,7 @@ _UNIT = "|".join(COUNT_UNITS)
 _COUNT = re.compile(rf"^(\d+(?:\.\d+)?)(万)?({_UNIT})?$")
 # A measure (a target) is a number in its indicator's unit: yuan with 万/亿, or a count unit.
 _MEASURE = re.compile(rf"^(\d+(?:\.\d+)?)(万|亿)?(元|{_UNIT})?$")
-_FLAGS = {"是": True, "否": False, "true": True, "false": False, "1": True, "0": False, "yes": True, "no": False,
+FLAG_WORDS = {"是": True, "否": False, "true": True, "false": False, "1": True, "0": False, "yes": True, "no": False,
           "y": True, "n": False}
 _DATE_ISO = re.compile(r"^(\d{4})[-/.](\d{1,2})[-/.](\d{1,2})(?:[ T]\d{1,2}:\d{2}(?::\d{2})?)?$")
 _DATE_ZH = re.compile(r"^(\d{4})年(\d{1,2})月(\d{1,2})日$")
@@ -133,7 +133,7 @@ def parse_flag(value: object) -> bool:
         return value
     if isinstance(value, (int, float)) and value in (0, 1):
         return bool(value)
-    flag = _FLAGS.get(normalise_text(value).lower())
+    flag = FLAG_WORDS.get(normalise_text(value).lower())
     if flag is None:
         raise CellError("not yes or no (是/否, true/false, 1/0)")
     return flag

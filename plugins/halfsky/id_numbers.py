@@ -5,14 +5,14 @@ from __future__ import annotations
 import re
 from datetime import date
 
-_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
-_CHECK_CHARS = "10X98765432"
+CHECK_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
+CHECK_CHARS = "10X98765432"
 _SHAPE = re.compile(r"^\d{17}[\dX]$")
 
 
 def check_digit(first17: str) -> str:
-    total = sum(int(c) * w for c, w in zip(first17, _WEIGHTS))
-    return _CHECK_CHARS[total % 11]
+    total = sum(int(c) * w for c, w in zip(first17, CHECK_WEIGHTS))
+    return CHECK_CHARS[total % 11]
 
 
 def normalise(value: str) -> str:

@@ -21,16 +21,16 @@ import polars as pl
 import psycopg
 from psycopg.types.json import Jsonb
 
+from halfsky import stage_clock
 from halfsky.drop_report import write_report
 from halfsky.forms import FORMS
 from halfsky.history_warnings import history_findings
-from halfsky.ingest_batches import MAX_BATCHES, UNKNOWN_UNITS, batch_by_unit  # noqa: F401  (re-exported)
+from halfsky.ingest_batches import batch_by_unit
 from halfsky.judge import Verdict, judge_drop, path_findings
 from halfsky.landing import Drop, Landing
 from halfsky.quarantine import quarantine_dir, store, store_report
 from halfsky.reference.code_lists import reference_data
 from halfsky.rules import Finding
-from halfsky import stage_clock
 from halfsky.stage_clock import stage
 from halfsky.untrusted_text import printable_name
 
@@ -226,6 +226,7 @@ def register(conn: psycopg.Connection, landing: Landing, drop: Drop, as_of: date
     return submission_id, status
 
 
+# A form this large changes raw's statistics enough to mislead the history warnings' plans (see accept).
 ANALYZE_AFTER_ROWS = 50_000
 # COPY is fed in slices of this many bytes, so a 1M-row form is not held twice as one Python bytes object.
 COPY_CHUNK_BYTES = 8 << 20
@@ -237,15 +238,16 @@ def _copy_rows(conn: psycopg.Connection, submission_id: int, verdict: Verdict) -
         fields = FORMS[name].field_names
         columns = ", ".join(["submission_id", "row_number", *fields])
         rows = typed.table.select(pl.lit(submission_id, dtype=pl.Int64).alias("submission_id"), "row_number", *fields)
+        chunk = _rows_per_chunk(rows)
         with conn.cursor().copy(f"copy raw.{name} ({columns}) from stdin with (format csv)") as copy:
-            for start in range(0, rows.height, _rows_per_chunk(rows)):
+            for start in range(0, rows.height, chunk):
                 buffer = io.BytesIO()
                 # Strings quoted, nulls bare: COPY's csv format reads a bare empty field as NULL, "" as ''.
-                rows.slice(start, _rows_per_chunk(rows)).write_csv(buffer, include_header=False, quote_style="non_numeric")
+                rows.slice(start, chunk).write_csv(buffer, include_header=False, quote_style="non_numeric")
                 copy.write(buffer.getbuffer())
 
 
-def _rows_per_chunk(rows) -> int:
+def _rows_per_chunk(rows: pl.DataFrame) -> int:
     width = max(rows.estimated_size() // max(rows.height, 1), 1)
     return max(COPY_CHUNK_BYTES // width, 1000)
 

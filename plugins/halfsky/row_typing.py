@@ -59,7 +59,6 @@ PLAIN_CELLS = {
     DATE: r"^[1-9][0-9]{3}-[0-9]{2}-[0-9]{2}$",  # an impossible day (02-30) casts to null and takes the exact lane
     FLAG: r"^(?:[Tt][Rr][Uu][Ee]|[Ff][Aa][Ll][Ss][Ee]|[Yy][Ee][Ss]|[Nn][Oo]|[YyNn01]|是|否)$",
 }
-_FLAG_VALUES = {k: v for k, v in cells._FLAGS.items()}
 
 
 @dataclass
@@ -186,7 +185,7 @@ def _cast_plain(f: Field, text: pl.Series, plain: pl.Series) -> pl.Series:
     if f.kind == DATE:
         return kept.str.to_date("%Y-%m-%d", strict=False)
     if f.kind == FLAG:
-        return kept.str.to_lowercase().replace_strict(_FLAG_VALUES, default=None, return_dtype=pl.Boolean)
+        return kept.str.to_lowercase().replace_strict(cells.FLAG_WORDS, default=None, return_dtype=pl.Boolean)
     raise ValueError(f.kind)
 
 

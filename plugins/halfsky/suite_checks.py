@@ -192,8 +192,8 @@ def _valid_cn_id_number(table, scope, column):
     anything else (other scripts' digits, odd lengths) by halfsky.id_numbers.is_valid, one by one."""
     c, first17 = pl.col(column), pl.col("first17")
     digits = [(first17 // 10 ** (16 - i)) % 10 for i in range(17)]  # the number is below 10^17: an Int64
-    weighted = pl.sum_horizontal([d * w for d, w in zip(digits, id_numbers._WEIGHTS)]) % 11
-    check = pl.lit(id_numbers._CHECK_CHARS).str.slice(weighted, 1)
+    weighted = pl.sum_horizontal([d * w for d, w in zip(digits, id_numbers.CHECK_WEIGHTS)]) % 11
+    check = pl.lit(id_numbers.CHECK_CHARS).str.slice(weighted, 1)
     born = c.str.slice(6, 8).str.to_date("%Y%m%d", strict=False)  # year 0000 is no date to Python either
     plain = c.str.contains(r"^[0-9]{17}[0-9X]$").fill_null(False)
     frame = (table.lazy()
