@@ -82,19 +82,20 @@ def validate(typed: TypedForm, parameters: dict) -> list[Finding]:
         values = r.result.get("unexpected_list") or [None] * len(rows)
         for row, value in zip(rows, values):
             row_number = row["row_number"] if isinstance(row, dict) else row
-            findings.append(Finding(rule, typed.form.name, int(row_number), field, _text(value)))
+            findings.append(Finding(rule, typed.form.name, int(row_number), field, finding_value(value)))
     # A cell that failed to parse is reported once, as a type error, not again as missing.
     unreadable = {(f.row_number, f.field) for f in typed.findings}
     return [f for f in findings if (f.row_number, f.field) not in unreadable]
 
 
-def _text(value) -> str | None:
+def finding_value(value) -> str | None:
+    """A finding's value as GX's unexpected_list gives it: a pair joined, a whole float without '.0'."""
     if value is None or value != value:  # None or NaN
         return None
     if isinstance(value, dict):
         return ", ".join(f"{k}={v}" for k, v in value.items())
     if isinstance(value, (tuple, list)):  # a pair: (total, new_this_year)
-        return ", ".join(_text(v) or "" for v in value)
+        return ", ".join(finding_value(v) or "" for v in value)
     if isinstance(value, float) and value.is_integer():
         return str(int(value))
     return str(value)[:200]

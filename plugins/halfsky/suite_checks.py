@@ -19,11 +19,13 @@ import logging
 import os
 import re
 from datetime import date
+from decimal import Decimal
 from functools import lru_cache
 
 import polars as pl
 
 from halfsky import id_numbers
+from halfsky.gx_validation import finding_value  # GX itself loads only when it validates
 from halfsky.rules import Finding
 from halfsky.row_typing import TypedForm
 
@@ -94,20 +96,11 @@ def _mask(table: pl.DataFrame, expr: pl.Expr) -> pl.Series:
     return table.select(expr.fill_null(False).alias("failing")).to_series()
 
 
-# What GX puts in a finding's value: its unexpected_list entry, through gx_validation._text.
-def _number_text(value) -> str | None:
-    if value is None:
-        return None
-    number = float(value)
-    return str(int(number)) if number.is_integer() else str(number)[:200]
-
-
 def _value_text(value) -> str | None:
-    if value is None:
-        return None
-    if isinstance(value, (int, float)) or type(value).__name__ == "Decimal":
-        return _number_text(value)
-    return str(value)[:200]
+    """A finding's value as the GX engine writes it: GX sees numbers as floats (TypedForm.frame)."""
+    if isinstance(value, (int, float, Decimal)):
+        value = float(value)
+    return finding_value(value)
 
 
 def _texts_of(table: pl.DataFrame, column: str):
