@@ -113,7 +113,7 @@ def machine(code: str | None = None) -> dict:
         "load_average_at_start": list(os.getloadavg()), "python": platform.python_version(),
         "postgres": postgres_version(), "commit": git_commit(),
         "code": f"git archive of {code}" if code else "working tree (+dirty: uncommitted changes to tracked files)",
-        "libraries": {name: version(name) for name in ("pandas", "polars", "pyarrow", "great-expectations", "psycopg",
+        "libraries": {name: version(name) for name in ("pandas", "polars", "great-expectations", "psycopg",
                                                        "sqlalchemy", "dbt-core")},
     }
 
