@@ -17,6 +17,7 @@ from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 from halfsky.settings import warehouse_dsn
+from halfsky.warehouse_roles import TRANSFORMER, with_role_option
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +74,8 @@ def run_dbt(args: list[str], *, dsn: str | None = None, dbt_vars: dict | None = 
         argv += ["--vars", json.dumps(dbt_vars)]
     env = {**os.environ, **env_db, **(extra_env or {}),
            "DBT_SEND_ANONYMOUS_USAGE_STATS": "False", "DO_NOT_TRACK": "1", "DBT_USE_COLORS": "False"}
+    # dbt builds as the transformer role: it may read raw, never write it (halfsky.warehouse_roles).
+    env["PGOPTIONS"] = with_role_option(dsn or warehouse_dsn(), TRANSFORMER, env.get("PGOPTIONS", ""))
     log.info("dbt %s", " ".join(args))
     lines: list[str] = []
     with subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=PROJECT_DIR) as proc:

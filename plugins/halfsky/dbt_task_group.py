@@ -53,11 +53,15 @@ def run_settings(context: dict, operator: Any) -> None:
 
     from halfsky.dbt_runner import as_of_vars, person_key_options
     from halfsky.run_context import full_checks
-    from halfsky.settings import person_hmac_key
+    from halfsky.settings import person_hmac_key, warehouse_dsn
+    from halfsky.warehouse_roles import TRANSFORMER, with_role_option
 
     key = person_hmac_key()
     mask_secret(key.hex())
-    operator.env = {**(operator.env or {}), **person_key_options(key)}
+    env = {**(operator.env or {}), **person_key_options(key)}
+    # dbt builds as the transformer role: it may read raw, never write it (halfsky.warehouse_roles).
+    env["PGOPTIONS"] = with_role_option(warehouse_dsn(), TRANSFORMER, env["PGOPTIONS"])
+    operator.env = env
     as_of = context["ti"].xcom_pull(task_ids=AS_OF_TASK_ID)
     params = context.get("params") or {}
     asked = bool(params.get("full_checks") or params.get("full_refresh"))

@@ -82,11 +82,14 @@ def build_env(metadata: str) -> dict[str, str]:
         "AIRFLOW_VAR_LANDING_URL": str(home / "landing"),
         "AIRFLOW_VAR_QUARANTINE_URL": str(home / "quarantine"),
         "HALFSKY_PERSON_HMAC_KEY": _dev_secret(home / "person_hmac_key"),
+        # BI tools log in as halfsky_analyst with it (halfsky.analyst_role); a real site sets its own.
+        "HALFSKY_ANALYST_PASSWORD": _dev_secret(home / "analyst_password"),
         **airflow_env(home / "airflow", metadata_url),
         **TELEMETRY_OFF,
     }
     # What the user exported wins over what we found.
-    for key in ("AIRFLOW_VAR_LANDING_URL", "AIRFLOW_VAR_QUARANTINE_URL", "HALFSKY_PERSON_HMAC_KEY"):
+    for key in ("AIRFLOW_VAR_LANDING_URL", "AIRFLOW_VAR_QUARANTINE_URL", "HALFSKY_PERSON_HMAC_KEY",
+                "HALFSKY_ANALYST_PASSWORD"):
         if os.environ.get(key):
             env[key] = os.environ[key]
     # dbt_project/profiles.yml reads HALFSKY_DB_*: set them too, so plain `dbt` (docs, debug) works after sourcing.

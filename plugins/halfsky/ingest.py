@@ -8,11 +8,14 @@ so one prefecture's bad file never holds up another's.
 
 from __future__ import annotations
 
+import hashlib
 import io
 import logging
 import tempfile
+import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from pathlib import Path
@@ -22,6 +25,7 @@ import psycopg
 from psycopg.types.json import Jsonb
 
 from halfsky import stage_clock
+from halfsky.audit import command_line_actor, declare_actor
 from halfsky.drop_report import write_report
 from halfsky.forms import FORMS
 from halfsky.history_warnings import history_findings
@@ -33,6 +37,7 @@ from halfsky.reference.code_lists import reference_data
 from halfsky.rules import Finding
 from halfsky.stage_clock import stage
 from halfsky.untrusted_text import printable_name
+from halfsky.warehouse_roles import LOADER, assume
 
 log = logging.getLogger(__name__)
 
@@ -84,7 +89,7 @@ def pending_work(dsn: str, landing_url: str, as_of: datetime, *, only_unit: str 
     ``only_unit``/``only_period`` keep the drops of one reporting unit and/or period.
     """
     landing = Landing(landing_url)
-    with psycopg.connect(dsn) as conn:
+    with loader_connection(dsn) as conn:
         decided = {r[0] for r in conn.execute("select drop_path from ingest.submissions where status <> 'pending'")}
     due: list[str] = []
     sizes: dict[str, int] = {}  # from the listing: no second look at the store per drop
@@ -117,28 +122,34 @@ def process_prefecture(dsn: str, landing_url: str, quarantine_url: str, paths: l
     """Judge and load a batch's due drops, oldest name first; returns counts by outcome.
 
     Each drop is decided on its own: a drop that cannot be read or judged is rejected
-    (``internal_error`` at worst) and the next one goes on. Only a failure of the store
-    or the warehouse leaves a drop pending; the batch then finishes the others and fails.
-    Every decision is one log line (``DropVerdict.line``) and is handed to ``on_verdict``.
+    (``internal_error`` at worst) and the next one goes on. A lost or restarted warehouse is
+    waited for (``RECONNECT_DELAYS``) and the drop tried again from the start; a failure of the
+    store, or a warehouse that stays away, leaves the drop pending and the batch fails after
+    the others. A drop another run is deciding, or has decided since this run listed it, is left
+    to that run (``elsewhere``). Every decision is one log line (``DropVerdict.line``) and is
+    handed to ``on_verdict``.
     """
     landing = Landing(landing_url)
     outcome: Counter = Counter()
     stuck: list[str] = []
     stage_clock.reset()
-    with psycopg.connect(dsn) as conn, tempfile.TemporaryDirectory(prefix="halfsky-drop-") as scratch:
-        for rel in sorted(paths, key=_drop_order):
-            try:
-                verdict = process_drop(conn, landing, quarantine_url, rel, Path(scratch), as_of, run_id)
-            except Exception as exc:
-                log.exception("%s: could not be decided, stays pending for the next run: %s", rel, exc)
-                stuck.append(rel)
-                if conn.closed or conn.broken:
-                    raise DropsLeftPending(f"the warehouse connection was lost at {rel}: {exc}") from exc
-                continue
-            outcome[verdict.status] += 1
-            (log.warning if verdict.status == "rejected" else log.info)("%s", verdict.line())
-            if on_verdict:
-                on_verdict(verdict)
+    with tempfile.TemporaryDirectory(prefix="halfsky-drop-") as scratch:
+        conn = _connect_waiting(dsn, run_id)
+        try:
+            for rel in sorted(paths, key=_drop_order):
+                verdict, conn = _decide_retrying(conn, dsn, landing, quarantine_url, rel, Path(scratch), as_of, run_id)
+                if verdict is None:
+                    stuck.append(rel)
+                    continue
+                if verdict.status == ELSEWHERE:
+                    outcome[ELSEWHERE] += 1
+                    continue
+                outcome[verdict.status] += 1
+                (log.warning if verdict.status == "rejected" else log.info)("%s", verdict.line())
+                if on_verdict:
+                    on_verdict(verdict)
+        finally:
+            conn.close()
     log.info("batch of %d drops: %s; time by stage: %s", len(paths), dict(outcome), stage_clock.summary() or "none")
     if stuck:
         raise DropsLeftPending(f"{len(stuck)} drop(s) stay pending for the next run ({', '.join(stuck[:5])}"
@@ -146,8 +157,99 @@ def process_prefecture(dsn: str, landing_url: str, quarantine_url: str, paths: l
     return dict(outcome)
 
 
-# Errors that say the warehouse is unwell, not the drop: retried by a later run, never blamed on the drop.
-_INFRASTRUCTURE_ERRORS = (psycopg.OperationalError, psycopg.InterfaceError)
+# Errors that say the warehouse is unwell, not the drop: waited for and retried, never blamed on the drop.
+# (An admin shutdown or a restart is an OperationalError; a deadlock or serialization failure rolls back cleanly.)
+_INFRASTRUCTURE_ERRORS = (psycopg.OperationalError, psycopg.InterfaceError, psycopg.errors.TransactionRollback)
+# Seconds to wait before each new attempt at a drop whose decision the warehouse interrupted: a restart
+# takes seconds, a failover under a minute. After the last, the drop stays pending for the next run.
+RECONNECT_DELAYS = (1.0, 3.0, 10.0, 30.0)
+# The outcome of a drop another run is deciding or has decided: this run leaves it alone.
+ELSEWHERE = "elsewhere"
+
+
+def loader_connection(dsn: str, run_id: str | None = None) -> psycopg.Connection:
+    """A session as the loader role (halfsky.warehouse_roles), autocommit so each ``transaction()`` block is
+    its own transaction, naming the run (or the person) for the audit log."""
+    conn = psycopg.connect(dsn, autocommit=True)
+    assume(conn, LOADER)
+    declare_actor(conn, f"airflow run {run_id}" if run_id else command_line_actor())
+    return conn
+
+
+def _connect_waiting(dsn: str, run_id: str | None) -> psycopg.Connection:
+    for delay in (*RECONNECT_DELAYS, None):
+        try:
+            return loader_connection(dsn, run_id)
+        except psycopg.OperationalError as exc:
+            if delay is None:
+                raise DropsLeftPending(f"the warehouse cannot be reached; every drop of the batch stays pending: {exc}") from exc
+            log.warning("the warehouse cannot be reached (%s); trying again in %.0f s", str(exc).strip(), delay)
+            time.sleep(delay)
+    raise AssertionError("unreachable")
+
+
+def _decide_retrying(conn: psycopg.Connection, dsn: str, landing: Landing, quarantine_url: str, rel: str,
+                     scratch: Path, as_of: datetime, run_id: str | None) -> tuple[DropVerdict | None, psycopg.Connection]:
+    """One drop's decision, tried again on a fresh connection while the warehouse is the trouble.
+
+    Returns (None, conn) when the drop stays pending. Every attempt starts over: what an interrupted
+    attempt wrote was rolled back with its transaction, and accept() clears the submission's raw rows first.
+    """
+    for delay in (*RECONNECT_DELAYS, None):
+        try:
+            if conn.closed or conn.broken:
+                conn = loader_connection(dsn, run_id)
+            with claimed(conn, rel) as mine:
+                if not mine:
+                    log.info("%s: another run is deciding it; left to that run", printable_name(rel))
+                    return DropVerdict(rel, ELSEWHERE, 0), conn
+                return process_drop(conn, landing, quarantine_url, rel, scratch, as_of, run_id), conn
+        except _INFRASTRUCTURE_ERRORS as exc:
+            if delay is None:
+                log.error("%s: the warehouse failed %d times; stays pending for the next run: %s",
+                          printable_name(rel), len(RECONNECT_DELAYS) + 1, exc)
+                return None, conn
+            log.warning("%s: the warehouse failed (%s); trying the drop again in %.0f s",
+                        printable_name(rel), str(exc).strip(), delay)
+            _discard(conn)
+            time.sleep(delay)
+        except Exception as exc:  # the store (quarantine, landing) failed, not the drop: never blamed on it
+            log.exception("%s: could not be decided, stays pending for the next run: %s", printable_name(rel), exc)
+            if conn.broken:
+                _discard(conn)
+            return None, conn
+    raise AssertionError("unreachable")
+
+
+def _discard(conn: psycopg.Connection) -> None:
+    try:
+        conn.close()
+    except Exception:  # already gone
+        pass
+
+
+@contextmanager
+def claimed(conn: psycopg.Connection, rel: str) -> Iterator[bool]:
+    """Whether this run may decide the drop: a session advisory lock on its path, held while it is decided.
+
+    Two runs started at once on one landing tree list the same drops; the lock lets only one decide each,
+    and Postgres drops it with the session if the run dies, so a killed run never blocks the next one.
+    """
+    key = (_CLAIM_SPACE, _path_hash(rel))
+    got = conn.execute("select pg_try_advisory_lock(%s, %s)", key).fetchone()[0]
+    try:
+        yield got
+    finally:
+        if got and not (conn.closed or conn.broken):
+            conn.execute("select pg_advisory_unlock(%s, %s)", key)
+
+
+# The two-key advisory lock space, apart from the one-key locks taken per prefecture and period.
+_CLAIM_SPACE = 0x68736B79  # "hsky"
+
+
+def _path_hash(rel: str) -> int:
+    return int.from_bytes(hashlib.blake2b(rel.encode("utf-8", "surrogateescape"), digest_size=4).digest(), "big", signed=True)
 
 
 def process_drop(conn: psycopg.Connection, landing: Landing, quarantine_url: str, rel: str, scratch: Path,
@@ -155,8 +257,8 @@ def process_drop(conn: psycopg.Connection, landing: Landing, quarantine_url: str
     """Register, judge, then load or quarantine one drop; returns what became of it."""
     drop = landing.get(rel)
     submission_id, status = register(conn, landing, drop, as_of, run_id)
-    if status == "duplicate":
-        return DropVerdict(drop.path, "duplicate", submission_id)
+    if status in ("duplicate", ELSEWHERE):
+        return DropVerdict(drop.path, status, submission_id)
     local = landing.local_copy(drop, scratch) if drop.quarantinable else None
     findings = path_findings(drop.prefecture_code, drop.period, as_of, reference_data())
     if drop.problem or findings:  # judged by its place and entry alone, never parsed
@@ -199,11 +301,14 @@ def report_warnings(verdict: Verdict, drop_name: str, submission_id: int, target
 
 def register(conn: psycopg.Connection, landing: Landing, drop: Drop, as_of: datetime, run_id: str | None) -> tuple[int, str]:
     """Log the drop once; identical bytes under another name in the same prefecture and period
-    are a duplicate of the first (the contract's meaning: the same report sent again)."""
+    are a duplicate of the first (the contract's meaning: the same report sent again).
+    Returns (submission_id, status): 'pending' to judge it, 'duplicate', or ELSEWHERE when it is decided already."""
     sha = landing.sha256(drop)
     with conn.transaction():
         conn.execute("select pg_advisory_xact_lock(hashtext(%s))", (f"{drop.prefecture_code}/{drop.period}",))
         row = conn.execute("select submission_id, status from ingest.submissions where drop_path = %s", (drop.path,)).fetchone()
+        if row and row[1] != "pending":  # another run decided it after this one listed it
+            return row[0], ELSEWHERE
         if row:  # left pending by an interrupted run: this run judges it again
             conn.execute("update ingest.submissions set run_id = %s where submission_id = %s", (run_id, row[0]))
             return row

@@ -15,18 +15,22 @@ from pathlib import Path
 
 import psycopg
 
+from halfsky.audit import command_line_actor, declare_actor
 from halfsky.ingest import accept, reasons_text, reject
 from halfsky.judge import judge_drop
 from halfsky.landing import is_local
 from halfsky.object_store import explained_errors, filesystem
 from halfsky.settings import warehouse_dsn
+from halfsky.warehouse_roles import LOADER, assume
 
 log = logging.getLogger(__name__)
 
 
-def replay(dsn: str, submission_id: int, *, as_of: datetime) -> str:
+def replay(dsn: str, submission_id: int, *, as_of: datetime, actor: str | None = None) -> str:
     """Judge a rejected drop again from its quarantined bytes; returns its new status."""
     with psycopg.connect(dsn) as conn:
+        assume(conn, LOADER)
+        declare_actor(conn, actor or command_line_actor())
         row = conn.execute(
             "select drop_path, drop_name, received_at, quarantine_path, status from ingest.submissions where submission_id = %s",
             (submission_id,)).fetchone()
@@ -78,7 +82,7 @@ if __name__ == "__main__":
 def replay_for_run(submission_id: int, *, as_of: datetime, run_id: str | None = None, dsn: str | None = None) -> dict:
     """The replay_quarantined DAG's task: one verdict line, and a failure (a red box) if the drop is rejected again."""
     dsn = dsn or warehouse_dsn()
-    status = replay(dsn, submission_id, as_of=as_of)
+    status = replay(dsn, submission_id, as_of=as_of, actor=f"airflow run {run_id}" if run_id else None)
     with psycopg.connect(dsn) as conn:
         drop_path, reasons, qpath = conn.execute(
             "select drop_path, reasons, quarantine_path from ingest.submissions where submission_id = %s",

@@ -13,8 +13,10 @@ from typing import Iterator
 
 import psycopg
 
+from halfsky.audit import AUDIT_DDL
 from halfsky.forms import FORMS, PG_TYPES
 from halfsky.settings import warehouse_dsn
+from halfsky.warehouse_roles import ensure_pipeline_roles
 
 log = logging.getLogger(__name__)
 
@@ -140,7 +142,19 @@ create index if not exists {form.name}_submission on raw.{form.name} (submission
     statements.append("drop index if exists raw.beneficiaries_id_number;")
     statements.append("create index if not exists beneficiaries_cash_id_number on raw.beneficiaries "
                       "using hash (id_number) where benefit_type = 'CASH';")
+    statements.append(PURGED_PERSONS_DDL)
     return "\n".join(statements)
+
+
+# What the marts keep of a person whose id number and name were purged (halfsky.retention).
+PURGED_PERSONS_DDL = """create table if not exists raw.purged_persons (
+    pseudonym        char(18) primary key,   -- replaced the id number in raw.beneficiaries: 'P' and 17 hex digits
+    beneficiary_key  text not null unique,   -- the marts' key, computed with the person key at the purge
+    gender           char(1) not null,
+    birth_year       int not null,
+    birth_date       date not null,
+    issuing_code     char(6) not null        -- the first six digits: the home region the marts show
+);"""
 
 
 @contextmanager
@@ -157,4 +171,7 @@ def ensure_schema(dsn: str | None = None) -> None:
         conn.execute(_SUBMISSION_LOG)
         conn.execute(raw_table_ddl())
         conn.execute(_MASK_ID_NUMBERS)
-    log.info("warehouse schemas ingest, raw and reference are in place")
+        conn.execute(AUDIT_DDL)
+        roles = ensure_pipeline_roles(conn)
+    log.info("warehouse schemas ingest, raw, reference and audit are in place%s",
+             "; the loader and transformer roles have their layers" if roles else "")
