@@ -82,6 +82,14 @@ def nightly_load():
         as_of = run_context.as_of(context)
         context["outlet_events"][RAW].extra = {"as_of": as_of.isoformat(), "run_id": run_id, **summary["drops"]}
 
+    @task
+    def purge_personal_data(run_id=None) -> dict:
+        """Id numbers and names of drops older than the retention (variable personal_data_retention_months,
+        default 36) leave raw; the marts keep every person under the same key."""
+        from halfsky import pipeline, run_context
+
+        return pipeline.purge_personal_data(run_context.as_of(get_current_context()), run_id=run_id)
+
     @task(trigger_rule="all_done")
     def notify_night(run_id=None) -> dict:
         """Once per run: the rejected drops and the reports missing after their deadline, to every alert channel."""
@@ -122,11 +130,13 @@ def nightly_load():
     prepared >> batches
     summary = summarize(outcomes)
     published = publish_raw(summary)
+    purged = purge_personal_data()
+    summary >> purged
     digest = notify_night()
     summary >> digest
     attention = units_needing_attention(outcomes)
     needs_attention.expand(unit=attention) >> night_done()
-    [prepared, batches, outcomes, summary, published, digest, attention] >> fail_if_any_task_failed()
+    [prepared, batches, outcomes, summary, published, purged, digest, attention] >> fail_if_any_task_failed()
 
 
 nightly_load()

@@ -58,6 +58,11 @@ def rotate(as_of_date: str, dsn: str | None = None) -> None:
     """Rebuild every person-keyed model from scratch with the key now configured, then record it."""
     from halfsky.dbt_runner import person_key_options, run_dbt
 
+    with connect(dsn) as conn:
+        purged = conn.execute("select count(*) from raw.purged_persons").fetchone()[0]
+    if purged:  # their id numbers are gone: they cannot be hashed again, and would split from everyone else
+        raise PersonKeyChanged(f"{purged} persons' id numbers were purged after their retention (halfsky.retention); "
+                               "they cannot be re-keyed, so the key cannot be rotated. Nothing was changed.")
     key = person_hmac_key()
     log.info("re-keying every beneficiary: dbt build --full-refresh --select %s", PERSON_KEYED)
     run_dbt(["build", "--full-refresh", "--select", PERSON_KEYED], dsn=dsn,

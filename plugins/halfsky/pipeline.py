@@ -13,7 +13,7 @@ from urllib.parse import quote
 
 from halfsky.analyst_role import ensure_analyst_role
 from halfsky.dbt_runner import as_of_vars, person_key_options, run_dbt
-from halfsky.ingest import DropVerdict, pending_work, process_prefecture
+from halfsky.ingest import ELSEWHERE, DropVerdict, pending_work, process_prefecture
 from halfsky.reference.code_lists import reference_data
 from halfsky.settings import landing_url, person_hmac_key, quarantine_url, warehouse_dsn
 from halfsky.reference.load import load_admin_divisions, load_home_regions
@@ -44,7 +44,8 @@ def build_dimensions(dsn: str | None = None) -> None:
 
 
 FACT_SOURCES = ("stg_ingest__submissions", "stg_ingest__drop_findings", "stg_raw__activity", "stg_raw__funds",
-                "stg_raw__beneficiaries", "stg_raw__targets", "stg_raw__population", "stg_raw__sites")
+                "stg_raw__beneficiaries", "stg_raw__purged_persons", "stg_raw__targets", "stg_raw__population",
+                "stg_raw__sites")
 
 
 def build_marts(as_of: datetime, dsn: str | None = None, full_checks: bool | None = None) -> None:
@@ -100,6 +101,8 @@ def verdict_label(counts: dict[str, int], late: int) -> str:
     parts = [f"{counts[s]} {s}" for s in ("rejected", "accepted", "superseded", "duplicate") if counts.get(s)]
     if late:
         parts.append(f"{late} late")
+    if counts.get(ELSEWHERE):
+        parts.append(f"{counts[ELSEWHERE]} left to another run")
     return ", ".join(parts) or "nothing due"
 
 
@@ -137,6 +140,15 @@ def summarize_night(outcomes: list[dict], run_id: str, dsn: str | None = None) -
     log.info("drops this run: %d accepted, %d rejected, %d duplicate, %d superseded, from %d units in %d tasks\n%s",
              *drops.values(), len(units), len(outcomes), "\n".join(lines))
     return {"drops": drops, "units": len(units), "tasks": len(outcomes)}
+
+
+def purge_personal_data(as_of: datetime, run_id: str | None = None, dsn: str | None = None) -> dict:
+    """Id numbers and names older than the retention (halfsky.retention) leave raw; the marts stay as they are."""
+    from halfsky.retention import purge_personal_data as purge
+    from halfsky.settings import person_hmac_key, retention_months
+
+    return purge(dsn or warehouse_dsn(), as_of, retention_months(), person_hmac_key(),
+                 actor=f"airflow run {run_id}" if run_id else None)
 
 
 def summarize_marts(dsn: str | None = None) -> dict:

@@ -93,3 +93,19 @@ def person_hmac_key() -> bytes:
             f"the Airflow connection '{PERSON_KEY_CONN_ID}'. Beneficiaries cannot be keyed without it."
         )
     return value.encode()
+
+
+DEFAULT_RETENTION_MONTHS = 36
+RETENTION_VARIABLE = "personal_data_retention_months"
+
+
+def retention_months() -> int:
+    """How long raw keeps id numbers and names (halfsky.retention): the Airflow variable
+    personal_data_retention_months (AIRFLOW_VAR_PERSONAL_DATA_RETENTION_MONTHS), else 36 months."""
+    value = _variable(RETENTION_VARIABLE)
+    if value in (None, ""):
+        return DEFAULT_RETENTION_MONTHS
+    months = int(value)
+    if months < 1:
+        raise MissingSetting(f"{RETENTION_VARIABLE} must be at least 1 month, not {months}")
+    return months

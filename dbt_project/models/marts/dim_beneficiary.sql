@@ -28,7 +28,8 @@ select * from night
 except
 select * from known
 {%- else -%}
-select beneficiary_key, gender, birth_year, home_region_code, home_region_level
+-- distinct: a person purged in old drops (a pseudonym) and named in newer ones (the id) is one person
+select distinct beneficiary_key, gender, birth_year, home_region_code, home_region_level
 from {{ ref('int_person_keys') }}
 
 union all
