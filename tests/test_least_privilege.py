@@ -96,3 +96,15 @@ def test_the_analyst_cannot_see_the_person_key_of_a_session_that_holds_it(built)
                 where n.nspname not in ('pg_catalog', 'information_schema', 'public')
                   and has_function_privilege(p.oid, 'execute') and has_schema_privilege(n.oid, 'usage')""").fetchall()
             assert callable_functions == []
+
+
+def test_the_analyst_logs_in_with_a_password_from_the_environment(built):
+    import os
+
+    from halfsky.analyst_role import ensure_analyst_role
+
+    assert os.environ.get("HALFSKY_ANALYST_PASSWORD"), "make setup writes one into .halfsky/env.sh"
+    ensure_analyst_role(built)
+    with psycopg.connect(built) as conn:
+        stored = conn.execute("select rolpassword from pg_authid where rolname = %s", (ANALYST_ROLE,)).fetchone()[0]
+    assert stored and stored.startswith("SCRAM-SHA-256$")  # hashed by the server, never stored as given

@@ -38,7 +38,10 @@ def ensure_analyst_role(dsn: str | None = None) -> None:
                 return
         password = os.environ.get("HALFSKY_ANALYST_PASSWORD")
         if password:
-            conn.execute(sql.SQL("alter role {} password {}").format(role, sql.Literal(password)))
+            # Hashed here (SCRAM-SHA-256, as psql does for \\password): the server, its statement log and
+            # pg_stat_activity only ever see the verifier, never the password.
+            verifier = conn.pgconn.encrypt_password(password.encode(), ANALYST_ROLE.encode(), b"scram-sha-256").decode()
+            conn.execute(sql.SQL("alter role {} password {}").format(role, sql.Literal(verifier)))
         database = sql.Identifier(conn.info.dbname)
         # Only the roles that need the warehouse may connect to it or make temporary tables in it.
         conn.execute(sql.SQL("revoke connect, temporary on database {} from public").format(database))
