@@ -38,7 +38,7 @@ def ensure_analyst_role(dsn: str | None = None) -> None:
                 return
         password = os.environ.get("HALFSKY_ANALYST_PASSWORD")
         if password:
-            # Hashed here (SCRAM-SHA-256, as psql does for \\password): the server, its statement log and
+            # Hashed here (SCRAM-SHA-256, as psql does for \password): the server, its statement log and
             # pg_stat_activity only ever see the verifier, never the password.
             verifier = conn.pgconn.encrypt_password(password.encode(), ANALYST_ROLE.encode(), b"scram-sha-256").decode()
             conn.execute(sql.SQL("alter role {} password {}").format(role, sql.Literal(verifier)))
