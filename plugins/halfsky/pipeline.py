@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from urllib.parse import quote
 
@@ -36,11 +38,26 @@ def prepare_warehouse(dsn: str | None = None) -> dict:
     return {"divisions": divisions, "home_regions": home_regions}
 
 
+@contextmanager
+def one_dbt_build_at_a_time(dsn: str | None = None) -> Iterator[None]:
+    """Hold the warehouse's build lock while dbt runs: two processes building the same tables at once
+    (two nightly loads started together, a manual build during the night's) would fail each other.
+    A session lock: Postgres releases it if this process dies."""
+    from halfsky.warehouse import connect
+
+    with connect(dsn, autocommit=True) as conn:
+        if not conn.execute("select pg_try_advisory_lock(hashtext('halfsky.dbt_build'))").fetchone()[0]:
+            log.info("another dbt build of this warehouse is running; waiting for it to finish")
+            conn.execute("select pg_advisory_lock(hashtext('halfsky.dbt_build'))")
+        yield
+
+
 def build_dimensions(dsn: str | None = None) -> None:
     """Seed the code lists and build the dimensions, with their dbt tests."""
     # cautious: the facts' relationship tests point at the dimensions but wait for build_marts.
-    run_dbt(["build", "--select", "resource_type:seed", *(f"+{d}" for d in DIMENSIONS + REFERENCE_VIEWS),
-             "--indirect-selection", "cautious"], dsn=dsn)
+    with one_dbt_build_at_a_time(dsn):
+        run_dbt(["build", "--select", "resource_type:seed", *(f"+{d}" for d in DIMENSIONS + REFERENCE_VIEWS),
+                 "--indirect-selection", "cautious"], dsn=dsn)
 
 
 FACT_SOURCES = ("stg_ingest__submissions", "stg_ingest__drop_findings", "stg_raw__activity", "stg_raw__funds",
@@ -58,8 +75,9 @@ def build_marts(as_of: datetime, dsn: str | None = None, full_checks: bool | Non
     key = person_hmac_key()
     ensure_same_key(key, dsn)  # before anything is built: another key would publish unmatched person keys
     checks = weekly_full_checks(as_of) if full_checks is None else full_checks
-    run_dbt(["build", "--select", *(f"{m}+" for m in FACT_SOURCES)], dsn=dsn,
-            dbt_vars={**as_of_vars(as_of), "full_checks": checks}, extra_env=person_key_options(key))
+    with one_dbt_build_at_a_time(dsn):
+        run_dbt(["build", "--select", *(f"{m}+" for m in FACT_SOURCES)], dsn=dsn,
+                dbt_vars={**as_of_vars(as_of), "full_checks": checks}, extra_env=person_key_options(key))
 
 
 def discover_drops(as_of: datetime, dsn: str | None = None, landing: str | None = None,
