@@ -89,7 +89,7 @@ def pending_work(dsn: str, landing_url: str, as_of: datetime, *, only_unit: str 
     ``only_unit``/``only_period`` keep the drops of one reporting unit and/or period.
     """
     landing = Landing(landing_url)
-    with loader_connection(dsn) as conn:
+    with _connect_waiting(dsn) as conn:  # a warehouse restarting while the night starts is waited for
         decided = {r[0] for r in conn.execute("select drop_path from ingest.submissions where status <> 'pending'")}
     due: list[str] = []
     sizes: dict[str, int] = {}  # from the listing: no second look at the store per drop
@@ -136,8 +136,13 @@ def process_prefecture(dsn: str, landing_url: str, quarantine_url: str, paths: l
     with tempfile.TemporaryDirectory(prefix="halfsky-drop-") as scratch:
         conn = _connect_waiting(dsn, run_id)
         try:
-            for rel in sorted(paths, key=_drop_order):
-                verdict, conn = _decide_retrying(conn, dsn, landing, quarantine_url, rel, Path(scratch), as_of, run_id)
+            ordered = sorted(paths, key=_drop_order)
+            for index, rel in enumerate(ordered):
+                try:
+                    verdict, conn = _decide_retrying(conn, dsn, landing, quarantine_url, rel, Path(scratch), as_of, run_id)
+                except WarehouseGone:  # waited the whole schedule once: the others would only wait again
+                    stuck += ordered[index:]
+                    break
                 if verdict is None:
                     stuck.append(rel)
                     continue
@@ -176,13 +181,18 @@ def loader_connection(dsn: str, run_id: str | None = None) -> psycopg.Connection
     return conn
 
 
-def _connect_waiting(dsn: str, run_id: str | None) -> psycopg.Connection:
+class WarehouseGone(RuntimeError):
+    """The warehouse stayed away through every retry of one drop."""
+
+
+def _connect_waiting(dsn: str, run_id: str | None = None) -> psycopg.Connection:
     for delay in (*RECONNECT_DELAYS, None):
         try:
             return loader_connection(dsn, run_id)
         except psycopg.OperationalError as exc:
             if delay is None:
-                raise DropsLeftPending(f"the warehouse cannot be reached; every drop of the batch stays pending: {exc}") from exc
+                raise DropsLeftPending(f"the warehouse cannot be reached after {len(RECONNECT_DELAYS) + 1} attempts; "
+                                       f"nothing was decided, every drop stays pending: {exc}") from exc
             log.warning("the warehouse cannot be reached (%s); trying again in %.0f s", str(exc).strip(), delay)
             time.sleep(delay)
     raise AssertionError("unreachable")
@@ -206,9 +216,9 @@ def _decide_retrying(conn: psycopg.Connection, dsn: str, landing: Landing, quara
                 return process_drop(conn, landing, quarantine_url, rel, scratch, as_of, run_id), conn
         except _INFRASTRUCTURE_ERRORS as exc:
             if delay is None:
-                log.error("%s: the warehouse failed %d times; stays pending for the next run: %s",
+                log.error("%s: the warehouse failed %d times; it and the rest of the batch stay pending for the next run: %s",
                           printable_name(rel), len(RECONNECT_DELAYS) + 1, exc)
-                return None, conn
+                raise WarehouseGone(str(exc)) from exc
             log.warning("%s: the warehouse failed (%s); trying the drop again in %.0f s",
                         printable_name(rel), str(exc).strip(), delay)
             _discard(conn)
@@ -309,8 +319,9 @@ def register(conn: psycopg.Connection, landing: Landing, drop: Drop, as_of: date
         row = conn.execute("select submission_id, status from ingest.submissions where drop_path = %s", (drop.path,)).fetchone()
         if row and row[1] != "pending":  # another run decided it after this one listed it
             return row[0], ELSEWHERE
-        if row:  # left pending by an interrupted run: this run judges it again
-            conn.execute("update ingest.submissions set run_id = %s where submission_id = %s", (run_id, row[0]))
+        if row:  # left pending by an interrupted run: this run judges it again, as the bytes now are
+            conn.execute("""update ingest.submissions set run_id = %s, sha256 = %s, size_bytes = %s, received_at = %s
+                            where submission_id = %s""", (run_id, sha, drop.size, drop.received_at, row[0]))
             return row
         original = None if sha is None else conn.execute(
             """select submission_id from ingest.submissions
