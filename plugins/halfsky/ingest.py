@@ -125,8 +125,8 @@ def process_prefecture(dsn: str, landing_url: str, quarantine_url: str, paths: l
     (``internal_error`` at worst) and the next one goes on. A lost or restarted warehouse is
     waited for (``RECONNECT_DELAYS``) and the drop tried again from the start; a failure of the
     store, or a warehouse that stays away, leaves the drop pending and the batch fails after
-    the others. A drop another run is deciding, or has decided since this run listed it, is left
-    to that run (``elsewhere``). Every decision is one log line (``DropVerdict.line``) and is
+    the others. A drop another run has decided since this run listed it is left as it is
+    (``elsewhere``; see ``claimed``). Every decision is one log line (``DropVerdict.line``) and is
     handed to ``on_verdict``.
     """
     landing = Landing(landing_url)
@@ -147,6 +147,7 @@ def process_prefecture(dsn: str, landing_url: str, quarantine_url: str, paths: l
                     stuck.append(rel)
                     continue
                 if verdict.status == ELSEWHERE:
+                    log.info("%s: decided by another run meanwhile; left as it is", printable_name(rel))
                     outcome[ELSEWHERE] += 1
                     continue
                 outcome[verdict.status] += 1
@@ -168,7 +169,7 @@ _INFRASTRUCTURE_ERRORS = (psycopg.OperationalError, psycopg.InterfaceError, psyc
 # Seconds to wait before each new attempt at a drop whose decision the warehouse interrupted: a restart
 # takes seconds, a failover under a minute. After the last, the drop stays pending for the next run.
 RECONNECT_DELAYS = (1.0, 3.0, 10.0, 30.0)
-# The outcome of a drop another run is deciding or has decided: this run leaves it alone.
+# The outcome of a drop another run decided after this run listed it: this run leaves it alone.
 ELSEWHERE = "elsewhere"
 
 
@@ -209,10 +210,7 @@ def _decide_retrying(conn: psycopg.Connection, dsn: str, landing: Landing, quara
         try:
             if conn.closed or conn.broken:
                 conn = loader_connection(dsn, run_id)
-            with claimed(conn, rel) as mine:
-                if not mine:
-                    log.info("%s: another run is deciding it; left to that run", printable_name(rel))
-                    return DropVerdict(rel, ELSEWHERE, 0), conn
+            with claimed(conn, rel):
                 return process_drop(conn, landing, quarantine_url, rel, scratch, as_of, run_id), conn
         except _INFRASTRUCTURE_ERRORS as exc:
             if delay is None:
@@ -239,18 +237,22 @@ def _discard(conn: psycopg.Connection) -> None:
 
 
 @contextmanager
-def claimed(conn: psycopg.Connection, rel: str) -> Iterator[bool]:
-    """Whether this run may decide the drop: a session advisory lock on its path, held while it is decided.
+def claimed(conn: psycopg.Connection, rel: str) -> Iterator[None]:
+    """Decide the drop while holding a session advisory lock on its prefecture and period.
 
-    Two runs started at once on one landing tree list the same drops; the lock lets only one decide each,
-    and Postgres drops it with the session if the run dies, so a killed run never blocks the next one.
+    Two runs started at once on one landing tree list the same drops. The lock makes the second wait
+    while the first decides a drop of the same period, then find it decided (``register`` says
+    ELSEWHERE); and a copy of a drop still being judged waits for it, so it is found a duplicate,
+    exactly as in a single run. Postgres drops the lock with the session if the run dies.
     """
-    key = (_CLAIM_SPACE, _path_hash(rel))
-    got = conn.execute("select pg_try_advisory_lock(%s, %s)", key).fetchone()[0]
+    key = (_CLAIM_SPACE, _path_hash("/".join(rel.split("/")[:2])))
+    if not conn.execute("select pg_try_advisory_lock(%s, %s)", key).fetchone()[0]:
+        log.info("%s: another run is deciding a drop of this prefecture and period; waiting for it", printable_name(rel))
+        conn.execute("select pg_advisory_lock(%s, %s)", key)
     try:
-        yield got
+        yield
     finally:
-        if got and not (conn.closed or conn.broken):
+        if not (conn.closed or conn.broken):
             conn.execute("select pg_advisory_unlock(%s, %s)", key)
 
 
