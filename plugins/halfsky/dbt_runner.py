@@ -40,9 +40,15 @@ def profile_env(dsn: str) -> dict[str, str]:
 
 
 def _work_dir(dbname: str) -> Path:
-    """target/ and logs/ per warehouse database, so parallel builds never share files."""
+    """target/ and logs/ per warehouse database, so parallel builds never share files.
+
+    The owner's only (0700, and dbt runs with umask 077): dbt's debug log holds every statement it ran,
+    and target/ the compiled SQL, the run results and the partial-parse state."""
     base = Path(os.environ.get("HALFSKY_HOME", PROJECT_DIR.parent / ".halfsky")) / "dbt" / dbname
-    base.mkdir(parents=True, exist_ok=True)
+    for folder in (base.parent, base):
+        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        if folder.stat().st_mode & 0o077:
+            folder.chmod(0o700)  # mkdir's mode is masked by the umask, and an older halfsky made them 0755
     return base
 
 
@@ -78,7 +84,8 @@ def run_dbt(args: list[str], *, dsn: str | None = None, dbt_vars: dict | None = 
     env["PGOPTIONS"] = with_role_option(dsn or warehouse_dsn(), TRANSFORMER, env.get("PGOPTIONS", ""))
     log.info("dbt %s", " ".join(args))
     lines: list[str] = []
-    with subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=PROJECT_DIR) as proc:
+    with subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=PROJECT_DIR,
+                          umask=0o077) as proc:  # its logs and target/ files: the owner's only
         assert proc.stdout is not None
         for line in proc.stdout:
             line = line.rstrip()

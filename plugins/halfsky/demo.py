@@ -111,6 +111,9 @@ def print_queries() -> None:
 
 
 def main() -> int:
+    # The sample drops hold (made-up) id numbers, the logs name drops and verdicts: nothing the demo writes,
+    # itself or through the runs it starts, is for other accounts on the machine.
+    os.umask(0o077)
     landing = Path(os.environ["AIRFLOW_VAR_LANDING_URL"])
     started = time.perf_counter()
     if not landing.exists() or not any(landing.iterdir()):
@@ -124,6 +127,7 @@ def main() -> int:
         log_path = Path(os.environ["HALFSKY_HOME"]) / f"demo-{dag_id}.log"
         print(f"running: airflow dags test {dag_id} {LOGICAL_DATE}   (log: {log_path})", flush=True)
         with log_path.open("w") as log:
+            os.fchmod(log.fileno(), 0o600)  # one an older demo left readable by everyone
             result = subprocess.run([str(airflow), "dags", "test", dag_id, LOGICAL_DATE], stdout=log, stderr=subprocess.STDOUT)
         if result.returncode != 0:
             print(f"the {dag_id} run failed; the last lines of {log_path}:", file=sys.stderr)

@@ -39,12 +39,36 @@ def state_dir() -> Path:
     return Path(os.environ.get("HALFSKY_HOME", REPO_ROOT / ".halfsky")).resolve()
 
 
+def write_private(path: Path, text: str, *, exclusive: bool = False) -> None:
+    """Write ``text`` to a file only its owner can read, from the first byte: created 0600 (never wider for a
+    moment, whatever the umask), an existing one narrowed to 0600 before the new text goes in.
+    ``exclusive``: fail (FileExistsError) if the file exists."""
+    flags = os.O_WRONLY | os.O_CREAT | (os.O_EXCL if exclusive else os.O_TRUNC) | getattr(os, "O_NOFOLLOW", 0)
+    fd = os.open(path, flags, 0o600)
+    os.fchmod(fd, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(text)
+
+
 def _dev_secret(path: Path) -> str:
     """A per-checkout random key, so no key ever sits in the repo."""
-    if not path.exists():
-        path.write_text(secrets.token_hex(32))
-        path.chmod(0o600)
+    try:
+        write_private(path, secrets.token_hex(32), exclusive=True)
+    except FileExistsError:
+        path.chmod(0o600)  # one an older halfsky made readable by everyone
     return path.read_text().strip()
+
+
+def private_dir(path: Path) -> Path:
+    """Make ``path`` (and missing parents) and take group and others' access away from it. Others keep only
+    the search bit, and only where a local cluster lives inside (local_postgres, run as root, lets the
+    cluster's own account walk down to its pgdata; names there cannot be listed, only followed)."""
+    path.mkdir(parents=True, exist_ok=True)
+    mode = path.stat().st_mode
+    wanted = (mode & 0o7700) | (mode & 0o001 if (path / "pgdata").exists() else 0)
+    if wanted != mode & 0o7777:
+        path.chmod(wanted)
+    return path
 
 
 def airflow_env(home: Path, metadata_url: str) -> dict[str, str]:
@@ -58,12 +82,19 @@ def airflow_env(home: Path, metadata_url: str) -> dict[str, str]:
         "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "True",
         "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": metadata_url,
         "AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO",
+        # Task logs name drops, units and verdicts: readable by the account that runs Airflow only
+        # (Airflow's defaults, 0o664 and 0o775, are for impersonation, which halfsky does not use).
+        "AIRFLOW__LOGGING__FILE_TASK_HANDLER_NEW_FILE_PERMISSIONS": "0o600",
+        "AIRFLOW__LOGGING__FILE_TASK_HANDLER_NEW_FOLDER_PERMISSIONS": "0o700",
+        # Cosmos' partial-parse and profile cache, in this Airflow home rather than a fixed /tmp/cosmos that
+        # any account on the machine could create first (and plant a profiles.yml pointing dbt, and the
+        # warehouse password, at its own server) and that every Airflow home on the machine would share.
+        "AIRFLOW__COSMOS__CACHE_DIR": str(home / "cosmos"),
     }
 
 
 def build_env(metadata: str) -> dict[str, str]:
-    home = state_dir()
-    home.mkdir(parents=True, exist_ok=True)
+    home = private_dir(state_dir())  # secrets, the sample landing zone, quarantine, logs: the owner's only
     server = ensure_server(home)
     print(f"halfsky: PostgreSQL ({server.how}) at {redact(server.admin_dsn)}", file=sys.stderr)
     if server.how == "explicit":
@@ -100,8 +131,7 @@ def build_env(metadata: str) -> dict[str, str]:
 def write_env_file(env: dict[str, str], path: Path) -> None:
     lines = ["# written by python -m halfsky.devenv; source it, do not edit or commit it"]
     lines += [f"export {k}={shlex.quote(v)}" for k, v in sorted(env.items())]
-    path.write_text("\n".join(lines) + "\n")
-    path.chmod(0o600)
+    write_private(path, "\n".join(lines) + "\n")  # it holds the person key and the analyst password
 
 
 def migrate_airflow(env: dict[str, str]) -> None:

@@ -153,13 +153,20 @@ def running(name: str) -> int | None:
     return pid if alive and ours else None
 
 
+# What the services write (task logs, Cosmos' cache, dbt's files, quarantined drops and reports on a local
+# disk) is the account's own: Airflow's `daemon_umask` (077) applies only to `--daemon`, which `up` does not use.
+SERVICE_UMASK = 0o077
+
+
 def start(name: str, argv: list[str], env: dict[str, str], cwd: Path | None = None) -> int:
-    with open(log_file(name), "ab") as log:
+    fd = os.open(log_file(name), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    os.fchmod(fd, 0o600)
+    with os.fdopen(fd, "ab") as log:
         log.write(f"\n--- {time.strftime('%Y-%m-%d %H:%M:%S')} halfsky: starting {' '.join(argv)}\n".encode())
         log.flush()
         # Its own session and process group: `down` signals the group, so every child goes with it.
         proc = subprocess.Popen(argv, env=env, cwd=cwd, stdin=subprocess.DEVNULL, stdout=log,
-                                stderr=subprocess.STDOUT, start_new_session=True)
+                                stderr=subprocess.STDOUT, start_new_session=True, umask=SERVICE_UMASK)
     pid_file(name).write_text(f"{proc.pid}\n")
     return proc.pid
 
