@@ -9,13 +9,15 @@ AIRFLOW_PORT ?= 8080
 DOCS_PORT ?= 8081
 SERVICES := .venv/bin/python -m halfsky.services
 
-.PHONY: help setup demo test bench up down status docs clean
+.PHONY: help setup demo test bench soak up down status docs clean
 
 help:
 	@echo "make demo   - nightly load of bundled sample data, then a summary of the marts"
 	@echo "make test   - the test suite against a real Postgres, Airflow and dbt"
 	@echo "make bench  - halfsky's load speed and memory beside a COPY floor, pandas+GX and Polars peers, and dbt nights"
 	@echo "              (bench/run.py; BENCH_ARGS='--sizes small' for a one-minute smoke run; figures in bench/results/)"
+	@echo "make soak   - 50 nights in a row over a growing, hostile landing tree with SIGKILLs and a Postgres restart;"
+	@echo "              nothing may be lost or doubled (bench/soak.py, not in CI; SOAK_ARGS='--quick' for 5 nights)"
 	@echo "make up     - Airflow UI and services on http://127.0.0.1:$(AIRFLOW_PORT), in the background (login printed)"
 	@echo "make down   - stop what make up and make docs started"
 	@echo "make status - which of those services run"
@@ -36,6 +38,9 @@ test:
 
 bench: setup
 	@$(ENV) .venv/bin/python bench/run.py $(BENCH_ARGS)
+
+soak: setup
+	@$(ENV) .venv/bin/python bench/soak.py $(SOAK_ARGS)
 
 up: setup
 	@$(ENV) $(SERVICES) up --port $(AIRFLOW_PORT)
