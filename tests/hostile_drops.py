@@ -101,16 +101,8 @@ def write_xlsx(root: Path, prefecture: str, period: str, name: str, data: bytes)
 
 
 def _rewrite_member(data: bytes, member: str, change) -> bytes:
-    """The same zip with one member's text changed."""
-    src = zipfile.ZipFile(io.BytesIO(data))
-    out = io.BytesIO()
-    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as dst:
-        for info in src.infolist():
-            content = src.read(info.filename)
-            if info.filename == member:
-                content = change(content.decode("utf-8")).encode("utf-8")
-            dst.writestr(info.filename, content)
-    return out.getvalue()
+    """The same zip with one member's text changed: change(text) -> text."""
+    return _rewrite_member_bytes(data, member, lambda content: change(content.decode("utf-8")).encode("utf-8"))
 
 
 def _with_doctype(xml: str, doctype: str, entity_ref: str) -> str:
@@ -151,3 +143,110 @@ def lying_size_xlsx(doc: dict, padding: int = 3_000_000) -> bytes:
 def nested_json(prefecture: str, period: str, depth: int = 100_000) -> str:
     return ('{"prefecture_code": "%s", "period": "%s", "forms": {"activity": [{"remarks": ' % (prefecture, period)
             + "[" * depth + "]" * depth + "}]}}")
+
+
+def _rewrite_member_bytes(data: bytes, member: str, change) -> bytes:
+    """The same zip with one member's bytes changed: change(bytes) -> bytes."""
+    src = zipfile.ZipFile(io.BytesIO(data))
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as dst:
+        for info in src.infolist():
+            content = src.read(info.filename)
+            dst.writestr(info.filename, change(content) if info.filename == member else content)
+    return out.getvalue()
+
+
+def _with_members(data: bytes, members: dict[str, bytes], changes: dict[str, object] | None = None) -> bytes:
+    """The workbook with parts added and parts' text changed (change(text) -> text)."""
+    for member, change in (changes or {}).items():
+        data = _rewrite_member(data, member, change)
+    out = io.BytesIO(data)
+    with zipfile.ZipFile(out, "a", zipfile.ZIP_DEFLATED) as dst:
+        for name, content in members.items():
+            dst.writestr(name, content)
+    return out.getvalue()
+
+
+def xlsx_with_sheet_named(doc: dict, name: bytes) -> bytes:
+    """The doc's workbook and one more sheet whose name in workbook.xml is exactly these bytes (XML-escaped
+    text, or bytes that are not UTF-8 at all)."""
+    with_extra = {**doc, "forms": {**doc["forms"], "zz_extra": [{"note": "x"}]}}
+    return _rewrite_member_bytes(xlsx_bytes(with_extra), "xl/workbook.xml",
+                                 lambda x: x.replace(b'name="zz_extra"', b'name="' + name + b'"'))
+
+
+def macro_xlsx(doc: dict) -> bytes:
+    """An .xlsm renamed .xlsx: a VBA project part and the macro-enabled content type."""
+    ole = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\x00" * 504  # an OLE compound file header, as vbaProject.bin has
+    return _with_members(xlsx_bytes(doc), {"xl/vbaProject.bin": ole}, {
+        "[Content_Types].xml": lambda x: x.replace("spreadsheetml.sheet.main+xml", "sheet.macroEnabled.main+xml").replace(
+            "<Default Extension=\"xml\"", "<Default Extension=\"bin\" ContentType=\"application/vnd.ms-office.vbaProject\"/>"
+                                          "<Default Extension=\"xml\""),
+        "xl/_rels/workbook.xml.rels": lambda x: x.replace("</Relationships>", (
+            '<Relationship Id="rId99" Type="http://schemas.microsoft.com/office/2006/relationships/vbaProject" '
+            'Target="vbaProject.bin"/></Relationships>')),
+    })
+
+
+def external_link_xlsx(doc: dict) -> bytes:
+    """A workbook linked to another (on a file share and on the web): activity's beneficiaries cell is a
+    formula into it, with the value Excel last saw (40) cached beside it."""
+    link = ('<?xml version="1.0" encoding="UTF-8" standalone="yes"?><externalLink xmlns="http://schemas.openxmlformats.org/'
+            'spreadsheetml/2006/main"><externalBook xmlns:r="http://schemas.openxmlformats.org/officeDocument/2006/relationships" '
+            'r:id="rId1"><sheetNames><sheetName val="Sheet1"/></sheetNames></externalBook></externalLink>')
+    link_rels = ('<?xml version="1.0" encoding="UTF-8" standalone="yes"?><Relationships xmlns="http://schemas.openxmlformats.org/'
+                 'package/2006/relationships"><Relationship Id="rId1" Type="http://schemas.openxmlformats.org/officeDocument/2006/'
+                 'relationships/externalLinkPath" Target="file:///\\\\evil.example\\share\\book.xlsx" TargetMode="External"/>'
+                 '</Relationships>')
+
+    def beneficiaries_from_the_link(sheet: str) -> str:
+        return re.sub(r'<c r="E2"[^>]*>.*?</c>', '<c r="E2"><f>[1]Sheet1!A1</f><v>40</v></c>', sheet, count=1)
+
+    return _with_members(xlsx_bytes(doc), {"xl/externalLinks/externalLink1.xml": link,
+                                           "xl/externalLinks/_rels/externalLink1.xml.rels": link_rels}, {
+        "xl/worksheets/sheet1.xml": beneficiaries_from_the_link,
+        "xl/workbook.xml": lambda x: x.replace("</sheets>", '</sheets><externalReferences><externalReference r:id="rId98"/>'
+                                                             "</externalReferences>"),
+        "xl/_rels/workbook.xml.rels": lambda x: x.replace("</Relationships>", '<Relationship Id="rId98" Type="http://schemas.'
+                                                          'openxmlformats.org/officeDocument/2006/relationships/externalLink" '
+                                                          'Target="externalLinks/externalLink1.xml"/></Relationships>'),
+        "[Content_Types].xml": lambda x: x.replace("</Types>", '<Override PartName="/xl/externalLinks/externalLink1.xml" '
+                                                   'ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.'
+                                                   'externalLink+xml"/></Types>'),
+    })
+
+
+def far_cell_xlsx(doc: dict, ref: str = "XFD1048576") -> bytes:
+    """A few kilobytes whose first sheet has one more cell, far away: the grid it implies is rows × columns."""
+    row = re.match(r"[A-Z]+([0-9]+)", ref).group(1)
+    return _rewrite_member(xlsx_bytes(doc), "xl/worksheets/sheet1.xml",
+                           lambda x: x.replace("</sheetData>", f'<row r="{row}"><c r="{ref}"><v>1</v></c></row></sheetData>'))
+
+
+def zip_bomb_xlsx(doc: dict, expanded_bytes: int) -> bytes:
+    """A valid workbook plus a part of zeros that honestly declares its size: it deflates a thousandfold."""
+    out = io.BytesIO(xlsx_bytes(doc))
+    with zipfile.ZipFile(out, "a", zipfile.ZIP_DEFLATED) as dst, dst.open("xl/media/image1.bin", "w", force_zip64=True) as part:
+        zeros = b"\0" * (1 << 20)
+        for _ in range(expanded_bytes >> 20):
+            part.write(zeros)
+        part.write(b"\0" * (expanded_bytes & ((1 << 20) - 1)))
+    return out.getvalue()
+
+
+def write_raw(root: Path, unit: bytes, period: bytes, name: bytes, data: bytes) -> str:
+    """A drop at names given as bytes (not UTF-8, control characters…); returns the path the pipeline prints."""
+    from halfsky.landing import printable_path
+
+    folder = os.fsencode(root) + b"/" + unit + b"/" + period
+    os.makedirs(folder, exist_ok=True)
+    with open(folder + b"/" + name, "wb") as fh:
+        fh.write(data)
+    os.utime(folder + b"/" + name, (ARRIVED.timestamp(),) * 2)
+    return printable_path(os.fsdecode(b"/".join((unit, period, name))))
+
+
+def xlsx_cell(doc: dict, ref: str, inner: str) -> bytes:
+    """The doc's workbook with one cell of the first sheet written as given: ``xlsx_cell(doc, "D2", "<v>NaN</v>")``."""
+    return _rewrite_member(xlsx_bytes(doc), "xl/worksheets/sheet1.xml",
+                           lambda x: re.sub(rf'<c r="{ref}"[^>]*>.*?</c>', f'<c r="{ref}">{inner}</c>', x, count=1))

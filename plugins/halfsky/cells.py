@@ -7,7 +7,6 @@ shortest decimal repr, which is what the user typed).
 
 from __future__ import annotations
 
-import math
 import re
 import unicodedata
 from datetime import date, datetime, timedelta
@@ -47,14 +46,24 @@ class CellError(ValueError):
 
 
 def normalise_text(value: object) -> str:
-    """Full-width to half-width (NFKC), trimmed: '１２３' -> '123', '（' -> '('."""
+    """Full-width to half-width (NFKC), trimmed: '１２３' -> '123', '（' -> '('.
+
+    NaN (a workbook can hold it) is the text 'nan', not a blank: an amount or count spelt so is a type
+    error, never a missing value or an optional count's default 0."""
     if value is None:
         return ""
     if isinstance(value, float):
-        if math.isnan(value):
-            return ""
         return repr(value)
     return unicodedata.normalize("NFKC", str(value)).strip()
+
+
+def _number(value: float | Decimal) -> Decimal:
+    """A number from a workbook (float, read through its shortest repr) or JSON (Decimal) as an exact Decimal:
+    1e3 is 1000; NaN and infinities are no number."""
+    number = Decimal(repr(value)) if isinstance(value, float) else value
+    if not number.is_finite():
+        raise CellError("not a finite number")
+    return number
 
 
 def is_blank(value: object) -> bool:
@@ -67,6 +76,11 @@ def parse_money(value: object, header_scale: Decimal = Decimal(1)) -> Decimal:
         raise CellError("not an amount")
     if isinstance(value, int):
         amount = Decimal(value) * header_scale
+    elif isinstance(value, (float, Decimal)):
+        amount = _number(value)
+        if abs(amount) >= MAX_MONEY:  # 1e400 before it is scaled or rounded
+            raise CellError("over 9,999,999,999,999,999.99 yuan", rule="out_of_range")
+        amount *= header_scale
     else:
         text = normalise_text(value).replace(",", "").replace(" ", "")
         match = _MONEY.match(text)
@@ -92,6 +106,13 @@ def parse_count_with_unit(value: object) -> tuple[int, str | None]:
         raise CellError("not a count")
     if isinstance(value, int):
         return _bounded_count(value), None
+    if isinstance(value, (float, Decimal)):
+        number = _number(value)
+        if abs(number) > MAX_COUNT:
+            raise CellError(f"over {MAX_COUNT:,}", rule="out_of_range")
+        if number != number.to_integral_value():
+            raise CellError("not a whole number")
+        return int(number), None
     text = normalise_text(value).replace(",", "").replace(" ", "")
     if text.startswith("-"):
         # Keep the sign so the min-value rule, not the type rule, reports it.
@@ -112,6 +133,11 @@ def parse_measure(value: object, header_scale: Decimal = Decimal(1)) -> tuple[De
         raise CellError("not a number")
     if isinstance(value, int):
         number, unit = Decimal(value) * header_scale, None
+    elif isinstance(value, (float, Decimal)):
+        number, unit = _number(value), None
+        if abs(number) >= MAX_MONEY:
+            raise CellError("over 9,999,999,999,999,999.99", rule="out_of_range")
+        number *= header_scale
     else:
         text = normalise_text(value).replace(",", "").replace(" ", "")
         sign = -1 if text.startswith("-") else 1

@@ -1,8 +1,10 @@
 """Open a drop (xlsx, json, or a folder of csv) and hand back each form's header and cells.
 
-File-level problems (unreadable, undecodable, unknown format, too large, zip
-bomb, hostile XML, a link or device instead of a file, missing required column,
-a form given twice or not a form at all, prefecture/period inside the file
+File-level problems (unreadable, undecodable or mixed encodings, unknown
+format or a workbook with macros, too large, zip bomb or a sheet spread over too
+many cells, hostile XML, a link or device instead of a file, an odd name inside a
+folder, too many columns, a JSON key given twice, missing required column, a
+form given twice or not a form at all, prefecture/period inside the file
 differing from the path) raise DropRejected with the rule id; nothing is half read.
 """
 
@@ -12,6 +14,7 @@ import csv
 import io
 import json
 import os
+import posixpath
 import re
 import stat
 import zipfile
@@ -22,11 +25,16 @@ from pathlib import Path
 from halfsky.cells import normalise_header, normalise_text
 from halfsky.forms import FORMS, Field, Form
 from halfsky.rules import Finding
-from halfsky.untrusted_text import is_printable_name, printable_name
+from halfsky.untrusted_text import is_safe_name, printable_name
 
 DEFAULT_MAX_BYTES = 200 * 1024 * 1024
 CHUNK = 1 << 20
 MAX_DTD_BYTES = 1 << 20  # a DTD is read only to tell its kind
+# A form has at most ten fields; a sheet, csv or JSON form with more columns than this is not a form
+# (and a million of them would take minutes to name in warnings).
+MAX_COLUMNS = 1000
+# JSON numbers longer than this are read as Decimal: Python refuses int() past 4300 digits.
+_LONG_INT_DIGITS = 40
 
 
 def max_drop_bytes() -> int:
@@ -107,7 +115,7 @@ def entry_problem(path: Path) -> DropRejected | None:
         return DropRejected("not_a_regular_file", f"{printable_name(path.name)} is a link to {printable_name(os.readlink(path))}")
     if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
         return DropRejected("not_a_regular_file", f"{printable_name(path.name)} is a device, pipe or socket")
-    if not is_printable_name(path.name):
+    if not is_safe_name(path.name):
         return DropRejected("unsafe_name", f"{printable_name(path.name)}: rename it with plain UTF-8 characters")
     if stat.S_ISDIR(mode):  # the whole folder, as the landing listing sees it (os.walk never follows a link)
         for folder, dirs, files in os.walk(path):
@@ -116,6 +124,9 @@ def entry_problem(path: Path) -> DropRejected | None:
                 entry_mode = entry.lstat().st_mode
                 if stat.S_ISLNK(entry_mode) or not (stat.S_ISREG(entry_mode) or stat.S_ISDIR(entry_mode)):
                     return entry_problem(entry)
+                if not is_safe_name(name):  # a file's name is shown in reports and used to store it
+                    return DropRejected("unsafe_name", f"{printable_name(path.name)}/{printable_name(os.path.relpath(entry, path))}: "
+                                                       "rename it with plain UTF-8 characters")
     return None
 
 
@@ -146,6 +157,7 @@ def read_drop(path: Path, prefecture_code: str | None = None, period: str | None
 
 def _header(form: Form, header: list, parsed: ParsedDrop) -> tuple[list, list, list]:
     """Each column's field (None if unknown), money scale and unit; rejects a drop missing a required column."""
+    check_width(form, header)
     lookup = _header_lookup(form)
     fields, scales, units, seen = [], [], [], set()
     for h in header:
@@ -168,6 +180,16 @@ def _header(form: Form, header: list, parsed: ParsedDrop) -> tuple[list, list, l
         names = ", ".join(f"{f.name} ({f.zh})" for f in missing)
         raise DropRejected("missing_column", f"{form.name}: missing {names}", form=form.name, field=missing[0].name)
     return fields, scales, units
+
+
+def check_width(form: Form, header: list, source: str | None = None) -> None:
+    """A form's columns, up to its last named one, are at most MAX_COLUMNS."""
+    width = len(header)
+    if width > MAX_COLUMNS:
+        width = next((i + 1 for i in range(len(header) - 1, -1, -1) if normalise_text(header[i]) != ""), 0)
+    if width > MAX_COLUMNS:
+        raise DropRejected("too_many_columns", f"{source or form.name}: {width:,} columns, a form has at most {MAX_COLUMNS:,}",
+                           form=form.name)
 
 
 def _is_blank_row(cells) -> bool:
@@ -194,12 +216,44 @@ def _table_from_frame(form: Form, frame, parsed: ParsedDrop) -> FormTable:
 
 
 def _decode(data: bytes, name: str) -> str:
-    for encoding in ("utf-8-sig", "gb18030"):
-        try:
-            return data.decode(encoding)
-        except UnicodeDecodeError:
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        pass
+    try:
+        text = data.decode("gb18030")
+    except UnicodeDecodeError:
+        raise DropRejected("undecodable", f"{name} is neither UTF-8 nor GB18030") from None
+    _refuse_mixed_encodings(data, name)
+    return text
+
+
+# Chinese text as UTF-8: three bytes per character. GB18030 can decode many such runs too, into other
+# characters, so a file mixing the two would load garbled names without an error.
+_UTF8_CJK = re.compile(rb"[\xe3-\xe9][\x80-\xbf]{2}")
+# A line that reads as UTF-8 Chinese: ASCII, CJK punctuation, ideographs and full-width forms only (GB18030
+# bytes that happen to be valid UTF-8 read as Latin, Cyrillic, symbols… almost always).
+_CHINESE_LINE = re.compile(r"[\x00-\x7f\u3000-\u303f\u4e00-\u9fff\uff00-\uffef]*")
+
+
+def _refuse_mixed_encodings(data: bytes, name: str) -> None:
+    """A file that is not UTF-8 as a whole but has lines of Chinese that are mixes encodings."""
+    if not _UTF8_CJK.search(data):
+        return
+    first_utf8 = first_other = None
+    for number, line in enumerate(data.splitlines(), start=1):
+        if line.isascii():
             continue
-    raise DropRejected("undecodable", f"{name} is neither UTF-8 nor GB18030")
+        try:
+            text = line.decode("utf-8")
+        except UnicodeDecodeError:
+            first_other = first_other or number
+        else:
+            if _CHINESE_LINE.fullmatch(text) and _UTF8_CJK.search(line):
+                first_utf8 = first_utf8 or number
+        if first_utf8 and first_other:
+            raise DropRejected("undecodable", f"{name} mixes encodings: line {first_utf8} is UTF-8, line {first_other} is not; "
+                                              "save the whole file as UTF-8 (or as GB18030)")
 
 
 _LONE_CR = re.compile(rb"\r(?!\n)")  # an old-Mac line break: polars would not split on it, the csv module does
@@ -214,6 +268,7 @@ def _read_csv_table(entry: Path, form: Form, parsed: ParsedDrop) -> FormTable | 
 
     data = entry.read_bytes()
     payload = data[3:] if data.startswith(b"\xef\xbb\xbf") else data
+    _check_csv_header_width(payload, entry.name, form)
     if payload and not _LONE_CR.search(data):
         try:
             frame = pl.read_csv(io.BytesIO(payload), has_header=False, infer_schema=False, truncate_ragged_lines=True)
@@ -235,14 +290,24 @@ def _read_csv_table(entry: Path, form: Form, parsed: ParsedDrop) -> FormTable | 
     return _table(form, table[0], table[1:], parsed) if table else None
 
 
+def _check_csv_header_width(payload: bytes, name: str, form: Form) -> None:
+    """Too many columns is rejected before the csv is parsed: a million of them would take minutes."""
+    end = payload.find(b"\n")
+    first = payload if end < 0 else payload[:end]
+    if first.count(b",") < MAX_COLUMNS:
+        return
+    try:
+        header = next(csv.reader([first.decode("utf-8", "replace").rstrip("\r")]))
+    except csv.Error:
+        return  # the parse below says what is wrong with it
+    check_width(form, header, name)
+
+
 def _read_csv_folder(path: Path) -> ParsedDrop:
     parsed = ParsedDrop("csv", {})
     for entry in sorted(path.iterdir()):
         if entry.name == "manifest.json":
-            try:
-                parsed.manifest = json.loads(_decode(entry.read_bytes(), entry.name))
-            except (json.JSONDecodeError, RecursionError) as exc:
-                raise DropRejected("unreadable", f"manifest.json is not JSON: {exc}") from exc
+            parsed.manifest = _parse_json(_decode(entry.read_bytes(), entry.name), entry.name)
             continue
         if entry.is_dir() or entry.suffix.lower() != ".csv":
             parsed.warnings.append(Finding("unknown_file", value=entry.name))
@@ -292,8 +357,127 @@ def _check_xml_prolog(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> None:
                 return
 
 
+# A sheet is read into a grid as wide and as tall as its farthest cells: one cell at XFD1048576 in a
+# 5 KB file asks for 17 billion. No sheet may span more cells than its workbook's size limit could fill.
+def max_sheet_cells() -> int:
+    return max(max_drop_bytes() // 10, 1_000_000)
+
+
+_SHEET_CHUNK = 4 << 20
+# Cells and rows as every spreadsheet writer spells them: the reference first. Only these are read
+# with the fast patterns below; anything else (a prefix, a cell without a reference…) is walked tag by tag.
+_ODD_TAG = re.compile(rb'<c(?=[\s/>])(?! r=")|<row(?=[\s/>])(?! r=")')
+_PREFIXED_TAG = (b":c ", b":c>", b":c/", b":row")
+_WIDE_REF = re.compile(rb'<c r="([A-Z]{2,})[0-9]')
+_TAG = re.compile(rb"<(?:[A-Za-z_][\w.-]*:)?(c|row)(\s[^>]*)?/?>")
+_REF_ATTRIBUTE = re.compile(rb"\br\s*=\s*[\"']([A-Za-z]*)([0-9]+)[\"']")
+_CONTENT_MACROS = re.compile(rb"macroEnabled|vbaProject", re.I)
+_RELATIONSHIP_TARGET = re.compile(rb"""\bTarget\s*=\s*["']([^"']+)["']""")
+
+
+def _greater_than(limit: int) -> bytes:
+    """A regex for decimal numbers (no leading zero) greater than ``limit``."""
+    digits = str(limit)
+    options = [b"[1-9][0-9]{%d,}" % len(digits)]
+    for i, d in enumerate(digits):
+        if d != "9":
+            options.append(digits[:i].encode() + b"[%d-9]" % (int(d) + 1) + (b"[0-9]{%d}" % (len(digits) - i - 1)))
+    return b"(?:" + b"|".join(options) + b")"
+
+
+def _too_far(limit: int, columns: int) -> re.Pattern:
+    """A cell or row reference further down than ``limit`` cells allow in a sheet ``columns`` wide."""
+    return re.compile(rb'<(?:c r="[A-Z]*|row r=")' + _greater_than(limit // columns) + rb'"')
+
+
+def _column_number(letters: bytes) -> int:
+    number = 0
+    for c in letters.upper():
+        number = number * 26 + c - 64
+    return number
+
+
+def _member_chunks(archive: zipfile.ZipFile, info: zipfile.ZipInfo):
+    """The part's bytes in chunks cut after a tag's ``>``, so no tag is split between two chunks."""
+    with archive.open(info) as member:
+        carry = b""
+        while chunk := member.read(_SHEET_CHUNK):
+            chunk = carry + chunk
+            cut = chunk.rfind(b">") + 1
+            if 0 < cut and len(chunk) - cut < _SHEET_CHUNK:
+                chunk, carry = chunk[:cut], chunk[cut:]
+            else:
+                carry = b""
+            yield chunk
+        if carry:
+            yield carry
+
+
+def _check_sheet_extent(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> None:
+    """Reject a sheet whose cells spread over more than max_sheet_cells(), before calamine sizes its grid."""
+    limit = max_sheet_cells()
+    columns, odd, far = 26, False, None  # first guess: every cell sits in A..Z
+    narrow = _too_far(limit, columns)
+    for chunk in _member_chunks(archive, info):
+        odd = odd or bool(_ODD_TAG.search(chunk)) or any(tag in chunk for tag in _PREFIXED_TAG)
+        for match in _WIDE_REF.finditer(chunk):
+            columns = max(columns, _column_number(match.group(1)))
+        far = far or narrow.search(chunk)
+    if not odd:
+        if far is None:
+            return
+        if columns > 26:  # the widest column is known exactly now: is any row too far down for it?
+            wide = _too_far(limit, columns)
+            far = next((m for chunk in _member_chunks(archive, info) if (m := wide.search(chunk))), None)
+            if far is None:
+                return
+            raise DropRejected("expands_too_large", f"{info.filename}: {far.group().decode('ascii')} spreads the sheet over "
+                                                    f"more than {limit:,} cells ({columns:,} columns wide)")
+    # Rare (a cell without a reference, a namespace prefix, a sheet of a million rows): walk it tag by tag.
+    rows, columns = _placed_extent(archive, info)
+    if rows * columns > limit:
+        raise DropRejected("expands_too_large", f"{info.filename} spreads over {rows:,} rows × {columns:,} columns, "
+                                                f"more than {limit:,} cells")
+
+
+def _placed_extent(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> tuple[int, int]:
+    """Rows × columns of the grid, as calamine places cells: by reference, else after the one before."""
+    row = column = rows = columns = 0
+    for chunk in _member_chunks(archive, info):
+        for match in _TAG.finditer(chunk):
+            place = _REF_ATTRIBUTE.search(match.group(2) or b"")
+            if match.group(1) == b"row":
+                row, column = (int(place.group(2)) if place else row + 1), 0
+            elif place and place.group(1):
+                column, row = _column_number(place.group(1)), int(place.group(2))
+            else:
+                column += 1
+            rows, columns = max(rows, row), max(columns, column)
+    return rows, columns
+
+
+def _head(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> bytes:
+    """A small part's bytes (content types, relationships): its first MiB, however large it claims to be."""
+    with archive.open(info) as member:
+        return member.read(MAX_DTD_BYTES)
+
+
+def _sheet_parts(archive: zipfile.ZipFile, names: dict[str, zipfile.ZipInfo]) -> list[zipfile.ZipInfo]:
+    """The parts calamine may read as sheets: the workbook's relationship targets and xl/worksheets/*."""
+    parts = {n for n in names if n.startswith("xl/worksheets/") and n.endswith(".xml")}
+    rels = names.get("xl/_rels/workbook.xml.rels")
+    if rels is not None:
+        for target in _RELATIONSHIP_TARGET.findall(_head(archive, rels)):
+            target = target.decode("utf-8", "replace").lstrip("/") if target.startswith(b"/") else \
+                posixpath.normpath("xl/" + target.decode("utf-8", "replace"))
+            parts.add(target.lower())
+    skip = {"xl/sharedstrings.xml", "xl/styles.xml"}
+    return [names[n] for n in sorted(parts) if n in names and n not in skip and not n.startswith("xl/theme/")]
+
+
 def _inspect_workbook(path: Path) -> None:
-    """Before calamine sees it: the declared expanded size within the limit, and no DTD in any XML part."""
+    """Before calamine sees it: the declared expanded size within the limit, no DTD in any XML part,
+    no macros, and no sheet that spreads over more cells than the limit allows."""
     limit = max_drop_bytes()
     try:
         with zipfile.ZipFile(path) as archive:
@@ -304,6 +488,13 @@ def _inspect_workbook(path: Path) -> None:
             for info in infos:
                 if info.filename.lower().endswith((".xml", ".rels", ".vml")):
                     _check_xml_prolog(archive, info)
+            names = {info.filename.lower(): info for info in infos}
+            types = names.get("[content_types].xml")
+            if any(n.endswith("vbaproject.bin") for n in names) or (types and _CONTENT_MACROS.search(_head(archive, types))):
+                raise DropRejected("unknown_format", f"{path.name} holds macros (an .xlsm workbook): save it as a plain "
+                                                     ".xlsx workbook; macros are never run here")
+            for info in _sheet_parts(archive, names):
+                _check_sheet_extent(archive, info)
     except zipfile.BadZipFile as exc:
         if "CRC" in str(exc) or "size" in str(exc).lower():
             raise DropRejected("zip_size_mismatch", f"{path.name}: {exc}") from exc
@@ -368,14 +559,41 @@ def _lone_surrogate(doc: object) -> str | None:
     return None
 
 
+def _object_without_duplicate_keys(pairs: list[tuple[str, object]]) -> dict:
+    """A JSON object whose keys are all different: of a key given twice, which value counts cannot be told."""
+    obj = dict(pairs)
+    if len(obj) != len(pairs):
+        seen: set[str] = set()
+        key = next(k for k, _ in pairs if k in seen or seen.add(k))
+        raise DropRejected("json_duplicate_key", f'"{printable_name(key)[:200]}" appears twice in one object')
+    return obj
+
+
+def _long_int(text: str) -> int | Decimal:
+    """An integer as int, or as Decimal past Python's int() limit (the cell's rule then says it is out of range)."""
+    return int(text) if len(text) <= _LONG_INT_DIGITS else Decimal(text)
+
+
+def _parse_json(text: str, name: str):
+    # NaN and Infinity are not JSON (RFC 8259), but Python reads them: as text, so a count or an
+    # amount spelt so is a type error in its own row and field, never a blank or a zero.
+    options = dict(parse_float=Decimal, parse_constant=str, object_pairs_hook=_object_without_duplicate_keys)
+    try:
+        try:
+            return json.loads(text, **options)
+        except ValueError as exc:
+            if isinstance(exc, json.JSONDecodeError) or "digits" not in str(exc):
+                raise
+            return json.loads(text, parse_int=_long_int, **options)  # a number of thousands of digits
+    except json.JSONDecodeError as exc:
+        raise DropRejected("unreadable", f"{name} is not valid JSON: {exc.msg} at line {exc.lineno}") from exc
+    except RecursionError as exc:
+        raise DropRejected("json_too_deep", f"{name} nests lists or objects too deeply to read") from exc
+
+
 def _read_json(path: Path, prefecture_code: str | None, period: str | None) -> ParsedDrop:
     text = _decode(path.read_bytes(), path.name)
-    try:
-        doc = json.loads(text, parse_float=Decimal)
-    except json.JSONDecodeError as exc:
-        raise DropRejected("unreadable", f"{path.name} is not valid JSON: {exc.msg} at line {exc.lineno}") from exc
-    except RecursionError as exc:
-        raise DropRejected("json_too_deep", f"{path.name} nests lists or objects too deeply to read") from exc
+    doc = _parse_json(text, path.name)
     # json turns an escaped surrogate pair into one character; a lone one stays and breaks UTF-8 later.
     if _SURROGATE_ESCAPE.search(text) and (bad := _lone_surrogate(doc)) is not None:
         raise DropRejected("invalid_unicode", f"{path.name}: {printable_name(bad)[:200]}")
@@ -396,5 +614,6 @@ def _read_json(path: Path, prefecture_code: str | None, period: str | None) -> P
         header = list(dict.fromkeys(k for r in rows for k in r))
         if not header:
             header = [f.name for f in form.fields]  # an empty list is an empty form, not a missing column
+        check_width(form, header, f'"{name}"')  # before a row of a million keys becomes a million cells per row
         parsed.add_form(f'"{name}"', _table(form, header, [[r.get(k) for k in header] for r in rows], parsed))
     return parsed

@@ -1,4 +1,10 @@
-"""The report a prefecture gets for a drop: every finding as rows (JSON, CSV) and an HTML page, in Chinese and English."""
+"""The report a prefecture gets for a drop: every finding as rows (JSON, CSV) and an HTML page, in Chinese and English.
+
+The sender's cells are untrusted and personal: an id number is shown by its last four characters only
+(``**************002X``: enough to find the row, not to know the person), in the id_number field and
+wherever a valid one stands inside another value, a detail or the drop's name; HTML escapes every value;
+the CSV prefixes a cell Excel would run as a formula. The files are the pipeline account's only (0600).
+"""
 
 from __future__ import annotations
 
@@ -6,26 +12,45 @@ import csv
 import html
 import io
 import json
+import os
 from pathlib import Path
 
 from halfsky.judge import Verdict
 from halfsky.rules import RULES, Finding
-from halfsky.untrusted_text import neutralise_formula
+from halfsky.untrusted_text import mask_id_number, mask_id_numbers_in, neutralise_formula
+
+PRIVATE_DIR, PRIVATE_FILE = 0o700, 0o600
 
 COLUMNS = ("severity", "rule", "form", "row_number", "field", "value", "detail", "message_zh", "message_en")
+
+
+def shown_value(finding: Finding) -> str | None:
+    """The finding's value as a report shows it: an id number masked to its last four characters."""
+    if not finding.value:
+        return finding.value
+    if finding.field == "id_number" and finding.rule not in _ID_FIELD_SUMMARIES:
+        return mask_id_number(finding.value)
+    # A pair or a sentence naming id numbers (id_number=…, program_code=…): every id-shaped run in it.
+    return mask_id_numbers_in(finding.value, valid_only="id_number" not in (finding.field or "").split("+"))
+
+
+# Findings on the id_number field whose value is a sentence about the row, not the number itself.
+_ID_FIELD_SUMMARIES = {"ineligible_beneficiary", "persons_exceed_person_times"}
 
 
 def finding_rows(findings: list[Finding]) -> list[dict]:
     return [
         {
             "severity": f.severity, "rule": f.rule, "form": f.form, "row_number": f.row_number, "field": f.field,
-            "value": f.value, "detail": f.detail, "message_zh": RULES[f.rule].zh, "message_en": RULES[f.rule].en,
+            "value": shown_value(f), "detail": mask_id_numbers_in(f.detail), "message_zh": RULES[f.rule].zh,
+            "message_en": RULES[f.rule].en,
         }
         for f in findings
     ]
 
 
 def render_json(verdict: Verdict, drop_name: str, submission_id: int | None = None) -> str:
+    drop_name = mask_id_numbers_in(drop_name)
     return json.dumps({
         "submission_id": submission_id, "drop": drop_name, "prefecture_code": verdict.prefecture_code,
         "period": verdict.period, "status": verdict.status, "row_counts": verdict.row_counts(),
@@ -44,6 +69,7 @@ def render_csv(verdict: Verdict) -> str:
 
 def render_html(verdict: Verdict, drop_name: str, submission_id: int | None = None) -> str:
     e = html.escape
+    drop_name = mask_id_numbers_in(drop_name)
     accepted = verdict.accepted
     title_zh = "已接收" if accepted else "已退回，请修改后重新报送"
     title_en = "Accepted" if accepted else "Rejected: please correct and send again"
@@ -79,9 +105,19 @@ tr.error td:first-child{{border-left:4px solid #b42318}} tr.warning td:first-chi
 """
 
 
+def _write_private(path: Path, text: str) -> None:
+    """Written 0600 whatever the umask, never through a link planted where the report goes."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_NOFOLLOW", 0), PRIVATE_FILE)
+    os.fchmod(fd, PRIVATE_FILE)  # a report written again keeps no wider mode
+    with os.fdopen(fd, "w", encoding="utf-8", newline="") as out:
+        out.write(text)
+
+
 def write_report(directory: Path, verdict: Verdict, drop_name: str, submission_id: int | None = None) -> Path:
-    directory.mkdir(parents=True, exist_ok=True)
-    (directory / "report.json").write_text(render_json(verdict, drop_name, submission_id), encoding="utf-8")
-    (directory / "report.csv").write_text(render_csv(verdict), encoding="utf-8")
-    (directory / "report.html").write_text(render_html(verdict, drop_name, submission_id), encoding="utf-8")
+    if not directory.exists():
+        directory.mkdir(parents=True, mode=PRIVATE_DIR)
+        directory.chmod(PRIVATE_DIR)  # mkdir's mode is masked by the umask
+    _write_private(directory / "report.json", render_json(verdict, drop_name, submission_id))
+    _write_private(directory / "report.csv", render_csv(verdict))
+    _write_private(directory / "report.html", render_html(verdict, drop_name, submission_id))
     return directory / "report.html"

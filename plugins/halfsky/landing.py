@@ -11,7 +11,10 @@ are skipped, and a drop's time is its objects' upload time.
 
 A drop's ``path`` is printable text (bytes that are not UTF-8 escaped, as
 ``0_\\xff.json``), so it can be logged, stored and handed between Airflow tasks;
-the store's own name is looked up again when the bytes are needed.
+the store's own name is looked up again when the bytes are needed. A
+name that is a path step (``..``, which an object store's key may hold) is
+escaped too (``\\x2e\\x2e``) and rejected, never followed: nothing above a drop's
+own folder is reached, in the landing zone or in quarantine.
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ import fsspec
 
 from halfsky.drop_reader import max_drop_bytes
 from halfsky.object_store import explained_errors, filesystem, is_missing_bucket
-from halfsky.untrusted_text import printable_name
+from halfsky.untrusted_text import is_safe_name, printable_name
 
 log = logging.getLogger(__name__)
 CHUNK = 1 << 20
@@ -60,7 +63,12 @@ class Drop:
     @property
     def readable(self) -> bool:
         """Its bytes may be read: a regular file or a folder of them, within the size limit."""
-        return self.problem in (None, "unsafe_name")
+        return self.problem is None or (self.problem == "unsafe_name" and not self.has_path_step)
+
+    @property
+    def has_path_step(self) -> bool:
+        """A name in its path is ``.`` or ``..`` (escaped): its bytes are never fetched, only its path is judged."""
+        return any(part in (printable_name("."), printable_name("..")) for part in self.path.split("/"))
 
     @property
     def quarantinable(self) -> bool:
@@ -87,6 +95,11 @@ class Landing:
 
     def _abs(self, rel: str) -> str:
         return posixpath.join(self.root, rel)
+
+    def _relative(self, name: str) -> str:
+        """A store path relative to the root, as stored: never normalised, so ``a/../b`` stays three names."""
+        prefix = self.root + "/"
+        return name[len(prefix):] if name.startswith(prefix) else posixpath.relpath(name, self.root)
 
     def _children(self, path: str) -> list[dict]:
         with explained_errors(self.url):  # every walk and look-up lists first: a wrong key fails here, clearly
@@ -117,17 +130,19 @@ class Landing:
                                 printable_name(period["name"]))
                     continue
                 for entry in sorted(self._children(period["name"]), key=lambda e: e["name"]):
-                    rel = printable_name(posixpath.relpath(entry["name"], self.root))
+                    rel = printable_path(self._relative(entry["name"]))
                     yield rel if rel in known else self._drop(entry)
 
     def _drop(self, entry: dict) -> Drop:
-        store_rel = posixpath.relpath(entry["name"], self.root)
-        rel = printable_name(store_rel)
+        store_rel = self._relative(entry["name"])
+        rel = printable_path(store_rel)
         made = dict(store_path=store_rel if store_rel != rel else None)
         if not _is_plain(entry):
             what = f"a link to {printable_name(entry['destination'])}" if entry.get("destination") else "a device, pipe or socket"
             return Drop(rel, False, 0, _modified(entry), "not_a_regular_file", f"{printable_name(posixpath.basename(store_rel))} is {what}", **made)
         is_dir, size, received = entry["type"] == "directory", entry["size"], _modified(entry)
+        if is_dir and posixpath.basename(store_rel) in (".", ".."):
+            return Drop(rel, True, 0, received, "unsafe_name", f"{rel}: a path step, not a name", **made)
         if is_dir:
             inside = self._tree(entry["name"], withdirs=True)
             odd = [i for i in inside if not _is_plain(i)]
@@ -139,7 +154,8 @@ class Landing:
             received = max((_modified(i) for i in files), default=received)
         if size > max_drop_bytes():
             return Drop(rel, is_dir, size, received, "too_large", f"{size:,} bytes is over the limit of {max_drop_bytes():,}", **made)
-        if made["store_path"]:  # escaping changed the name: it holds bytes that are not UTF-8, or control characters
+        if made["store_path"] or not is_safe_name(posixpath.basename(store_rel)):
+            # escaping changed a name (bytes that are not UTF-8, control characters, ..), or it holds a backslash
             return Drop(rel, is_dir, size, received, "unsafe_name", f"{rel}: rename it with plain UTF-8 characters", **made)
         return Drop(rel, is_dir, size, received, **made)
 
@@ -156,7 +172,7 @@ class Landing:
 
     def _store_path(self, rel: str) -> str:
         """The store's name for a printable folder path: the same unless a name had bytes that are not UTF-8."""
-        if "\\" not in rel or self.fs.exists(self._abs(rel)):
+        if "\\" not in rel:  # every backslash in a printable name starts an escape
             return rel
         store = ""
         for part in rel.split("/"):
@@ -203,6 +219,11 @@ class Landing:
         with explained_errors(self.url):
             self.fs.get(source, str(target), recursive=drop.is_dir)
         return target
+
+
+def printable_path(store_rel: str) -> str:
+    """``prefecture/period/name`` with each name printable (see printable_name)."""
+    return "/".join(printable_name(part) for part in store_rel.split("/"))
 
 
 def is_local(fs: fsspec.AbstractFileSystem) -> bool:

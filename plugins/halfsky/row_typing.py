@@ -10,6 +10,9 @@ vectorised step. The pattern only admits cells the exact parser in
 万元, full-width digits, spaces, Excel serials, numbers from a workbook) takes
 the *exact lane*: the same per-cell code as before, with the same findings.
 A national month-end is mostly plain cells, so it costs a cast, not a call per cell.
+
+A small form (up to ``SMALL_FORM_ROWS`` rows) takes the exact lane whole: for a handful of cells the
+vectorised steps cost more than the cells themselves (a flood of one-row drops is then cheap to judge).
 """
 
 from __future__ import annotations
@@ -59,6 +62,10 @@ PLAIN_CELLS = {
     DATE: r"^[1-9][0-9]{3}-[0-9]{2}-[0-9]{2}$",  # an impossible day (02-30) casts to null and takes the exact lane
     FLAG: r"^(?:[Tt][Rr][Uu][Ee]|[Ff][Aa][Ll][Ss][Ee]|[Yy][Ee][Ss]|[Nn][Oo]|[YyNn01]|是|否)$",
 }
+
+
+# Up to this many rows, every cell takes the exact lane (same values and findings, fewer polars calls).
+SMALL_FORM_ROWS = 100
 
 
 @dataclass
@@ -130,6 +137,8 @@ def _type_column(form: Form, f: Field, cells_in: pl.Series | list, scale: Decima
                  first_row_number: int, findings: list[Finding]) -> tuple[pl.Series, list[str | None]]:
     """One field's column, and the unit written for each row (header unless the cell says otherwise)."""
     dtype = POLARS_TYPES[f.kind]
+    if len(cells_in) <= SMALL_FORM_ROWS:
+        return _type_small_column(form, f, cells_in, scale, header_unit, first_row_number, findings)
     if isinstance(cells_in, pl.Series):
         text, others = cells_in, {}
     else:  # a workbook's or a JSON's cells: numbers, dates, lists… take the exact lane
@@ -159,6 +168,20 @@ def _type_column(form: Form, f: Field, cells_in: pl.Series | list, scale: Decima
             units[k] = unit
         typed = typed.scatter(exact, pl.Series(values, dtype=dtype))
     return typed.rename(f.name), units
+
+
+def _type_small_column(form: Form, f: Field, cells_in: pl.Series | list, scale: Decimal, header_unit: str | None,
+                       first_row_number: int, findings: list[Finding]) -> tuple[pl.Series, list[str | None]]:
+    """The exact lane for every cell: a blank (null or '') is the field's default, as in the plain lane."""
+    values, units = [], []
+    for k, raw in enumerate(cells_in.to_list() if isinstance(cells_in, pl.Series) else cells_in):
+        if raw is None or raw == "":
+            value, unit = f.default, header_unit
+        else:
+            value, unit = _type_cell(form, f, raw, scale, header_unit, first_row_number + k, findings)
+        values.append(value)
+        units.append(unit)
+    return pl.Series(f.name, values, dtype=POLARS_TYPES[f.kind]), units
 
 
 def _plain_mask(f: Field, text: pl.Series, scale: Decimal, header_unit: str | None) -> pl.Series | None:

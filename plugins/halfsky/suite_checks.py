@@ -54,10 +54,17 @@ def validate(typed: TypedForm, parameters: dict) -> list[Finding]:
         return gx_validate(typed, parameters)
     table = typed.table
     findings: list[Finding] = []
+    checks = []
     for e in suite["expectations"]:
         kwargs = {k: _resolve(v, parameters) for k, v in e["kwargs"].items()}
         scope = _row_condition(kwargs.pop("row_condition", None), kwargs.pop("condition_parser", None))
-        field, failing, texts = _CHECKS[e["type"]](table, scope, **kwargs)
+        checks.append((e, *_CHECKS[e["type"]](table, scope, **kwargs)))
+    # Every check given as an expression is evaluated in one select: a small form costs one pass, not one per rule.
+    masks = table.select([failing.alias(f"check_{i}") for i, (_, _, failing, _) in enumerate(checks)
+                          if isinstance(failing, pl.Expr)])
+    for i, (e, field, failing, texts) in enumerate(checks):
+        if isinstance(failing, pl.Expr):
+            failing = masks[f"check_{i}"]
         rows = table["row_number"].filter(failing).to_list()
         for row, value in zip(rows, texts(failing)):
             findings.append(Finding(e["meta"]["rule"], typed.form.name, row, field, value))
@@ -92,8 +99,9 @@ def _row_condition(condition: str | None, parser: str | None) -> pl.Expr:
     return (pl.col(match.group(1)) == match.group(2)).fill_null(False)
 
 
-def _mask(table: pl.DataFrame, expr: pl.Expr) -> pl.Series:
-    return table.select(expr.fill_null(False).alias("failing")).to_series()
+def _mask(table: pl.DataFrame, expr: pl.Expr) -> pl.Expr:
+    """The failing rows as an expression (validate evaluates them all at once); null is not failing."""
+    return expr.fill_null(False)
 
 
 def _value_text(value) -> str | None:

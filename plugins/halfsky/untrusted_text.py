@@ -1,17 +1,26 @@
 """Untrusted text (names from the landing zone, cells from drops) made safe for where it goes next.
 
 Postgres text and UTF-8 files take no NUL and no lone surrogate; a log line or a
-table cell should not be split by a newline in a file name; a spreadsheet must
-not run a cell as a formula.
+table cell should not be split by a newline in a file name; a name must not be
+read as a step up a path (``..``) or as a Windows folder separator; a
+spreadsheet must not run a cell as a formula; a report must not show a whole
+identity number.
 """
 
 from __future__ import annotations
 
 import re
 
+from halfsky.id_numbers import is_valid as is_valid_id_number
+
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+# A name that is a path step, not a name: an object store can hold a key ``a/../b``.
+_PATH_STEPS = {".": "\\x2e", "..": "\\x2e\\x2e"}
 # OWASP CSV injection: a cell starting with one of these is a formula to Excel, LibreOffice and WPS.
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+# 18 characters that may be an identity number, not inside a longer run of digits.
+_ID_LIKE = re.compile(r"(?<![0-9])[0-9]{17}[0-9Xx](?![0-9A-Za-z])")
+KEPT_ID_CHARS = 4
 
 
 def storable_text(value: str) -> str:
@@ -23,7 +32,10 @@ def storable_text(value: str) -> str:
 
 def printable_name(name: str) -> str:
     """A landing-zone name as people and databases can read it: bytes that are not UTF-8 (which the
-    OS hands Python as lone surrogates) and control characters are escaped: ``0_\\xff.json``."""
+    OS hands Python as lone surrogates) and control characters are escaped (``0_\\xff.json``,
+    ``a\\nb.json``), and a path step ``.``/``..`` is ``\\x2e``/``\\x2e\\x2e``. Printable text stays as it is."""
+    if name in _PATH_STEPS:
+        return _PATH_STEPS[name]
     if name.isascii() and not _CONTROL.search(name):
         return name
     try:
@@ -37,8 +49,29 @@ def is_printable_name(name: str) -> bool:
     return printable_name(name) == name
 
 
+def is_safe_name(name: str) -> bool:
+    """A name a drop (or a file in one) may have: printable, and no backslash, which Windows reads as a
+    folder step (``..\\..\\x.json``) and which printable names use for their escapes."""
+    return "\\" not in name and is_printable_name(name)
+
+
 def neutralise_formula(value: object) -> object:
     """A cell an office suite would run as a formula, prefixed with ' so it shows as text."""
     if isinstance(value, str) and value.startswith(FORMULA_STARTS):
         return "'" + value
     return value
+
+
+def mask_id_number(value: str) -> str:
+    """All but the last four characters starred: ``**************002X``; the prefecture still finds its row."""
+    kept = value[-KEPT_ID_CHARS:] if len(value) > KEPT_ID_CHARS else ""
+    return "*" * (len(value) - len(kept)) + kept
+
+
+def mask_id_numbers_in(text: str | None, valid_only: bool = True) -> str | None:
+    """The text with every 18-character identity number in it masked (in a name, a remark, a file name):
+    valid ones only, unless the text is known to hold id numbers (a check digit typo is still the person's)."""
+    if not text or len(text) < 18:
+        return text
+    return _ID_LIKE.sub(lambda m: mask_id_number(m.group()) if not valid_only or is_valid_id_number(m.group())
+                        else m.group(), text)

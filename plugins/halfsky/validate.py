@@ -14,9 +14,9 @@ import os
 from datetime import datetime, timezone
 from pathlib import Path
 
-from halfsky.drop_report import write_report
+from halfsky.drop_report import shown_value, write_report
 from halfsky.judge import judge_drop
-from halfsky.untrusted_text import printable_name
+from halfsky.untrusted_text import mask_id_numbers_in, printable_name
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -43,11 +43,11 @@ def main(argv: list[str] | None = None) -> int:
     report_dir = args.report_dir or drop_path.with_name(name + ".report")
     report = write_report(report_dir, verdict, name)
     word = "ACCEPTED 接收" if verdict.accepted else "REJECTED 退回"
-    print(f"{word}: {name} ({printable_name(prefecture)} {printable_name(period)}); rows {verdict.row_counts()}")
+    print(f"{word}: {mask_id_numbers_in(name)} ({printable_name(prefecture)} {printable_name(period)}); rows {verdict.row_counts()}")
     for r in verdict.reasons():
         print(f"  {r['severity']:<7} {r['rule']:<26} x{r['count']:<6} {r['zh']} / {r['en']}")
     for f in verdict.errors[:20]:
-        print(f"    {f.form or '-'} row {f.row_number or '-'} {f.field or ''} = {f.value!r}: {f.rule} {f.detail or ''}")
+        print(f"    {f.form or '-'} row {f.row_number or '-'} {f.field or ''} = {shown_value(f)!r}: {f.rule} {f.detail or ''}")
     if len(verdict.errors) > 20:
         print(f"    … {len(verdict.errors) - 20} more in the report")
     print(f"report: {printable_name(str(report))}")
