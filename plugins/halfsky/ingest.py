@@ -26,7 +26,7 @@ from psycopg.types.json import Jsonb
 
 from halfsky import stage_clock
 from halfsky.audit import command_line_actor, declare_actor
-from halfsky.drop_report import write_report
+from halfsky.drop_report import shown_value, write_report
 from halfsky.forms import FORMS
 from halfsky.history_warnings import history_findings
 from halfsky.ingest_batches import batch_by_unit
@@ -371,12 +371,14 @@ def _rows_per_chunk(rows: pl.DataFrame) -> int:
 
 
 def _store_findings(conn: psycopg.Connection, submission_id: int, findings: list[Finding]) -> None:
+    """Each finding's value as the report shows it (an id number by its last 4 characters): the log outlives
+    the retention of raw, so it keeps no whole id number."""
     conn.execute("delete from ingest.drop_findings where submission_id = %s", (submission_id,))
     with conn.cursor().copy(
         "copy ingest.drop_findings (submission_id, form, row_number, field, value, rule, severity) from stdin"
     ) as copy:
         for f in findings:
-            copy.write_row((submission_id, f.form, f.row_number, f.field, f.value, f.rule, f.severity))
+            copy.write_row((submission_id, f.form, f.row_number, f.field, shown_value(f), f.rule, f.severity))
 
 
 def accept(conn: psycopg.Connection, submission_id: int, verdict: Verdict, as_of: datetime) -> str:
@@ -403,18 +405,19 @@ def accept(conn: psycopg.Connection, submission_id: int, verdict: Verdict, as_of
                where submission_id = %s""",
             (verdict.is_late, as_of, as_of, submission_id),
         )
-        # Newest by (first seen, then name) wins; everything else accepted for the period steps aside.
-        conn.execute(
-            """with ranked as (
-                   select submission_id, row_number() over (order by first_seen_at desc, drop_name desc) as rank
-                   from ingest.submissions
-                   where prefecture_code = %s and period = %s and status in ('accepted', 'superseded'))
-               update ingest.submissions s
-                  set status = case when ranked.rank = 1 then 'accepted' else 'superseded' end
-                 from ranked where ranked.submission_id = s.submission_id""",
-            (verdict.prefecture_code, verdict.period),
-        )
-        status = conn.execute("select status from ingest.submissions where submission_id = %s", (submission_id,)).fetchone()[0]
+        # Newest by (first seen, then name) wins; everything else accepted for the period steps aside. Each step is
+        # one index look-up that touches only the rows that change: a flood of drops for one period stays linear.
+        period_key = {"unit": verdict.prefecture_code, "period": verdict.period}
+        newest = conn.execute(
+            """select submission_id from ingest.submissions
+               where prefecture_code = %(unit)s and period = %(period)s and status in ('accepted', 'superseded')
+               order by first_seen_at desc, drop_name desc limit 1""", period_key).fetchone()[0]
+        conn.execute("""update ingest.submissions set status = 'superseded'
+                        where prefecture_code = %(unit)s and period = %(period)s and status = 'accepted'
+                          and submission_id <> %(newest)s""", {**period_key, "newest": newest})
+        conn.execute("update ingest.submissions set status = 'accepted' where submission_id = %s and status <> 'accepted'",
+                     (newest,))
+        status = "accepted" if newest == submission_id else "superseded"
         if status == "accepted":  # judged against the history as it now stands, this drop in it
             with stage("history"):
                 verdict.findings += history_findings(conn, submission_id, verdict, reference_data())

@@ -55,6 +55,10 @@ create table if not exists ingest.submissions (
 alter table ingest.submissions alter column sha256 drop not null;
 create index if not exists submissions_unit_period on ingest.submissions (prefecture_code, period);
 create index if not exists submissions_sha on ingest.submissions (sha256);
+-- The newest drop of a period and its accepted one, found without reading the period's other drops.
+create index if not exists submissions_newest on ingest.submissions (prefecture_code, period, first_seen_at desc, drop_name desc)
+    where status in ('accepted', 'superseded');
+create index if not exists submissions_accepted on ingest.submissions (prefecture_code, period) where status = 'accepted';
 
 -- Every failing (or warned) row, field and rule of every decided drop: the quarantine report's rows.
 create table if not exists ingest.drop_findings (
