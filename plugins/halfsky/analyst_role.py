@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 
 import psycopg
 from psycopg import sql
@@ -41,7 +42,7 @@ def ensure_analyst_role(dsn: str | None = None) -> None:
             # Hashed here (SCRAM-SHA-256, as psql does for \password): the server, its statement log and
             # pg_stat_activity only ever see the verifier, never the password.
             verifier = conn.pgconn.encrypt_password(password.encode(), ANALYST_ROLE.encode(), b"scram-sha-256").decode()
-            conn.execute(sql.SQL("alter role {} password {}").format(role, sql.Literal(verifier)))
+            _alter_role(conn, sql.SQL("alter role {} password {}").format(role, sql.Literal(verifier)))
         database = sql.Identifier(conn.info.dbname)
         # Only the roles that need the warehouse may connect to it or make temporary tables in it.
         conn.execute(sql.SQL("revoke connect, temporary on database {} from public").format(database))
@@ -54,3 +55,18 @@ def ensure_analyst_role(dsn: str | None = None) -> None:
             conn.execute(sql.SQL("revoke all on schema {} from {}").format(sql.Identifier(schema), role))
             conn.execute(sql.SQL("revoke all on all tables in schema {} from {}").format(sql.Identifier(schema), role))
     log.info("role %s can read marts and nothing else", ANALYST_ROLE)
+
+
+def _alter_role(conn: psycopg.Connection, statement: sql.Composable, attempts: int = 5) -> None:
+    """Roles are shared by every database on the server, but an advisory lock is not: two warehouses set up
+    at once (two test workers, two sites on one server) can update the same role's row, and Postgres refuses
+    one of them with 'tuple concurrently updated'. That one is tried again, a moment later."""
+    for attempt in range(1, attempts + 1):
+        try:
+            with conn.transaction():
+                conn.execute(statement)
+            return
+        except psycopg.errors.InternalError_ as exc:
+            if "concurrently updated" not in str(exc) or attempt == attempts:
+                raise
+            time.sleep(0.05 * attempt)
