@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import uuid
 from collections import Counter
@@ -290,3 +291,34 @@ def test_marts_build_fails_clearly_without_the_person_key(loaded, monkeypatch):
     with pytest.raises(MissingSetting, match="HALFSKY_PERSON_HMAC_KEY"):
         pipeline.build_marts(AS_OF, dsn=loaded["dsn"])
 
+
+
+def test_every_mart_and_column_carries_its_description_in_chinese_and_english(loaded):
+    """persist_docs: psql's \\d+ and a BI tool's schema view show what each relation and column means."""
+    with psycopg.connect(loaded["dsn"]) as conn:
+        rows = conn.execute(
+            """select c.relname, a.attname, col_description(c.oid, a.attnum)
+               from pg_class c join pg_namespace n on n.oid = c.relnamespace
+               join pg_attribute a on a.attrelid = c.oid and a.attnum > 0 and not a.attisdropped
+               where n.nspname = 'marts' and c.relkind in ('r', 'v')
+               union all
+               select c.relname, null, obj_description(c.oid, 'pg_class')
+               from pg_class c join pg_namespace n on n.oid = c.relnamespace
+               where n.nspname = 'marts' and c.relkind in ('r', 'v')""").fetchall()
+    assert len({r[0] for r in rows}) >= 20, "every mart is there"
+    missing = [(rel, col) for rel, col, text in rows
+               if not text or not re.search(r"[\u4e00-\u9fff]", text) or not re.search(r"[A-Za-z]{3}", text)]
+    assert missing == [], f"relations or columns without a Chinese and English comment: {missing[:10]}"
+
+
+def test_every_region_has_an_english_name_beside_its_chinese_one(loaded):
+    with psycopg.connect(loaded["dsn"]) as conn:
+        unnamed = conn.execute("select count(*) from marts.dim_region where name_en is null or name_en !~ '^[A-Z]'").fetchone()[0]
+        ili = conn.execute("select name_en, province_name_en from marts.dim_region where region_code = '654000'").fetchone()
+        county = conn.execute("select prefecture_name_en, reporting_unit_name_en from marts.dim_region "
+                              "where region_code = '654002'").fetchone()  # 伊宁市, a county-level city of Ili
+        views = conn.execute("select count(*), count(region_name_en) from marts.rpt_coverage where region_name_zh is not null").fetchone()
+    assert unnamed == 0
+    assert ili == ("Yili Hasake Autonomous Prefecture", "Xinjiang Weiwu'er Autonomous Region")
+    assert county == ("Yili Hasake Autonomous Prefecture", "Yili Hasake Autonomous Prefecture")
+    assert views[0] > 0 and views[0] == views[1], "a view that shows a Chinese place name shows its English one beside it"

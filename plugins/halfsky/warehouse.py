@@ -92,6 +92,8 @@ create table if not exists reference.admin_divisions (
 );
 alter table reference.admin_divisions add column if not exists county_type text;
 alter table reference.admin_divisions add column if not exists reporting_unit_code char(6);
+-- pinyin and the division's kind in English (halfsky.reference.romanised_names), for analysts who read no Chinese
+alter table reference.admin_divisions add column if not exists name_en text;
 """
 
 

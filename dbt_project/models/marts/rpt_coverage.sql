@@ -37,6 +37,7 @@ select
     g.region_level,
     g.region_code,
     r.name_zh                                                       as region_name_zh,
+    r.name_en                                                       as region_name_en,
     g.program_code,
     p.population_group_code,
     coalesce(x.persons_reached, 0)                                  as persons_reached,

@@ -27,6 +27,7 @@ with flows as (
 select
     f.prefecture_code,
     r.name_zh                                                        as prefecture_name_zh,
+    r.name_en                                                        as prefecture_name_en,
     f.period,
     f.program_code,
     f.program_name_zh,

@@ -50,6 +50,7 @@ select
     t.region_level,
     t.region_code,
     r.name_zh                                                       as region_name_zh,
+    r.name_en                                                       as region_name_en,
     t.program_code,
     t.indicator_code,
     t.target_value,

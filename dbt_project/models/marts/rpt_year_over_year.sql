@@ -28,6 +28,7 @@ select
     y.region_level,
     y.region_code,
     r.name_zh                                                       as region_name_zh,
+    r.name_en                                                       as region_name_en,
     y.program_code,
     y.measure,
     y.value_ytd,

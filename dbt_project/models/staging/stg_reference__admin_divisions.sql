@@ -1,6 +1,7 @@
 select
     code::text              as region_code,
     name_zh,
+    name_en,
     level,
     province_code::text     as province_code,
     prefecture_code::text   as prefecture_code,

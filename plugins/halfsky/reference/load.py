@@ -7,6 +7,7 @@ import logging
 from halfsky.reference.code_history import home_regions
 from halfsky.reference.divisions import SOURCE, all_divisions
 from halfsky.reference.gb2260_revisions import SOURCE as HISTORY_SOURCE
+from halfsky.reference.romanised_names import english_name
 from halfsky.warehouse import connect
 
 log = logging.getLogger(__name__)
@@ -29,11 +30,11 @@ def load_admin_divisions(dsn: str | None = None) -> int:
         conn.execute("lock table reference.admin_divisions in exclusive mode")
         conn.execute("delete from reference.admin_divisions")
         with conn.cursor().copy(
-            "copy reference.admin_divisions (code, name_zh, level, province_code, prefecture_code, county_type,"
+            "copy reference.admin_divisions (code, name_zh, name_en, level, province_code, prefecture_code, county_type,"
             " reporting_unit_code, longitude, latitude) from stdin"
         ) as copy:
             for d in divisions:
-                copy.write_row((d.code, d.name_zh, d.level, d.province_code, d.prefecture_code, d.county_type,
+                copy.write_row((d.code, d.name_zh, english_name(d.name_zh), d.level, d.province_code, d.prefecture_code, d.county_type,
                                 d.reporting_unit_code, d.longitude, d.latitude))
     log.info("loaded %d divisions from %s", len(divisions), SOURCE)
     return len(divisions)
