@@ -5,8 +5,6 @@ Real ingest, real dbt builds (with their data tests) on a warehouse of this modu
 
 from __future__ import annotations
 
-import os
-import uuid
 from datetime import datetime
 from decimal import Decimal
 
@@ -14,7 +12,7 @@ import psycopg
 import pytest
 
 import hostile_drops as hd
-from ingest_helpers import ingest_all
+from ingest_helpers import ingest_all, keyed_warehouse
 
 KEY_A, KEY_B = "test-key-A-" + "a" * 32, "test-key-B-" + "b" * 32
 NIGHT_1 = datetime.fromisoformat("2026-08-20T02:00:00+08:00")
@@ -25,30 +23,20 @@ ID_IN_TEXT = "150100198503150022"  # valid check digit: the contract's own examp
 @pytest.fixture(scope="module")
 def warehouse_nights(admin_dsn, tmp_path_factory):
     from halfsky import pipeline
-    from halfsky.local_postgres import drop_database, ensure_database
 
-    dsn = ensure_database(admin_dsn, f"halfsky_corrections_{uuid.uuid4().hex[:8]}")
-    previous = os.environ.get("HALFSKY_PERSON_HMAC_KEY")
-    os.environ["HALFSKY_PERSON_HMAC_KEY"] = KEY_A
-    pipeline.prepare_warehouse(dsn)
-    pipeline.build_dimensions(dsn)
-    base = tmp_path_factory.mktemp("nights")
-    root, quarantine = base / "landing", base / "quarantine"
-    # Night 1: 呼和浩特 and 包头 send July in full; a counterparty carries an id number and a formula.
-    v1 = hd.valid_doc("150100", "2026-07", counterparty=f"王秀英(身份证{ID_IN_TEXT})")
-    v1["forms"]["funds"].append({**v1["forms"]["funds"][0], "voucher_no": ID_IN_TEXT, "amount_yuan": "500.00",
-                                 "counterparty": '=HYPERLINK("http://evil.example/","点击")'})
-    july_deadline = datetime.fromisoformat("2026-08-05T09:00:00+08:00")
-    hd.arrived(hd.write_json(root, "150100", "2026-07", "a_v1.json", v1), july_deadline)
-    hd.arrived(hd.write_json(root, "150200", "2026-07", "a_v1.json", hd.valid_doc("150200", "2026-07")), july_deadline)
-    ingest_all(dsn, root, quarantine, as_of=NIGHT_1)
-    pipeline.build_marts(NIGHT_1, dsn=dsn)
-    yield {"dsn": dsn, "root": root, "quarantine": quarantine, "v1": v1}
-    if previous is None:
-        os.environ.pop("HALFSKY_PERSON_HMAC_KEY", None)
-    else:
-        os.environ["HALFSKY_PERSON_HMAC_KEY"] = previous
-    drop_database(admin_dsn, dsn.rsplit("/", 1)[1])
+    with keyed_warehouse(admin_dsn, "halfsky_corrections", KEY_A) as dsn:
+        base = tmp_path_factory.mktemp("nights")
+        root, quarantine = base / "landing", base / "quarantine"
+        # Night 1: 呼和浩特 and 包头 send July in full; a counterparty carries an id number and a formula.
+        v1 = hd.valid_doc("150100", "2026-07", counterparty=f"王秀英(身份证{ID_IN_TEXT})")
+        v1["forms"]["funds"].append({**v1["forms"]["funds"][0], "voucher_no": ID_IN_TEXT, "amount_yuan": "500.00",
+                                     "counterparty": '=HYPERLINK("http://evil.example/","点击")'})
+        july_deadline = datetime.fromisoformat("2026-08-05T09:00:00+08:00")
+        hd.arrived(hd.write_json(root, "150100", "2026-07", "a_v1.json", v1), july_deadline)
+        hd.arrived(hd.write_json(root, "150200", "2026-07", "a_v1.json", hd.valid_doc("150200", "2026-07")), july_deadline)
+        ingest_all(dsn, root, quarantine, as_of=NIGHT_1)
+        pipeline.build_marts(NIGHT_1, dsn=dsn)
+        yield {"dsn": dsn, "root": root, "quarantine": quarantine, "v1": v1}
 
 
 def _rows(dsn, query, *params):

@@ -6,14 +6,13 @@ Real ingest, real dbt builds and a real purge, on a warehouse of this module's o
 from __future__ import annotations
 
 import os
-import uuid
 from datetime import datetime
 
 import psycopg
 import pytest
 
 import hostile_drops as hd
-from ingest_helpers import ingest_all
+from ingest_helpers import ingest_all, keyed_warehouse
 
 KEY = "test-retention-key-" + "r" * 24
 NIGHT = datetime.fromisoformat("2026-10-21T02:00:00+08:00")
@@ -35,34 +34,24 @@ def _checksums(dsn):
 @pytest.fixture(scope="module")
 def purged(admin_dsn, tmp_path_factory):
     from halfsky import pipeline
-    from halfsky.local_postgres import drop_database, ensure_database
     from halfsky.retention import purge_personal_data
 
-    dsn = ensure_database(admin_dsn, f"halfsky_retention_{uuid.uuid4().hex[:8]}")
-    previous = os.environ.get("HALFSKY_PERSON_HMAC_KEY")
-    os.environ["HALFSKY_PERSON_HMAC_KEY"] = KEY
-    pipeline.prepare_warehouse(dsn)
-    pipeline.build_dimensions(dsn)
-    base = tmp_path_factory.mktemp("retention")
-    root, quarantine = base / "landing", base / "quarantine"
-    for unit in ("150100", "150200"):
-        for period in (OLD, RECENT):
-            hd.write_json(root, unit, period, "a_first.json", hd.valid_doc(unit, period))
-    # a correction of the old month (supersedes a_first) and a rejected drop with bytes in quarantine
-    hd.write_json(root, "150100", OLD, "b_correction.json", hd.valid_doc("150100", OLD, amount="80000.00"))
-    bad = hd.valid_doc("150100", OLD)
-    bad["forms"]["funds"][0]["fund_source_code"] = "NO_SUCH_SOURCE"
-    hd.write_json(root, "150100", OLD, "c_bad.json", bad)
-    ingest_all(dsn, root, quarantine, as_of=NIGHT)
-    pipeline.build_marts(NIGHT, dsn=dsn)
-    before = _checksums(dsn)
-    counts = purge_personal_data(dsn, NIGHT, 24, KEY.encode(), actor="test purge")
-    yield {"dsn": dsn, "before": before, "counts": counts, "quarantine": quarantine}
-    if previous is None:
-        os.environ.pop("HALFSKY_PERSON_HMAC_KEY", None)
-    else:
-        os.environ["HALFSKY_PERSON_HMAC_KEY"] = previous
-    drop_database(admin_dsn, dsn.rsplit("/", 1)[1])
+    with keyed_warehouse(admin_dsn, "halfsky_retention", KEY) as dsn:
+        base = tmp_path_factory.mktemp("retention")
+        root, quarantine = base / "landing", base / "quarantine"
+        for unit in ("150100", "150200"):
+            for period in (OLD, RECENT):
+                hd.write_json(root, unit, period, "a_first.json", hd.valid_doc(unit, period))
+        # a correction of the old month (supersedes a_first) and a rejected drop with bytes in quarantine
+        hd.write_json(root, "150100", OLD, "b_correction.json", hd.valid_doc("150100", OLD, amount="80000.00"))
+        bad = hd.valid_doc("150100", OLD)
+        bad["forms"]["funds"][0]["fund_source_code"] = "NO_SUCH_SOURCE"
+        hd.write_json(root, "150100", OLD, "c_bad.json", bad)
+        ingest_all(dsn, root, quarantine, as_of=NIGHT)
+        pipeline.build_marts(NIGHT, dsn=dsn)
+        before = _checksums(dsn)
+        counts = purge_personal_data(dsn, NIGHT, 24, KEY.encode(), actor="test purge")
+        yield {"dsn": dsn, "before": before, "counts": counts, "quarantine": quarantine}
 
 
 def test_purged_drops_hold_no_id_number_or_name_and_recent_ones_keep_theirs(purged):
@@ -103,6 +92,7 @@ def test_marts_are_the_same_after_the_purge_and_after_a_full_rebuild_from_purged
 
 def test_a_second_purge_changes_nothing(purged):
     from halfsky.retention import purge_personal_data
+
 
     again = purge_personal_data(purged["dsn"], NIGHT, 24, KEY.encode(), actor="test purge")
     assert again["drops"] == 0 and again["beneficiary_rows"] == 0
