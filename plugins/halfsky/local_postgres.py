@@ -165,8 +165,35 @@ def _make_reachable(path: Path, user: str | None) -> None:
     os.chown(path, entry.pw_uid, entry.pw_gid)
 
 
+# Who may log in, and how. The pipeline's admin login (postgres) is trusted on loopback: it is the
+# project's own cluster, listening nowhere else. Every other login (halfsky_analyst, for BI tools)
+# must give its password, checked as SCRAM-SHA-256, as a server that others share would ask.
+HBA_MARKER = "# written by halfsky.local_postgres"
+PG_HBA = f"""{HBA_MARKER}
+local all all                  trust
+host  all postgres 127.0.0.1/32 trust
+host  all postgres ::1/128      trust
+host  all all      127.0.0.1/32 scram-sha-256
+host  all all      ::1/128      scram-sha-256
+"""
+
+
+def _write_pg_hba(data_dir: Path, user: str | None) -> bool:
+    """pg_hba.conf as PG_HBA says; True if it changed (a running server must then reload it)."""
+    path = data_dir / "pg_hba.conf"
+    if path.exists() and path.read_text() == PG_HBA:
+        return False
+    path.write_text(PG_HBA)
+    path.chmod(0o600)
+    if user:
+        entry = pwd.getpwnam(user)
+        os.chown(path, entry.pw_uid, entry.pw_gid)
+    return True
+
+
 def start_local_cluster(data_dir: Path, bin_dir: Path) -> str:
-    """Start (creating if needed) a trust-auth cluster on 127.0.0.1 and return its admin DSN."""
+    """Start (creating if needed) a cluster on 127.0.0.1 and return its admin DSN: the admin login is
+    trusted on loopback, every other login needs its password (PG_HBA)."""
     user = _unprivileged_user()
     data_dir.mkdir(parents=True, exist_ok=True)
     _make_reachable(data_dir, user)
@@ -178,10 +205,16 @@ def start_local_cluster(data_dir: Path, bin_dir: Path) -> str:
             [str(bin_dir / "initdb"), "-D", str(data_dir), "-U", "postgres",
              "--auth=trust", "--encoding=UTF8", "--locale=C.UTF-8"],
         )
+    hba_changed = _write_pg_hba(data_dir, user)
     port = int(port_file.read_text()) if port_file.exists() else free_port()
     port_file.write_text(str(port))
     dsn = f"postgresql://postgres@127.0.0.1:{port}/postgres"
     if can_connect(dsn, timeout_s=1):
+        if hba_changed:  # a cluster made by an older halfsky trusted every login
+            import psycopg
+
+            with psycopg.connect(dsn, autocommit=True) as conn:
+                conn.execute("select pg_reload_conf()")
         return dsn
     server_log = data_dir / "server.log"
     # No unix socket: its path may exceed the 107-byte limit deep in a checkout.
