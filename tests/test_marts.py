@@ -350,3 +350,18 @@ def test_facts_declare_their_foreign_keys_so_a_bi_tool_sees_the_star(loaded):
     assert len(declared) >= 20
     assert found == {(f"marts.{m}", col, f"marts.{dim}", to) for m, col, dim, to in declared}
     assert {dim for _, _, dim, _ in found} <= primary, "each key points at a dimension's primary key"
+
+
+def test_monthly_trend_is_per_reporting_unit_and_adds_up_to_the_facts(loaded):
+    with psycopg.connect(loaded["dsn"]) as conn:
+        trend = dict(((u, p), (r, s)) for u, p, r, s in conn.execute(
+            "select prefecture_code, period, sum(raised_yuan), sum(spent_yuan) from marts.rpt_monthly_trend group by 1, 2"))
+        facts = dict(((u, p), (r or 0, s or 0)) for u, p, r, s in conn.execute(
+            """select prefecture_code, period, sum(amount_yuan) filter (where is_raised),
+                      sum(amount_yuan) filter (where is_spent)
+               from marts.fct_fund_flows group by 1, 2"""))
+        unnamed = conn.execute("select count(*) from marts.rpt_monthly_trend "
+                               "where prefecture_name_zh is null or prefecture_name_en is null").fetchone()[0]
+    assert len({u for u, _ in trend}) == 6
+    assert {k: v for k, v in trend.items() if k in facts} == facts
+    assert unnamed == 0
