@@ -319,10 +319,12 @@ def test_every_region_has_an_english_name_beside_its_chinese_one(loaded):
         county = conn.execute("select prefecture_name_en, reporting_unit_name_en from marts.dim_region "
                               "where region_code = '654002'").fetchone()  # 伊宁市, a county-level city of Ili
         views = conn.execute("select count(*), count(region_name_en) from marts.rpt_coverage where region_name_zh is not null").fetchone()
+        grid = conn.execute("select count(*), count(prefecture_name_en) from marts.rpt_reporting_completeness").fetchone()
     assert unnamed == 0
     assert ili == ("Yili Hasake Autonomous Prefecture", "Xinjiang Weiwu'er Autonomous Region")
     assert county == ("Yili Hasake Autonomous Prefecture", "Yili Hasake Autonomous Prefecture")
     assert views[0] > 0 and views[0] == views[1], "a view that shows a Chinese place name shows its English one beside it"
+    assert grid[0] > 0 and grid[0] == grid[1], "the completeness grid names every unit in English too"
 
 
 def test_facts_declare_their_foreign_keys_so_a_bi_tool_sees_the_star(loaded):

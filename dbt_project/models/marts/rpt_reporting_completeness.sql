@@ -84,6 +84,7 @@ select
     e.period,
     e.prefecture_code,
     e.prefecture_name_zh,
+    r.name_en                                              as prefecture_name_en,
     true                                                   as expected,
     (d.first_received_at is not null)                      as submitted,
     coalesce(d.first_accepted_received_at <= e.deadline, false) as on_time,
@@ -102,3 +103,4 @@ select
 from expected as e
 left join drops_by_report as d on d.report = e.report and d.prefecture_code = e.prefecture_code and d.period = e.period
 left join {{ ref('int_newest_submissions') }} as n on n.prefecture_code = e.prefecture_code and n.period = e.period
+left join {{ ref('dim_region') }} as r on r.region_code = e.prefecture_code
