@@ -193,3 +193,23 @@ def test_replay_without_a_fix_stays_rejected_and_keeps_its_quarantine(mixed):
     assert sorted(p.relative_to(qpath) for p in Path(qpath).rglob("*")) == before
     original = mixed["root"] / drop["path"]
     assert not filecmp.dircmp(original, Path(qpath) / "drop" / original.name).diff_files
+
+
+def test_a_checker_report_sent_beside_its_drop_is_not_a_drop(warehouse, tmp_path):
+    """Staff check a file with halfsky.validate (its report lands in <drop>.report/) and may send the folder
+    whole: the report is skipped, the drop judged; a folder that merely ends in .report is still a drop."""
+    import hostile_drops as hd
+    from halfsky.validate import main as validate
+
+    unit, period = "150200", "2023-03"
+    root = tmp_path / "landing"
+    drop = hd.write_json(root, unit, period, "a.json", hd.valid_doc(unit, period))
+    assert validate([str(drop), "--as-of", AS_OF.isoformat()]) == 0
+    assert (drop.parent / "a.json.report" / "report.html").exists()
+    hd.write_csv_folder(root, unit, period, "b.report", {"activity.csv": hd.valid_doc(unit, period)["forms"]["activity"]})
+    ingest_all(warehouse, root, tmp_path / "quarantine")
+    with psycopg.connect(warehouse) as conn:
+        statuses = dict(conn.execute("select drop_path, status from ingest.submissions where prefecture_code = %s "
+                                     "and period = %s", (unit, period)).fetchall())
+    assert statuses.keys() == {f"{unit}/{period}/a.json", f"{unit}/{period}/b.report"}
+    assert statuses[f"{unit}/{period}/a.json"] in ("accepted", "superseded")

@@ -36,6 +36,9 @@ from halfsky.untrusted_text import is_safe_name, printable_name
 
 log = logging.getLogger(__name__)
 CHUNK = 1 << 20
+# What ``python -m halfsky.validate`` writes beside a checked drop (``<drop>.report/``): never a drop itself.
+CHECKER_REPORT_SUFFIX = ".report"
+REPORT_FILES = frozenset({"report.html", "report.json", "report.csv"})
 
 
 @dataclass(frozen=True)
@@ -131,7 +134,21 @@ class Landing:
                     continue
                 for entry in sorted(self._children(period["name"]), key=lambda e: e["name"]):
                     rel = printable_path(self._relative(entry["name"]))
-                    yield rel if rel in known else self._drop(entry)
+                    if rel in known:
+                        yield rel
+                    elif self._is_checker_report(entry):
+                        log.info("ignoring %s: the report halfsky.validate wrote beside a drop, not a drop", rel)
+                    else:
+                        yield self._drop(entry)
+
+    def _is_checker_report(self, entry: dict) -> bool:
+        """A ``<drop>.report/`` folder of report.html/.json/.csv only: staff who check a file before sending it
+        may send its folder whole; judged as a drop it would bounce as ``unknown_form``."""
+        if not (entry["name"].endswith(CHECKER_REPORT_SUFFIX) and _is_plain(entry) and entry["type"] == "directory"):
+            return False
+        inside = self._children(entry["name"])
+        return bool(inside) and all(_is_plain(i) and i["type"] == "file" and posixpath.basename(i["name"]) in REPORT_FILES
+                                    for i in inside)
 
     def _drop(self, entry: dict) -> Drop:
         store_rel = self._relative(entry["name"])

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from halfsky.drop_report import shown_value, write_report
 from halfsky.judge import judge_drop
+from halfsky.landing import CHECKER_REPORT_SUFFIX
 from halfsky.untrusted_text import mask_id_numbers_in, printable_name
 
 
@@ -40,7 +41,7 @@ def main(argv: list[str] | None = None) -> int:
     received_at = datetime.fromtimestamp(drop_path.lstat().st_mtime, tz=timezone.utc)
     verdict = judge_drop(drop_path, prefecture, period, received_at=min(received_at, as_of), as_of=as_of)
     name = printable_name(drop_path.name)
-    report_dir = args.report_dir or drop_path.with_name(name + ".report")
+    report_dir = args.report_dir or drop_path.with_name(name + CHECKER_REPORT_SUFFIX)  # the nightly listing skips it
     report = write_report(report_dir, verdict, name)
     word = "ACCEPTED 接收" if verdict.accepted else "REJECTED 退回"
     print(f"{word}: {mask_id_numbers_in(name)} ({printable_name(prefecture)} {printable_name(period)}); rows {verdict.row_counts()}")
