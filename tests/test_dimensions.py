@@ -179,3 +179,17 @@ def test_int_persons_resolves_every_home_region_to_a_current_division(dimensions
         conn.rollback()
     assert {k: v for k, v in found.items() if k in ids} == ids  # other test files may share this warehouse
     assert dangling == 0
+
+
+def test_rebuilding_a_view_alone_keeps_the_views_built_on_it(dimensions):
+    """Views are replaced in place: building the division view alone leaves int_region_rollup, and every
+    other view on it, standing (dbt's default would drop them with cascade)."""
+    def views() -> set[str]:
+        with psycopg.connect(dimensions) as conn:
+            return {r[0] for r in conn.execute(
+                "select schemaname || '.' || viewname from pg_views where schemaname in ('staging', 'intermediate', 'marts')")}
+
+    before = views()
+    assert "intermediate.int_region_rollup" in before
+    run_dbt(["run", "--select", "stg_reference__admin_divisions"], dsn=dimensions)
+    assert views() == before
