@@ -54,9 +54,9 @@ ANALYST_QUERIES = {
         from marts.fct_sites s join marts.dim_site_type t using (site_type_key) join marts.dim_region r using (region_key)
         where s.year = 2025 and t.site_type_code = 'WOMENS_HOME'
         group by r.reporting_unit_code, 1 order by r.reporting_unit_code""",
-    "3. Lottery-funded relief (中央专项彩票公益金) in 2026: received, paid out, balance, people helped": """
+    "3. Lottery-funded relief (中央专项彩票公益金) in 2026: received, paid out, balance to date (since the first report), people helped": """
         select b.prefecture_name_zh as prefecture, sum(b.incoming_cash_yuan) as received_yuan, sum(b.spent_cash_yuan) as spent_yuan,
-               (array_agg(b.cash_balance_to_date_yuan order by b.period desc))[1] as balance_yuan,
+               (array_agg(b.cash_balance_to_date_yuan order by b.period desc))[1] as balance_to_date_yuan,
                max(c.persons_paid_cash) as women_paid, max(c.cash_paid_yuan) as cash_paid_yuan
         from marts.rpt_funds_balance b
         left join marts.rpt_cost_per_beneficiary c
