@@ -37,7 +37,9 @@ def test_airflow_uri_schemes_are_normalised():
     assert normalise_dsn("postgresql+psycopg://u@h/db") == "postgresql://u@h/db"
 
 
-def test_local_cluster_is_started_when_no_server_answers():
+@pytest.fixture
+def local_cluster():
+    """A project-local cluster started as ensure_server starts one when no server answers; stopped after."""
     bin_dir = find_pg_bin_dir()
     if bin_dir is None:
         pytest.skip("no initdb/pg_ctl on this machine")
@@ -45,44 +47,47 @@ def test_local_cluster_is_started_when_no_server_answers():
     state = Path(tempfile.mkdtemp(prefix="halfsky-pg-"))
     server = ensure_server(state, {}, candidates=[CLOSED], allow_pgserver=False)
     try:
-        assert server.how == "local-cluster"
-        assert (state / "pgdata" / "PG_VERSION").exists()
-        assert can_connect(ensure_database(server.admin_dsn, "halfsky"))
-        # A second call reuses the running cluster rather than making another.
-        again = ensure_server(state, {}, candidates=[CLOSED], allow_pgserver=False)
-        assert again.admin_dsn == server.admin_dsn
+        yield state, server
     finally:
-        stop_local_cluster(server.data_dir, bin_dir)
+        if can_connect(server.admin_dsn, timeout_s=1):  # a test may have stopped it already
+            stop_local_cluster(server.data_dir, bin_dir)
+
+
+def test_local_cluster_is_started_when_no_server_answers(local_cluster):
+    state, server = local_cluster
+    assert server.how == "local-cluster"
+    assert (state / "pgdata" / "PG_VERSION").exists()
+    assert can_connect(ensure_database(server.admin_dsn, "halfsky"))
+    # A second call reuses the running cluster rather than making another.
+    again = ensure_server(state, {}, candidates=[CLOSED], allow_pgserver=False)
+    assert again.admin_dsn == server.admin_dsn
+
+
+def test_a_stopped_local_cluster_no_longer_answers(local_cluster):
+    _, server = local_cluster
+    stop_local_cluster(server.data_dir, find_pg_bin_dir())
     assert not can_connect(server.admin_dsn, timeout_s=1)
 
 
-def test_on_a_local_cluster_the_analyst_logs_in_over_tcp_with_its_password_checked_as_scram(monkeypatch):
+def test_on_a_local_cluster_the_analyst_logs_in_over_tcp_with_its_password_checked_as_scram(local_cluster, monkeypatch):
     """The project's own cluster trusts only its admin login on loopback: a BI tool's login as
     halfsky_analyst must give HALFSKY_ANALYST_PASSWORD, which the server holds as a SCRAM verifier."""
     import psycopg
 
     from halfsky.analyst_role import ANALYST_ROLE, ensure_analyst_role
 
-    bin_dir = find_pg_bin_dir()
-    if bin_dir is None:
-        pytest.skip("no initdb/pg_ctl on this machine")
-    state = Path(tempfile.mkdtemp(prefix="halfsky-pg-"))
-    server = ensure_server(state, {}, candidates=[CLOSED], allow_pgserver=False)
-    try:
-        password = "analyst-" + "p" * 24
-        monkeypatch.setenv("HALFSKY_ANALYST_PASSWORD", password)
-        warehouse = ensure_database(server.admin_dsn, "halfsky")
-        ensure_analyst_role(warehouse)
-        with psycopg.connect(server.admin_dsn) as conn:
-            stored = conn.execute("select rolpassword from pg_authid where rolname = %s", (ANALYST_ROLE,)).fetchone()[0]
-        assert stored.startswith("SCRAM-SHA-256$") and password not in stored
-        host, port = "127.0.0.1", urlsplit(server.admin_dsn).port
-        with psycopg.connect(host=host, port=port, dbname="halfsky", user=ANALYST_ROLE, password=password) as conn:
-            assert conn.execute("select current_user").fetchone()[0] == ANALYST_ROLE
-            assert conn.info.pgconn.used_password
-        for wrong in ("not-the-password", None):
-            with pytest.raises(psycopg.OperationalError, match="password"):
-                psycopg.connect(host=host, port=port, dbname="halfsky", user=ANALYST_ROLE, password=wrong,
-                                connect_timeout=3)
-    finally:
-        stop_local_cluster(server.data_dir, bin_dir)
+    _, server = local_cluster
+    password = "analyst-" + "p" * 24
+    monkeypatch.setenv("HALFSKY_ANALYST_PASSWORD", password)
+    warehouse = ensure_database(server.admin_dsn, "halfsky")
+    ensure_analyst_role(warehouse)
+    with psycopg.connect(server.admin_dsn) as conn:
+        stored = conn.execute("select rolpassword from pg_authid where rolname = %s", (ANALYST_ROLE,)).fetchone()[0]
+    assert stored.startswith("SCRAM-SHA-256$") and password not in stored
+    host, port = "127.0.0.1", urlsplit(server.admin_dsn).port
+    with psycopg.connect(host=host, port=port, dbname="halfsky", user=ANALYST_ROLE, password=password) as conn:
+        assert conn.execute("select current_user").fetchone()[0] == ANALYST_ROLE
+        assert conn.info.pgconn.used_password
+    for wrong in ("not-the-password", None):
+        with pytest.raises(psycopg.OperationalError, match="password"):
+            psycopg.connect(host=host, port=port, dbname="halfsky", user=ANALYST_ROLE, password=wrong, connect_timeout=3)
