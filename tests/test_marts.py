@@ -104,7 +104,8 @@ def test_the_grid_names_every_unit_with_rejected_drops_in_a_red_box(loaded):
         assert flagged[label] == "failed" and " rejected" in label, flagged
     # Small units share an ingest task; its box names the first and last unit and the batch's counts.
     assert any(" units): " in i and "rejected" in i and "accepted" in i for i in ingest), ingest
-    assert any(label.startswith("unknown") and flagged[label] == "failed" for label in flagged)
+    # Folders that are no reporting unit are named, so an admin can find them.
+    assert any(label.startswith("not reporting units (") and "800000" in label and flagged[label] == "failed" for label in flagged)
     import sqlite3
 
     with sqlite3.connect(loaded["airflow_db"]) as db:

@@ -146,7 +146,9 @@ def _attention_summary(log_text: str) -> str:
     """The units the night's red needs_attention boxes name, as the grid shows them."""
     import re
 
-    labels = sorted({line.split(" (")[0] for line in re.findall(r"AirflowFailException: ([^\n]+)", log_text)})
+    from halfsky.pipeline import ATTENTION_HINT
+
+    labels = sorted({line.split(ATTENTION_HINT)[0] for line in re.findall(r"AirflowFailException: ([^\n]+)", log_text)})
     if not labels:
         return "no reporting unit needs attention tonight"
     return "needs attention (red boxes in the grid; the night's alert lists the drops):\n" + "\n".join(

@@ -16,6 +16,7 @@ from urllib.parse import quote
 from halfsky.analyst_role import ensure_analyst_role
 from halfsky.dbt_runner import as_of_vars, person_key_options, run_dbt
 from halfsky.ingest import ELSEWHERE, DropVerdict, pending_work, process_prefecture
+from halfsky.ingest_batches import UNKNOWN_UNITS
 from halfsky.reference.code_lists import reference_data
 from halfsky.settings import landing_url, person_hmac_key, quarantine_url, warehouse_dsn
 from halfsky.reference.load import load_admin_divisions, load_home_regions
@@ -109,9 +110,19 @@ def ingest_prefecture(batch: dict, as_of: datetime, run_id: str | None = None, d
     return outcome
 
 
+def not_units_label(paths: list[str]) -> str:
+    """'not reporting units (159900, 800000 and 1,099 more)': the folders of the landing zone no unit owns,
+    named, so an admin can find them (their drops are rejected by path)."""
+    folders = sorted({p.split("/")[0] for p in paths})
+    more = len(folders) - 3
+    return f"not reporting units ({', '.join(folders[:3])}{f' and {more:,} more' if more > 0 else ''})"
+
+
 def night_label(outcome: dict) -> str:
     """'150100 呼和浩特市: 2 rejected, 9 accepted, 1 late': a unit's night, as its grid box and the summary show it."""
-    return f"{unit_label(outcome['label'])}: {verdict_label(outcome['counts'], outcome['late'])}"
+    who = (not_units_label([d["path"] for d in outcome.get("drops", [])]) if outcome["label"] == UNKNOWN_UNITS
+           else unit_label(outcome["label"]))
+    return f"{who}: {verdict_label(outcome['counts'], outcome['late'])}"
 
 
 def verdict_label(counts: dict[str, int], late: int) -> str:
@@ -130,7 +141,7 @@ def needing_attention(outcomes: list[dict]) -> list[dict]:
     units: dict[str, dict] = {}
     for outcome in outcomes:
         for drop in outcome.get("drops", []):
-            unit = drop["path"].split("/")[0] if outcome["label"] != "unknown" else "unknown"
+            unit = drop["path"].split("/")[0] if outcome["label"] != UNKNOWN_UNITS else UNKNOWN_UNITS
             entry = units.setdefault(unit, {"unit": unit, "rejected": [], "late": []})
             if drop["status"] == "rejected":
                 entry["rejected"].append({k: drop[k] for k in ("path", "reasons", "report")})
@@ -139,7 +150,9 @@ def needing_attention(outcomes: list[dict]) -> list[dict]:
     flagged = [u for u in units.values() if u["rejected"] or u["late"]]
     for entry in flagged:
         parts = [f"{len(entry[k])} {k}" for k in ("rejected", "late") if entry[k]]
-        entry["label"] = f"{unit_label(entry['unit'])}: {', '.join(parts)}"
+        who = (not_units_label([d["path"] for d in entry["rejected"]]) if entry["unit"] == UNKNOWN_UNITS
+               else unit_label(entry["unit"]))
+        entry["label"] = f"{who}: {', '.join(parts)}"
     return sorted(flagged, key=lambda e: e["unit"])
 
 
@@ -154,7 +167,7 @@ def summarize_night(outcomes: list[dict], run_id: str, dsn: str | None = None) -
     drops = {status: totals[status] for status in ("accepted", "rejected", "duplicate", "superseded")}
     lines = [night_label(o) for o in outcomes if o]
     # Batches hold several units each (halfsky.ingest_batches); every folder that is no unit counts as one.
-    units = {d["path"].split("/")[0] if o["label"] != "unknown" else "unknown" for o in outcomes if o for d in o["drops"]}
+    units = {d["path"].split("/")[0] if o["label"] != UNKNOWN_UNITS else UNKNOWN_UNITS for o in outcomes if o for d in o["drops"]}
     log.info("drops this run: %d accepted, %d rejected, %d duplicate, %d superseded, from %d units in %d tasks\n%s",
              *drops.values(), len(units), len(outcomes), "\n".join(lines))
     return {"drops": drops, "units": len(units), "tasks": len(outcomes)}
@@ -195,6 +208,10 @@ def run_url(context: dict) -> str | None:
     return f"{base}/dags/{dag_run.dag_id}/runs/{quote(dag_run.run_id, safe='')}"
 
 
+# What a red needs_attention box says after the unit's label (the demo reads the label back from it).
+ATTENTION_HINT = " (each drop, its rules and its report are at the top of this log)"
+
+
 def raise_if_needs_attention(unit: dict) -> None:
     """Fail (a red box naming the unit) for rejected drops; late drops alone only log (the box stays green)."""
     lines = [f"REJECTED  {d['path']} | {d['reasons']} | report: {d['report']}" for d in unit["rejected"]]
@@ -204,4 +221,4 @@ def raise_if_needs_attention(unit: dict) -> None:
     if unit["rejected"]:
         from airflow.sdk.exceptions import AirflowFailException
 
-        raise AirflowFailException(f"{unit['label']} (each drop, its rules and its report are at the top of this log)")
+        raise AirflowFailException(unit["label"] + ATTENTION_HINT)
