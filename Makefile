@@ -57,3 +57,17 @@ docs: setup
 clean: down
 	@if [ -f .halfsky/pgdata/PG_VERSION ]; then .venv/bin/python -c "from halfsky.local_postgres import *; from pathlib import Path; stop_local_cluster(Path('.halfsky/pgdata'), find_pg_bin_dir())" || true; fi
 	rm -rf .halfsky
+
+# Superset on http://127.0.0.1:$(BI_PORT) reading the marts as halfsky_analyst, dashboards from deploy/superset/assets.
+BI_PORT ?= 8088
+BI := .venv/bin/python -m halfsky.bi
+.PHONY: bi bi-check bi-down
+
+bi: setup
+	@$(ENV) BI_PORT=$(BI_PORT) $(BI) up --port $(BI_PORT)
+
+bi-check:
+	@$(ENV) $(BI) check
+
+bi-down:
+	@if [ -x .venv/bin/python ]; then if [ -f .halfsky/env.sh ]; then $(ENV) $(BI) down; else $(BI) down; fi; fi
