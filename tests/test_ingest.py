@@ -213,3 +213,17 @@ def test_a_checker_report_sent_beside_its_drop_is_not_a_drop(warehouse, tmp_path
                                      "and period = %s", (unit, period)).fetchall())
     assert statuses.keys() == {f"{unit}/{period}/a.json", f"{unit}/{period}/b.report"}
     assert statuses[f"{unit}/{period}/a.json"] in ("accepted", "superseded")
+
+
+def test_a_late_drop_shows_when_it_came_in_the_deadline_s_zone(tmp_path):
+    """A file's time comes in UTC; the report shows it in Asia/Shanghai, like the deadline beside it."""
+    from datetime import datetime, timezone
+
+    import hostile_drops as hd
+    from halfsky.judge import judge_drop
+
+    drop = hd.write_json(tmp_path, "150100", "2026-07", "late.json", hd.valid_doc("150100", "2026-07"))
+    verdict = judge_drop(drop, "150100", "2026-07", received_at=datetime(2026, 8, 15, 4, 44, tzinfo=timezone.utc),
+                         as_of=AS_OF)
+    late = next(f for f in verdict.findings if f.rule == "late_drop")
+    assert (late.value, late.detail) == ("2026-08-15T12:44:00+08:00", "due 2026-08-10 23:59 Asia/Shanghai")

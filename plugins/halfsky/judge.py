@@ -16,7 +16,7 @@ from pathlib import Path
 from halfsky.drop_reader import DropRejected, read_drop
 from halfsky.drop_warnings import ineligible_beneficiaries, persons_over_person_times
 from halfsky.forms import FORMS
-from halfsky.periods import deadline, is_future, is_period, is_year, period_bounds, period_kind
+from halfsky.periods import SHANGHAI, deadline, is_future, is_period, is_year, period_bounds, period_kind
 from halfsky.reference.code_lists import ReferenceData, reference_data
 from halfsky.reference.divisions import all_divisions, allowed_region_codes
 from halfsky.rules import ERROR, RULES, Finding
@@ -174,7 +174,9 @@ def _judge(path: Path, prefecture_code: str, period: str, *, received_at: dateti
     due = deadline(period, set(verdict.forms))
     verdict.is_late = received_at > due
     if verdict.is_late:
-        verdict.findings.append(Finding("late_drop", value=received_at.isoformat(), detail=f"due {due:%Y-%m-%d %H:%M} Asia/Shanghai"))
+        # Received and due in the same zone (a file's time comes in UTC): staff compare them at a glance.
+        verdict.findings.append(Finding("late_drop", value=received_at.astimezone(SHANGHAI).isoformat(),
+                                        detail=f"due {due:%Y-%m-%d %H:%M} Asia/Shanghai"))
     log.debug("%s/%s %s: %s, %d rows, %d errors, %d warnings", prefecture_code, period, printable_name(path.name), verdict.status,
              sum(verdict.row_counts().values()), len(verdict.errors), len(verdict.warnings))
     return verdict
