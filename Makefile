@@ -22,6 +22,7 @@ help:
 	@echo "make down   - stop what make up and make docs started"
 	@echo "make status - which of those services run"
 	@echo "make docs   - dbt docs generate, then serve them on http://127.0.0.1:$(DOCS_PORT)"
+	@echo "make bi     - Superset dashboards on http://127.0.0.1:$(BI_PORT), read-only on the marts (bi-check: browser check; bi-down: stop)"
 	@echo "make clean  - remove .halfsky (local cluster, Airflow home, landing zone)"
 
 setup:
@@ -54,7 +55,7 @@ status:
 docs: setup
 	@$(ENV) $(SERVICES) docs --port $(DOCS_PORT)
 
-clean: down
+clean: down bi-down
 	@if [ -f .halfsky/pgdata/PG_VERSION ]; then .venv/bin/python -c "from halfsky.local_postgres import *; from pathlib import Path; stop_local_cluster(Path('.halfsky/pgdata'), find_pg_bin_dir())" || true; fi
 	rm -rf .halfsky
 

@@ -1,12 +1,12 @@
-# superset_config.py for the halfsky prototype (Superset 6.1.0).
+# superset_config.py for halfsky's Superset 6.1.0 (`make bi`, plugins/halfsky/bi.py).
 # Loaded because SUPERSET_CONFIG_PATH points here; it overrides superset/config.py.
+# Nothing secret lives in this file: halfsky.bi passes the secret key and the paths
+# in the environment (SUPERSET_SECRET_KEY, SUPERSET_HOME = <HALFSKY_HOME>/superset/home).
 import os
-
-_HERE = os.path.dirname(os.path.abspath(__file__))
 
 # --- secrets & metadata DB -------------------------------------------------
 SECRET_KEY = os.environ["SUPERSET_SECRET_KEY"]  # fail loudly if missing
-_HOME = os.environ.get("SUPERSET_HOME", os.path.join(_HERE, "superset_home"))
+_HOME = os.environ["SUPERSET_HOME"]  # Superset's own metadata (SQLite), logs, uploads
 SQLALCHEMY_DATABASE_URI = (
     "sqlite:///" + os.path.join(_HOME, "superset.db") + "?check_same_thread=false"
 )
@@ -43,6 +43,7 @@ MAPBOX_API_KEY = ""
 BUG_REPORT_URL = None
 DOCUMENTATION_URL = None
 # Stats logger is a no-op by default (DummyStatsLogger); keep it.
+# (DO_NOT_TRACK=1 and SCARF_ANALYTICS=false are exported by halfsky.bi as well.)
 
 # --- API use ---------------------------------------------------------------
 # CSRF stays ON. Scripts fetch /api/v1/security/csrf_token/ with their JWT and
@@ -75,5 +76,6 @@ if _TILE_URL:
     DECKGL_BASE_MAP = [["tile://" + _TILE_URL, "本地底图 Local tiles"]]
 
 # UI language: 6.1 ships zh translations but LANGUAGES = {} (English only) by default.
+# SUPERSET_LOCALE=zh makes Chinese the default; the navbar's language menu switches.
 LANGUAGES = {"zh": {"flag": "cn", "name": "简体中文"}, "en": {"flag": "us", "name": "English"}}
 BABEL_DEFAULT_LOCALE = os.environ.get("SUPERSET_LOCALE", "en")
