@@ -38,6 +38,14 @@ QUARTER_SQL = "left(period, 4) || '-Q' || ((substr(period, 6, 2)::int + 2) / 3):
 STATUS_SCORE = ("CASE WHEN status = 'accepted' AND on_time THEN 3 WHEN status = 'accepted' THEN 2 "
                 "WHEN submitted THEN 1 ELSE 0 END")
 LATEST_SQL = "SELECT t.*, t.year = max(t.year) OVER () AS is_latest_year\nFROM marts.{t} t"
+# The year and region columns rpt_target_completion and rpt_coverage share (contract v2's region levels).
+REGION_YEAR_LABELS = {
+    "year": ("年度", "Year"),
+    "region_level": ("区划层级", "Region level: county, prefecture, reporting_unit, province"),
+    "region_code": ("区划代码", "Region code, GB/T 2260"),
+    "region_name_zh": ("地区", "Region"),
+    "region_name_en": ("地区（英文）", "Region, English name"),
+}
 DATASETS = {
     "rpt_funds_balance": dict(
         table="rpt_funds_balance",
@@ -79,11 +87,7 @@ DATASETS = {
         description="Annual targets against actuals per region level, region, program and indicator "
                     "(marts.rpt_target_completion, contract v2).",
         labels={
-            "year": ("年度", "Year"),
-            "region_level": ("区划层级", "Region level: county, prefecture, reporting_unit, province"),
-            "region_code": ("区划代码", "Region code, GB/T 2260"),
-            "region_name_zh": ("地区", "Region"),
-            "region_name_en": ("地区（英文）", "Region, English name"),
+            **REGION_YEAR_LABELS,
             "program_code": ("项目代码", "Program code"),
             "indicator_code": ("指标代码", "Indicator code"),
             "target_value": ("目标值", "Target for the year"),
@@ -108,11 +112,7 @@ DATASETS = {
         description="Distinct eligible persons reached against the population of the program's group, per "
                     "region level and region (marts.rpt_coverage, contract v2).",
         labels={
-            "year": ("年度", "Year"),
-            "region_level": ("区划层级", "Region level: county, prefecture, reporting_unit, province"),
-            "region_code": ("区划代码", "Region code, GB/T 2260"),
-            "region_name_zh": ("地区", "Region"),
-            "region_name_en": ("地区（英文）", "Region, English name"),
+            **REGION_YEAR_LABELS,
             "program_code": ("项目代码", "Program code"),
             "population_group_code": ("人群代码", "Population group of the program"),
             "persons_reached": ("覆盖人数", "Distinct eligible persons reached"),
@@ -136,6 +136,7 @@ DATASETS = {
             "period": ("报送期", "Reporting period (YYYY-MM, or YYYY for annual forms)"),
             "prefecture_code": ("地市代码", "Prefecture code"),
             "prefecture_name_zh": ("地市", "Prefecture"),
+            "prefecture_name_en": ("地市（英文）", "Prefecture, English name"),
             "expected": ("应报", "A report is expected"),
             "submitted": ("已报", "Something was submitted"),
             "on_time": ("按时", "Accepted before the deadline"),
