@@ -243,6 +243,11 @@ def running() -> int | None:
     return pid if alive and ours else None
 
 
+def running_url() -> str:
+    """The address of the Superset ``up`` started (its port is kept beside its pid)."""
+    return f"http://{HOST}:{int(port_file().read_text())}"
+
+
 def _port_taken(port: int) -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.settimeout(1)
@@ -268,8 +273,7 @@ def start_server(env: dict[str, str], port: int, timeout: float = 180.0) -> str:
     base_url = f"http://{HOST}:{port}"
     pid = running()
     if pid is not None:
-        port = int(port_file().read_text())
-        base_url = f"http://{HOST}:{port}"
+        base_url = running_url()
         print(f"halfsky: Superset already running (pid {pid}) on {base_url}", file=sys.stderr)
     else:
         if _port_taken(port):
@@ -405,11 +409,16 @@ def import_assets(base_url: str) -> list[dict]:
     sp.req("POST", "/api/v1/assets/import/",
            files={"bundle": ("halfsky_assets.zip", data, "application/zip")},
            data={"passwords": json.dumps({name: password for name in databases})})
-    q = "(filters:!((col:slug,opr:ct,value:halfsky)),columns:!(id,slug,dashboard_title),page_size:100)"
-    dashboards = sp.j("GET", f"/api/v1/dashboard/?q={q}")["result"]
+    dashboards = halfsky_dashboards(sp)
     print(f"halfsky: imported {len(data)} bytes of dashboards ({len(dashboards)} dashboards) "
           f"in {time.monotonic() - t:.1f} s", file=sys.stderr)
-    return sorted(dashboards, key=lambda d: d["slug"])
+    return dashboards
+
+
+def halfsky_dashboards(sp: Superset) -> list[dict]:
+    """The dashboards halfsky imported (slug halfsky-…), by slug: id, slug and title."""
+    q = "(filters:!((col:slug,opr:ct,value:halfsky)),columns:!(id,slug,dashboard_title),page_size:100)"
+    return sorted(sp.j("GET", f"/api/v1/dashboard/?q={q}")["result"], key=lambda d: d["slug"])
 
 
 # --- commands ------------------------------------------------------------------------------------
@@ -447,9 +456,8 @@ def status() -> int:
     if pid is None:
         print("superset       stopped")
         return 0
-    port = int(port_file().read_text())
-    print(f"superset       running, pid {pid}, http://{HOST}:{port}  health: "
-          f"{'ok' if _healthy(f'http://{HOST}:{port}') else 'no answer'}")
+    url = running_url()
+    print(f"superset       running, pid {pid}, {url}  health: {'ok' if _healthy(url) else 'no answer'}")
     return 0
 
 
@@ -462,10 +470,8 @@ def check(timeout: float) -> int:
         raise BIError(f"{CHROMIUM} is missing: apt-get install chromium fonts-noto-cjk")
     venv = superset_dir() / "pw-venv"
     _install(venv, PLAYWRIGHT, None, "")
-    base_url = f"http://{HOST}:{int(port_file().read_text())}"
-    sp = Superset(base_url, ADMIN_USER, admin_password())
-    q = "(filters:!((col:slug,opr:ct,value:halfsky)),columns:!(id,slug),page_size:100)"
-    slugs = sorted(d["slug"] for d in sp.j("GET", f"/api/v1/dashboard/?q={q}")["result"])
+    base_url = running_url()
+    slugs = [d["slug"] for d in halfsky_dashboards(Superset(base_url, ADMIN_USER, admin_password()))]
     if not slugs:
         raise BIError("no halfsky dashboards in Superset: make bi")
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
@@ -497,7 +503,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "import":
             if running() is None:
                 raise BIError("Superset is not running: make bi")
-            for d in import_assets(f"http://{HOST}:{int(port_file().read_text())}"):
+            for d in import_assets(running_url()):
                 print(d["slug"], d["dashboard_title"])
             return 0
         if args.command == "check":
