@@ -7,6 +7,9 @@ ENV := source .halfsky/env.sh &&
 # make up AIRFLOW_PORT=8090 / make docs DOCS_PORT=8091 to move them.
 AIRFLOW_PORT ?= 8080
 DOCS_PORT ?= 8081
+# make up EXECUTOR=celery [CELERY_WORKERS=2]: CeleryExecutor, Redis broker, workers on this machine (docs/celery.md).
+EXECUTOR ?= local
+CELERY_WORKERS ?= 2
 SERVICES := .venv/bin/python -m halfsky.services
 
 .PHONY: help setup demo test bench soak up down status docs clean
@@ -19,6 +22,7 @@ help:
 	@echo "make soak   - 50 nights in a row over a growing, hostile landing tree with SIGKILLs and a Postgres restart;"
 	@echo "              nothing may be lost or doubled (bench/soak.py, not in CI; SOAK_ARGS='--quick' for 5 nights)"
 	@echo "make up     - Airflow UI and services on http://127.0.0.1:$(AIRFLOW_PORT), in the background (login printed)"
+	@echo "              (EXECUTOR=celery CELERY_WORKERS=2: CeleryExecutor with a Redis broker and local workers)"
 	@echo "make down   - stop what make up and make docs started"
 	@echo "make status - which of those services run"
 	@echo "make docs   - dbt docs generate, then serve them on http://127.0.0.1:$(DOCS_PORT)"
@@ -44,7 +48,7 @@ soak: setup
 	@$(ENV) .venv/bin/python bench/soak.py $(SOAK_ARGS)
 
 up: setup
-	@$(ENV) $(SERVICES) up --port $(AIRFLOW_PORT)
+	@$(ENV) $(SERVICES) up --port $(AIRFLOW_PORT) --executor $(EXECUTOR) --workers $(CELERY_WORKERS)
 
 down:
 	@if [ -x .venv/bin/python ]; then if [ -f .halfsky/env.sh ]; then $(ENV) $(SERVICES) down; else $(SERVICES) down; fi; fi

@@ -206,3 +206,21 @@ def test_dockerignore_sends_no_secret_or_data_to_the_build():
     allowed = {line[1:].rstrip("/") for line in lines if line.startswith("!")}
     assert allowed == {"constraints.txt", "pyproject.toml", "README.md", "plugins", "dags", "dbt_project",
                        "expectations"}
+
+
+def test_the_celery_profile_adds_a_private_redis_and_workers_that_run_the_same_image(compose, airflow_services):
+    redis, worker = compose["services"]["redis"], compose["services"]["airflow-worker"]
+    assert redis["profiles"] == ["celery"] and worker["profiles"] == ["celery"]
+    assert "ports" not in redis, "the broker is reachable from the compose network only"
+    assert "--requirepass" in " ".join(redis["command"]) and redis["environment"]["REDIS_PASSWORD"].startswith("${")
+    assert worker["command"] == "celery worker"
+    assert worker["depends_on"]["redis"] == {"condition": "service_healthy"}
+    # One executor setting for every Airflow service: a scheduler on Celery with Local workers (or none) never runs.
+    executors = {service["environment"]["AIRFLOW__CORE__EXECUTOR"] for service in airflow_services.values()}
+    assert executors == {"${AIRFLOW_EXECUTOR:-LocalExecutor}"}
+    brokers = {service["environment"]["AIRFLOW__CELERY__BROKER_URL"] for service in airflow_services.values()}
+    assert brokers == {"redis://:${HALFSKY_REDIS_PASSWORD:-}@redis:6379/0"}
+    example = ENV_EXAMPLE.read_text()
+    for line in ("COMPOSE_PROFILES=celery", "AIRFLOW_EXECUTOR=CeleryExecutor", "HALFSKY_REDIS_PASSWORD="):
+        assert line in example, line
+    assert "apache-airflow-providers-celery" in (REPO_ROOT / "pyproject.toml").read_text()

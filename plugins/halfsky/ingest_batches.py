@@ -31,6 +31,8 @@ MAX_BATCHES = 256
 UNKNOWN_UNITS = "unknown"  # the batch of every folder that is not a reporting unit: rejected by path, one task
 # A batch worth a task's start-up: at this size the work takes several times longer than the start-up.
 MIN_BATCH_BYTES = 24 << 20
+# Another size for a site whose workers start faster or slower than this machine's; 1 gives every unit a task.
+BATCH_BYTES_ENV = "HALFSKY_INGEST_BATCH_BYTES"
 # What a drop costs beyond its bytes, in bytes of work: a batch of 200 empty drops still weighs 50 MB.
 DROP_OVERHEAD_BYTES = 256 << 10
 DEFAULT_SLOTS = 4  # halfsky.services' [core] parallelism
@@ -50,6 +52,14 @@ def worker_slots() -> int:
         return max(1, int(value)) if value is not None else DEFAULT_SLOTS
     except ValueError:
         return DEFAULT_SLOTS
+
+
+def min_batch_bytes() -> int:
+    """MIN_BATCH_BYTES, or HALFSKY_INGEST_BATCH_BYTES where it is set to a positive whole number."""
+    try:
+        return max(1, int(os.environ[BATCH_BYTES_ENV]))
+    except (KeyError, ValueError):
+        return MIN_BATCH_BYTES
 
 
 def _size_of(sizes: Sizes, path: str) -> int:
@@ -72,7 +82,7 @@ def _name(known_units, unit: str) -> str:
 def batch_count(weight: int, slots: int) -> int:
     """Batches for a night of ``weight``: one per MIN_BATCH_BYTES, rounded up to a multiple of ``slots``
     once there are that many, at most the multiple of ``slots`` that fits in MAX_BATCHES - 1."""
-    wanted = max(1, math.ceil(weight / MIN_BATCH_BYTES))
+    wanted = max(1, math.ceil(weight / min_batch_bytes()))
     if wanted < slots:
         return wanted
     ceiling = max(slots, (MAX_BATCHES - 1) // slots * slots) if slots < MAX_BATCHES else MAX_BATCHES - 1
@@ -124,7 +134,7 @@ def batch_by_unit(paths: list[str], known_units: Mapping | set[str] | frozenset[
         big = [cost for _, cost in units if cost >= target]
         if big:  # alone each; the rest shares the other batches, the whole a multiple of the slots again
             rest = weight - sum(big)
-            total = len(big) + (math.ceil(rest / MIN_BATCH_BYTES) if rest else 0)
+            total = len(big) + (math.ceil(rest / min_batch_bytes()) if rest else 0)
             if total >= slots:
                 total = min(math.ceil(total / slots) * slots, MAX_BATCHES - 1)
             target = min(target, rest / max(1, total - len(big))) if rest else target

@@ -4,9 +4,15 @@
 ``.halfsky/env.sh``::
 
     python -m halfsky.services up [--port 8080]   # api-server, scheduler, dag-processor, triggerer
+    python -m halfsky.services up --executor celery [--workers 2]   # the same, plus Celery workers
     python -m halfsky.services status
     python -m halfsky.services docs [--port 8081] # dbt docs generate, then serve
     python -m halfsky.services down               # stops what up and docs started, nothing else
+
+With ``--executor celery`` the scheduler hands tasks to a Redis broker (AIRFLOW__CELERY__BROKER_URL, default
+redis://127.0.0.1:6379/0) and ``--workers`` Celery workers on this machine take them, each named
+``worker-N@<host>`` in Celery and in every task instance it runs (halfsky.worker_identity). Workers on other
+machines join with the same settings: ``airflow celery worker --queues <the queue>`` (docs/celery.md).
 
 Everything listens on 127.0.0.1 only (the scheduler and triggerer do not start
 Airflow's log server, which would listen on every interface: the api-server
@@ -21,6 +27,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import fcntl
+import hashlib
 import importlib.util
 import json
 import os
@@ -38,6 +45,7 @@ from pathlib import Path
 import psutil
 
 from halfsky.devenv import TELEMETRY_OFF, state_dir
+from halfsky.worker_identity import HOSTNAME_CALLABLE
 
 HOST = "127.0.0.1"
 DEFAULT_PORT = 8080
@@ -47,6 +55,9 @@ DEFAULT_DOCS_PORT = 8081
 TIMEZONE = "Asia/Shanghai"
 ADMIN_USER = "admin"
 AIRFLOW_SERVICES = ("api-server", "scheduler", "dag-processor", "triggerer")
+EXECUTORS = {"local": "LocalExecutor", "celery": "CeleryExecutor"}
+DEFAULT_BROKER_URL = "redis://127.0.0.1:6379/0"
+WORKER_PREFIX = "celery-worker-"
 DOCS = "dbt-docs"
 BIN = Path(sys.executable).parent
 
@@ -93,13 +104,27 @@ FORKSERVER_PRELOAD = {
 }
 
 
-def service_env(port: int) -> dict[str, str]:
-    """os.environ (from env.sh) plus what the four services must agree on."""
+def celery_queue() -> str:
+    """This checkout's own queue: two checkouts (or a test) sharing one Redis never run each other's tasks."""
+    digest = hashlib.sha256(str(state_dir()).encode()).hexdigest()[:10]
+    return f"halfsky-{digest}"
+
+
+def service_env(port: int, executor: str = "local") -> dict[str, str]:
+    """os.environ (from env.sh) plus what the services (and workers) must agree on."""
     folder = services_dir()
     env = {**os.environ, **TELEMETRY_OFF}
     env.setdefault("AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS", f"{ADMIN_USER}:admin")
     env.setdefault("AIRFLOW__CORE__DEFAULT_TIMEZONE", TIMEZONE)
-    env.setdefault("AIRFLOW__CORE__EXECUTOR", "LocalExecutor")
+    env["AIRFLOW__CORE__EXECUTOR"] = EXECUTORS[executor]
+    if executor == "celery":
+        # Results go to the metadata database (Celery's db+ backend, Airflow's default); only the broker is Redis.
+        env.setdefault("AIRFLOW__CELERY__BROKER_URL", DEFAULT_BROKER_URL)
+        env.setdefault("AIRFLOW__OPERATORS__DEFAULT_QUEUE", celery_queue())
+        # Redis hands an unacknowledged task to another worker after this long: longer than nightly_load's
+        # dagrun_timeout (6 h), so a long ingest is never run twice at once.
+        env.setdefault("AIRFLOW__CELERY_BROKER_TRANSPORT_OPTIONS__VISIBILITY_TIMEOUT", "21600")
+        env["AIRFLOW__CORE__HOSTNAME_CALLABLE"] = HOSTNAME_CALLABLE
     # LocalExecutor forks `parallelism` workers up front (32 by default, ~30 MB each); a laptop or a 2-core
     # machine runs a night's prefectures and dbt models no faster with more than 4 at once.
     env.setdefault("AIRFLOW__CORE__PARALLELISM", "4")
@@ -117,6 +142,19 @@ def service_env(port: int) -> dict[str, str]:
                                                       min_length=64),
     })
     return env
+
+
+def worker_names(count: int) -> list[str]:
+    return [f"{WORKER_PREFIX}{n}" for n in range(1, count + 1)]
+
+
+def worker_argv(name: str, env: dict[str, str], concurrency: int) -> list[str]:
+    """A Celery worker on this checkout's queue. No log server (it would take port 8793 once per worker): the
+    api-server reads task logs from the shared AIRFLOW_HOME, as with the scheduler's."""
+    number = name.removeprefix(WORKER_PREFIX)
+    return [str(BIN / "airflow"), "celery", "worker", "--celery-hostname", f"worker-{number}@%h",
+            "--queues", env["AIRFLOW__OPERATORS__DEFAULT_QUEUE"], "--concurrency", str(concurrency),
+            "--skip-serve-logs", "--without-gossip", "--without-mingle"]
 
 
 def _argv(name: str, port: int) -> list[str]:
@@ -195,7 +233,8 @@ def _group(name: str) -> tuple[int | None, list[psutil.Process]]:
             ours = proc.info["create_time"] <= written + 1
         else:
             command = " ".join(proc.info["cmdline"] or [])
-            ours = proc.info["create_time"] >= written - 5 and ("airflow" in command or "dbt" in command)
+            # Celery's pool processes rename themselves "[celeryd: worker-1@host:ForkPoolWorker-1]".
+            ours = proc.info["create_time"] >= written - 5 and any(word in command for word in ("airflow", "dbt", "celeryd"))
         if ours:
             members.append(proc)
     return pgid, members
@@ -321,7 +360,12 @@ def _write_dbt_manifest(env: dict[str, str]) -> None:
               f"nightly_load may not load. See {log}:\n{_tail(log, 15)}", file=sys.stderr)
 
 
-def up(port: int, timeout: float, manifest: bool = True) -> int:
+def started_workers() -> list[str]:
+    """The Celery workers ``up`` started here (their pid files), running or not."""
+    return sorted(path.stem for path in services_dir().glob(f"{WORKER_PREFIX}*.pid"))
+
+
+def up(port: int, timeout: float, manifest: bool = True, executor: str = "local", workers: int = 2) -> int:
     base_url = f"http://{HOST}:{port}"
     with _lock():
         already = {name: pid for name in AIRFLOW_SERVICES if (pid := running(name))}
@@ -329,27 +373,45 @@ def up(port: int, timeout: float, manifest: bool = True) -> int:
         if "api-server" in already and state.exists() and int(state.read_text()) != port:
             raise ServiceError(f"the api-server already runs on port {state.read_text().strip()}: "
                                "`make down` first to move it")
+        executor_file = services_dir() / "executor"
+        if already and executor_file.exists() and executor_file.read_text().strip() != executor:
+            raise ServiceError(f"the services already run with the {executor_file.read_text().strip()} executor: "
+                               f"`make down` first to switch to {executor}")
         if "api-server" not in already and _port_taken(port):
             raise ServiceError(f"{HOST}:{port} is taken by another program; pick another port: "
                                f"make up AIRFLOW_PORT={port + 10}")
-        env = service_env(port)
+        env = service_env(port, executor)
         password = admin_password()
         if manifest:
             _write_dbt_manifest(env)
+        names = list(AIRFLOW_SERVICES)
+        argv = {name: _argv(name, port) for name in AIRFLOW_SERVICES}
+        envs = {name: env for name in AIRFLOW_SERVICES}
+        if executor == "celery":
+            _check_broker(env["AIRFLOW__CELERY__BROKER_URL"])
+            # [core] parallelism caps what the scheduler sends; the workers share it out.
+            concurrency = max(1, int(env.get("AIRFLOW__CORE__PARALLELISM", "4")) // max(1, workers))
+            for name in worker_names(workers):
+                names.append(name)
+                envs[name] = {**env, "HALFSKY_WORKER_NAME": name.replace(WORKER_PREFIX, "worker-")}
+                argv[name] = worker_argv(name, env, concurrency)
         started = []
-        for name in AIRFLOW_SERVICES:
-            if name in already:
-                print(f"halfsky: {name} already running (pid {already[name]})", file=sys.stderr)
+        for name in names:
+            if running(name):
+                print(f"halfsky: {name} already running (pid {running(name)})", file=sys.stderr)
                 continue
             if stop(name):  # its leader died, but some of its processes did not
                 print(f"halfsky: stopped what was left of an earlier {name}", file=sys.stderr)
-            pid = start(name, _argv(name, port), env)
+            pid = start(name, argv[name], envs[name])
             started.append(name)
             print(f"halfsky: started {name} (pid {pid}), log {log_file(name)}", file=sys.stderr)
+        executor_file.write_text(f"{executor}\n")
         if "api-server" in started:
             state.write_text(f"{port}\n")
         try:
-            health = _wait_healthy(base_url, timeout)
+            health = _wait_healthy(base_url, timeout, names)
+            if executor == "celery":
+                _wait_workers(env, [n for n in names if n.startswith(WORKER_PREFIX)], timeout)
         except ServiceError:
             stop(*started)
             raise
@@ -358,24 +420,75 @@ def up(port: int, timeout: float, manifest: bool = True) -> int:
         if status != "healthy":
             print(f"halfsky: {component}: {status or 'starting'} (see `python -m halfsky.services status`)",
                   file=sys.stderr)
+    workers_line = ""
+    if executor == "celery":
+        workers_line = (f"\nExecutor:    CeleryExecutor, broker {_redacted(env['AIRFLOW__CELERY__BROKER_URL'])}, "
+                        f"queue {env['AIRFLOW__OPERATORS__DEFAULT_QUEUE']}, {workers} workers "
+                        f"({', '.join(w.replace(WORKER_PREFIX, 'worker-') for w in worker_names(workers))})")
     print(f"""
 Airflow UI:  {base_url}
 Log in as:   {ADMIN_USER} / {password}
              (kept in {password_file()}; other users of
              AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS get theirs in that file too)
 Time zone:   the server reads dates in {TIMEZONE}; the UI shows the browser's zone
-             (choose {TIMEZONE} under User > Timezone if your browser is elsewhere)
+             (choose {TIMEZONE} under User > Timezone if your browser is elsewhere){workers_line}
 Logs:        {services_dir()}/*.log
 Stop:        make down""")
     return 0
 
 
-def _wait_healthy(base_url: str, timeout: float) -> dict:
+def _redacted(url: str) -> str:
+    """A broker URL without its password, for printing."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    if parts.password:
+        return url.replace(f":{parts.password}@", ":***@", 1)
+    return url
+
+
+def _check_broker(url: str, timeout: float = 3.0) -> None:
+    """Fail before starting anything when the broker does not answer: the workers would retry for ever."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    host, port = parts.hostname or "127.0.0.1", parts.port or {"redis": 6379, "rediss": 6379, "amqp": 5672}.get(parts.scheme, 6379)
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            pass
+    except OSError as exc:
+        raise ServiceError(f"the Celery broker {_redacted(url)} does not answer ({exc}): start Redis "
+                           "(redis-server) or set AIRFLOW__CELERY__BROKER_URL") from exc
+
+
+def _wait_workers(env: dict[str, str], names: list[str], timeout: float) -> None:
+    """Until every worker answers a Celery ping (it has connected to the broker and consumes the queue)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        for name in names:
+            if running(name) is None:
+                raise ServiceError(f"{name} exited; the end of {log_file(name)}:\n{_tail(log_file(name))}")
+        result = subprocess.run([str(BIN / "celery"), "--app", "airflow.providers.celery.executors.celery_executor_utils.app",
+                                 "inspect", "ping", "--timeout", "2", "--json"],
+                                env=env, capture_output=True, text=True)
+        try:
+            answered = {key.split("@", 1)[0] for key in json.loads(result.stdout or "{}")}
+        except ValueError:
+            answered = set()
+        if {n.replace(WORKER_PREFIX, "worker-") for n in names} <= answered:
+            return
+        if time.monotonic() > deadline:
+            raise ServiceError(f"Celery workers did not answer within {timeout:.0f} s (answered: {sorted(answered)}); "
+                               f"see {', '.join(str(log_file(n)) for n in names)}")
+        time.sleep(1)
+
+
+def _wait_healthy(base_url: str, timeout: float, names: list[str] | tuple[str, ...] = AIRFLOW_SERVICES) -> dict:
     """Until the api-server answers /api/v2/monitor/health; fail early if a service exits."""
     deadline = time.monotonic() + timeout
     health = None
     while time.monotonic() < deadline:
-        for name in AIRFLOW_SERVICES:
+        for name in names:
             if running(name) is None:
                 raise ServiceError(f"{name} exited; the end of {log_file(name)}:\n{_tail(log_file(name))}")
         health = _get_json(f"{base_url}/api/v2/monitor/health", timeout=3)
@@ -396,16 +509,17 @@ def _wait_healthy(base_url: str, timeout: float) -> dict:
 
 def down() -> int:
     with _lock():
-        stopped = stop(DOCS, *AIRFLOW_SERVICES)
+        stopped = stop(DOCS, *AIRFLOW_SERVICES, *started_workers())
         (services_dir() / "api-server.port").unlink(missing_ok=True)
+        (services_dir() / "executor").unlink(missing_ok=True)
     print(f"halfsky: stopped {', '.join(stopped)}" if stopped else "halfsky: nothing was running", file=sys.stderr)
     return 0
 
 
 def status() -> int:
-    for name in (*AIRFLOW_SERVICES, DOCS):
+    for name in (*AIRFLOW_SERVICES, *started_workers(), DOCS):
         pid = running(name)
-        print(f"{name:14} {'running, pid ' + str(pid) if pid else 'stopped'}")
+        print(f"{name:16} {'running, pid ' + str(pid) if pid else 'stopped'}")
     port_file = services_dir() / "api-server.port"
     if running("api-server") and port_file.exists():
         port = int(port_file.read_text())
@@ -461,6 +575,9 @@ def main(argv: list[str] | None = None) -> int:
     p_up.add_argument("--port", type=int, default=int(os.environ.get("HALFSKY_AIRFLOW_PORT", DEFAULT_PORT)))
     p_up.add_argument("--timeout", type=float, default=180.0, help="seconds to wait for the api-server")
     p_up.add_argument("--no-manifest", action="store_true", help="do not write the dbt manifest first")
+    p_up.add_argument("--executor", choices=sorted(EXECUTORS), default=os.environ.get("HALFSKY_EXECUTOR", "local"),
+                      help="local (LocalExecutor, default) or celery (CeleryExecutor, Redis broker, local workers)")
+    p_up.add_argument("--workers", type=int, default=2, help="Celery workers to start on this machine (default 2)")
     sub.add_parser("down", help="stop everything up and docs started")
     sub.add_parser("status", help="which services run")
     p_docs = sub.add_parser("docs", help="dbt docs generate, then serve them on 127.0.0.1")
@@ -468,7 +585,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         if args.command == "up":
-            return up(args.port, args.timeout, manifest=not args.no_manifest)
+            return up(args.port, args.timeout, manifest=not args.no_manifest, executor=args.executor,
+                      workers=args.workers)
         if args.command == "down":
             return down()
         if args.command == "status":
