@@ -78,6 +78,8 @@ def add_drop(conn: psycopg.Connection, index: int, rows: int, first_seen: dateti
     unit, period = units[index % len(units)], _period(index // len(units))
     counts = split_rows(rows)
     name = drop_name or f"bench_{index:05d}.json"
+    for form in ("activity", "funds", "beneficiaries"):  # as the loader does before a drop of a new period
+        conn.execute("select reference.ensure_period_partition(%s::regclass, %s, 'raw')", (f"raw.{form}", period))
     counties = [r[0] for r in conn.execute(
         "select code from reference.admin_divisions where reporting_unit_code = %s and level = 'county' order by code",
         (unit,)).fetchall()] or [unit]
@@ -97,20 +99,20 @@ def add_drop(conn: psycopg.Connection, index: int, rows: int, first_seen: dateti
         "sid": submission_id, "counties": counties, "programs": _seed_codes("programs", "program_code"),
         "groups": _seed_codes("beneficiary_groups", "beneficiary_group_code"),
         "sources": _seed_codes("fund_sources", "fund_source_code"), "flows": _seed_codes("flow_types", "flow_type"),
-        "first_day": f"{period}-01",
+        "first_day": f"{period}-01", "period": period,
     }
     conn.execute(
-        """insert into raw.activity (submission_id, row_number, region_code, program_code, beneficiary_group_code,
+        """insert into raw.activity (submission_id, row_number, period, region_code, program_code, beneficiary_group_code,
                                      events, beneficiaries, volunteers, quantity)
-           select %(sid)s, j + 2, (%(counties)s::text[])[1 + j %% cardinality(%(counties)s::text[])],
+           select %(sid)s, j + 2, %(period)s, (%(counties)s::text[])[1 + j %% cardinality(%(counties)s::text[])],
                   (%(programs)s::text[])[1 + j %% cardinality(%(programs)s::text[])],
                   (%(groups)s::text[])[1 + (j / 7) %% cardinality(%(groups)s::text[])],
                   1 + j %% 5, 1 + j %% 50, j %% 7, null
            from generate_series(0, %(n)s - 1) as j""", {**params, "n": counts["activity"]})
     conn.execute(
-        """insert into raw.funds (submission_id, row_number, region_code, program_code, fund_source_code, flow_type,
+        """insert into raw.funds (submission_id, row_number, period, region_code, program_code, fund_source_code, flow_type,
                                   amount_yuan, txn_date, voucher_no, counterparty, recipient_region_code, in_kind)
-           select %(sid)s, j + 2, (%(counties)s::text[])[1 + j %% cardinality(%(counties)s::text[])],
+           select %(sid)s, j + 2, %(period)s, (%(counties)s::text[])[1 + j %% cardinality(%(counties)s::text[])],
                   (%(programs)s::text[])[1 + j %% cardinality(%(programs)s::text[])],
                   (%(sources)s::text[])[1 + (j / 3) %% cardinality(%(sources)s::text[])],
                   (%(flows)s::text[])[1 + j %% cardinality(%(flows)s::text[])],
@@ -120,9 +122,9 @@ def add_drop(conn: psycopg.Connection, index: int, rows: int, first_seen: dateti
     distinct = max(1, math.ceil(0.85 * line))
     offset = index * math.ceil(0.8 * line) if person_offset is None else person_offset
     conn.execute(
-        f"""insert into raw.beneficiaries (submission_id, row_number, region_code, program_code, beneficiary_group_code,
+        f"""insert into raw.beneficiaries (submission_id, row_number, period, region_code, program_code, beneficiary_group_code,
                                           id_number, name, benefit_date, benefit_type, amount_yuan)
-            select %(sid)s, j + 2, region, program, grp, d17 || substr('10X98765432', ({_CHECK_SUM}) %% 11 + 1, 1),
+            select %(sid)s, j + 2, %(period)s, region, program, grp, d17 || substr('10X98765432', ({_CHECK_SUM}) %% 11 + 1, 1),
                    '某某', %(first_day)s::date + j %% 28, kind,
                    case kind when 'CASH' then 500.00 when 'GOODS' then 120.50 end
             from (
@@ -144,9 +146,11 @@ def build_history(dsn: str, history_rows: int, new_rows: int, first_seen: dateti
     drops = max(1, math.ceil(history_rows / new_rows))
     with psycopg.connect(dsn) as conn:
         conn.execute("set session_replication_role = replica")  # no per-row foreign-key checks while loading
-        indexes = conn.execute("select indexname from pg_indexes where schemaname = 'raw'").fetchall()
+        # The tables' own indexes (a partitioned table's takes its partitions' with it).
+        indexes = conn.execute("""select i.indexrelid::regclass::text from pg_index i join pg_class t on t.oid = i.indrelid
+                                  where t.relnamespace = 'raw'::regnamespace and not t.relispartition""").fetchall()
         for (index,) in indexes:
-            conn.execute(f'drop index raw."{index}"')
+            conn.execute(f"drop index {index}")
         for i in range(drops):
             add_drop(conn, i, min(new_rows, history_rows - i * new_rows), first_seen - timedelta(days=drops - i))
     from halfsky.warehouse import ensure_schema

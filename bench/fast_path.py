@@ -260,11 +260,12 @@ def expectation_parameters(prefecture_code: str, period: str) -> dict:
 # --- load -------------------------------------------------------------------------------------
 
 
-def copy_csv(form: Form, typed: pl.DataFrame, submission_id: int) -> bytes:
-    """submission_id, row_number, fields: the raw table's column order, as CSV COPY reads (empty = null)."""
-    return typed.select([pl.lit(submission_id, dtype=pl.Int64).alias("submission_id"), "row_number", *form.field_names]) \
+def copy_csv(form: Form, typed: pl.DataFrame, submission_id: int, period: str) -> bytes:
+    """submission_id, row_number, period, fields: copy_columns' order, as CSV COPY reads (empty = null)."""
+    return typed.select([pl.lit(submission_id, dtype=pl.Int64).alias("submission_id"), "row_number",
+                         pl.lit(period, dtype=pl.String).alias("period"), *form.field_names]) \
         .write_csv(include_header=False).encode("utf-8")
 
 
 def copy_columns(form: Form) -> str:
-    return ", ".join(["submission_id", "row_number", *form.field_names])
+    return ", ".join(["submission_id", "row_number", "period", *form.field_names])

@@ -95,7 +95,7 @@ def prepare(job: dict) -> dict:
         for i, drop in enumerate(job["drops"], start=1):
             typed, _ = fast_path.typed_forms(_drop_path(job, drop))
             for name, frame in typed.items():
-                handles[name].write(fast_path.copy_csv(FORMS[name], frame, i))
+                handles[name].write(fast_path.copy_csv(FORMS[name], frame, i, drop["period"]))
                 rows += len(frame)
     finally:
         for h in handles.values():
@@ -164,7 +164,7 @@ def fast(job: dict) -> dict:
                 for name, frame in typed.items():
                     form = FORMS[name]
                     with conn.cursor().copy(f"copy raw.{name} ({fast_path.copy_columns(form)}) from stdin with (format csv)") as copy:
-                        copy.write(fast_path.copy_csv(form, frame, sid))
+                        copy.write(fast_path.copy_csv(form, frame, sid, drop["period"]))
             outcome["accepted"] += 1
         seconds = time.perf_counter() - t0
         rows = _count_raw(dsn)

@@ -168,9 +168,9 @@ def test_int_persons_resolves_every_home_region_to_a_current_division(dimensions
                    received_at, first_seen_at, status)
                values ('150100', '2026-09', 'x.json', '150100/2026-09/x.json', 'json', 1, now(), now(), 'accepted')
                returning submission_id""").fetchall()
-        with conn.cursor().copy("copy raw.beneficiaries (submission_id, row_number, id_number) from stdin") as copy:
+        with conn.cursor().copy("copy raw.beneficiaries (submission_id, row_number, period, id_number) from stdin") as copy:
             for row_number, id_number in enumerate(ids, 1):
-                copy.write_row((submission, row_number, id_number))
+                copy.write_row((submission, row_number, "2026-09", id_number))
         found = {r[0]: (r[1], r[2]) for r in conn.execute(
             "select id_number, home_region_code, home_region_level from intermediate.int_persons")}
         dangling = conn.execute(

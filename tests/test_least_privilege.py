@@ -26,7 +26,7 @@ def built(dimensions):
 
 def test_the_loader_writes_raw_and_ingest(built):
     with _as(built, LOADER) as conn, conn.transaction(force_rollback=True):
-        conn.execute("insert into raw.activity (submission_id, row_number, region_code) values (-1, 1, '150102')")
+        conn.execute("insert into raw.activity (submission_id, row_number, period, region_code) values (-1, 1, '2026-09', '150102')")
         conn.execute("update ingest.submissions set replays = replays where false")
         conn.execute("analyze raw.activity")  # accept() analyses after a big drop: the loader owns raw
 
@@ -45,7 +45,7 @@ def test_the_loader_cannot_touch_the_layers_dbt_builds(built, statement):
 
 
 @pytest.mark.parametrize("statement", [
-    "insert into raw.activity (submission_id, row_number) values (-1, 1)",
+    "insert into raw.activity (submission_id, row_number, period) values (-1, 1, '2026-09')",
     "delete from raw.beneficiaries",
     "update ingest.submissions set status = 'accepted'",
     "truncate raw.funds",

@@ -19,6 +19,19 @@
                           'name': this.identifier ~ '_' ~ column['name'] ~ '_fkey'}) -%}
     {%- endfor -%}
   {%- endfor -%}
+  {#- PostgreSQL before 18 cannot add a NOT VALID key to a partitioned table, and a validated one would read every
+      row of the history each night: those facts keep their keys as relationships tests only. They still lock
+      the dimensions the keys would point at, in the same order as the other facts' key drops do (access share:
+      they read them), so a fact dropping its keys and a partitioned fact reading the dimensions never deadlock. -#}
+  {%- if config.get('partition_by_period', false) and execute
+        and (run_query("select current_setting('server_version_num')::int").columns[0].values()[0]) < 180000 -%}
+    {%- if action == 'drop' -%}
+      {%- for target in keys | map(attribute='target') | unique | sort %}
+lock table {{ target }} in access share mode;
+      {%- endfor -%}
+    {%- endif -%}
+    {%- do keys.clear() -%}
+  {%- endif -%}
   {%- for key in keys | sort(attribute='target') -%}
     {%- if action == 'drop' %}
 alter table if exists {{ this }} drop constraint if exists {{ adapter.quote(key['name']) }};

@@ -49,6 +49,9 @@
     transaction, through the (prefecture_code, period) index, so analysts never see a period half replaced. -#}
 {% macro delete_changed_periods() -%}
     {%- if is_incremental() -%}
+    {%- if config.get('partition_by_period', false) -%}
+    {{ ensure_period_partitions(this, "select period from (" ~ fold_delta() ~ ") as delta where submission_id is not null") }};
+    {% endif -%}
     delete from {{ this }}
     where (prefecture_code, period) in (select prefecture_code, period from ({{ fold_delta() }}) as delta)
     {%- else -%}

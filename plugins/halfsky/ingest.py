@@ -32,6 +32,7 @@ from halfsky.history_warnings import history_findings
 from halfsky.ingest_batches import batch_by_unit
 from halfsky.judge import Verdict, judge_drop, path_findings
 from halfsky.landing import Drop, Landing
+from halfsky.period_partitions import ensure_raw_partitions
 from halfsky.quarantine import quarantine_dir, store, store_report
 from halfsky.reference.code_lists import reference_data
 from halfsky.rules import Finding
@@ -354,8 +355,9 @@ def _copy_rows(conn: psycopg.Connection, submission_id: int, verdict: Verdict) -
     """Each form's typed columns as CSV straight into COPY: polars writes the text, Postgres parses it."""
     for name, typed in verdict.forms.items():
         fields = FORMS[name].field_names
-        columns = ", ".join(["submission_id", "row_number", *fields])
-        rows = typed.table.select(pl.lit(submission_id, dtype=pl.Int64).alias("submission_id"), "row_number", *fields)
+        columns = ", ".join(["submission_id", "row_number", "period", *fields])
+        rows = typed.table.select(pl.lit(submission_id, dtype=pl.Int64).alias("submission_id"), "row_number",
+                                  pl.lit(verdict.period, dtype=pl.String).alias("period"), *fields)
         chunk = _rows_per_chunk(rows)
         with conn.cursor().copy(f"copy raw.{name} ({columns}) from stdin with (format csv)") as copy:
             for start in range(0, rows.height, chunk):
@@ -387,6 +389,7 @@ def accept(conn: psycopg.Connection, submission_id: int, verdict: Verdict, as_of
     Returns the drop's final status: 'accepted', or 'superseded' when a newer
     drop of the same prefecture and period was already accepted (a late replay).
     """
+    ensure_raw_partitions(conn, verdict.forms, verdict.period)
     with conn.transaction():
         conn.execute("select pg_advisory_xact_lock(hashtext(%s))", (f"{verdict.prefecture_code}/{verdict.period}",))
         for name in FORMS:  # a replay or a retry after a crash starts from nothing

@@ -26,7 +26,8 @@ log = logging.getLogger(__name__)
 
 LOADER = "halfsky_loader"
 TRANSFORMER = "halfsky_transformer"
-TRANSFORMER_SCHEMAS = ("staging", "intermediate", "marts")
+# marts_partitions: the partitions of the facts partitioned by period (halfsky.period_partitions), out of analysts' sight.
+TRANSFORMER_SCHEMAS = ("staging", "intermediate", "marts", "marts_partitions")
 
 
 # Loaded by the owner at set-up (halfsky.reference); everything else in reference is a dbt seed.

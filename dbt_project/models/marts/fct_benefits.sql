@@ -1,5 +1,6 @@
 -- 受益事实: one row per benefit delivered to a person, from the newest accepted drop.
 {{ config(materialized='incremental', incremental_strategy='append', on_schema_change='append_new_columns',
+          partition_by_period='month',
           indexes=[{'columns': ['prefecture_code', 'period']}],
           pre_hook="{{ delete_changed_periods() }}", post_hook="{{ record_folded() }}") }}
 

@@ -3,6 +3,7 @@
 -- (the county reports its own spending), so it is neither spent nor raised by the unit; money passed down
 -- from the federation above is incoming but not raised; in-kind rows are flagged to be shown apart.
 {{ config(materialized='incremental', incremental_strategy='append', on_schema_change='append_new_columns',
+          partition_by_period='month',
           indexes=[{'columns': ['prefecture_code', 'period']}],
           pre_hook="{{ delete_changed_periods() }}", post_hook="{{ record_folded() }}") }}
 

@@ -1,6 +1,7 @@
 -- 项目活动事实: one row per county x program x beneficiary group x period, from the newest accepted drop.
 -- quantity is in the program's quantity_unit (dim_program), empty for a program that has none.
 {{ config(materialized='incremental', incremental_strategy='append', on_schema_change='append_new_columns',
+          partition_by_period='month',
           indexes=[{'columns': ['prefecture_code', 'period']}],
           pre_hook="{{ delete_changed_periods() }}", post_hook="{{ record_folded() }}") }}
 
