@@ -290,6 +290,7 @@ def naive(job: dict) -> dict:
                     sid = _register(conn, drop, drop["fmt"])
                 with engine.begin() as connection:
                     for name, frame in typed.items():
+                        frame.insert(0, "period", drop["period"])
                         frame.insert(0, "row_number", range(first_row, first_row + len(frame)))
                         frame.insert(0, "submission_id", sid)
                         frame.to_sql(name, connection, schema="raw", if_exists="append", index=False)
