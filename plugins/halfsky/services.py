@@ -125,6 +125,8 @@ def service_env(port: int, executor: str = "local") -> dict[str, str]:
         # dagrun_timeout (6 h), so a long ingest is never run twice at once.
         env.setdefault("AIRFLOW__CELERY_BROKER_TRANSPORT_OPTIONS__VISIBILITY_TIMEOUT", "21600")
         env["AIRFLOW__CORE__HOSTNAME_CALLABLE"] = HOSTNAME_CALLABLE
+        # Workers import what every task needs once, before they fork (halfsky.celery_config).
+        env.setdefault("AIRFLOW__CELERY__CELERY_CONFIG_OPTIONS", "halfsky.celery_config.CELERY_CONFIG")
     # LocalExecutor forks `parallelism` workers up front (32 by default, ~30 MB each); a laptop or a 2-core
     # machine runs a night's prefectures and dbt models no faster with more than 4 at once.
     env.setdefault("AIRFLOW__CORE__PARALLELISM", "4")
