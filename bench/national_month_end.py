@@ -1,6 +1,7 @@
 """The national month-end under the real scheduler: 330 prefectures' monthly drops through nightly_load.
 
     source .halfsky/env.sh && .venv/bin/python bench/national_month_end.py [--parallelism 4] [--label after]
+        [--executor local|celery|both] [--workers 2]
 
 One command. It builds, under --work (default /tmp/halfsky-national-month-end), everything it uses and
 nothing of the checkout's own state:
@@ -12,7 +13,10 @@ nothing of the checkout's own state:
   sizes (a few hundred to several thousand rows per form; made once, reused while the parameters match);
 - an Airflow home, a metadata database and a warehouse database of its own (both made anew each run);
 - the four services of ``make up`` (halfsky.services, LocalExecutor, [core] parallelism = --parallelism)
-  on 127.0.0.1:--port with HALFSKY_HOME in the work dir, so their pid files are not the checkout's.
+  on 127.0.0.1:--port with HALFSKY_HOME in the work dir, so their pid files are not the checkout's;
+  with --executor celery, CeleryExecutor instead, a Redis broker on 127.0.0.1:6379 and --workers Celery
+  workers sharing --parallelism slots (``make up EXECUTOR=celery``). --executor both runs LocalExecutor,
+  then Celery, on the same drops in one invocation and prints the ratio of their wall times.
 
 The dags folder holds nightly_load alone, unchanged. Unpausing it makes the scheduler create the night's
 scheduled run (catchup off: the latest interval, whose end is the as-of every drop arrived before); the
@@ -265,13 +269,15 @@ def run(args) -> dict:
     log("airflow db migrate (not timed)")
     airflow_cli(env, "db", "migrate")
     services = [str(PYTHON), "-m", "halfsky.services"]
-    figures: dict = {"label": args.label, "code": str(args.code), "units": args.units, "period": args.period,
+    figures: dict = {"label": args.label, "executor": args.executor, "workers": args.workers if args.executor == "celery" else None,
+                     "code": str(args.code), "units": args.units, "period": args.period,
                      "parallelism": args.parallelism, "cores": os.cpu_count(), "landing": landing_info,
                      "extra_env": args.env, "imports_s": import_times(),
                      "measured_at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
     log(f"imports in a fresh process: {figures['imports_s']}")
     try:
-        subprocess.run([*services, "up", "--port", str(args.port), "--no-manifest"], env=env, check=True)
+        subprocess.run([*services, "up", "--port", str(args.port), "--no-manifest", "--executor", args.executor,
+                        "--workers", str(args.workers)], env=env, check=True)
         wait_for("nightly_load in the metadata database",
                  lambda: metadata_rows(env, "select 1 from serialized_dag where dag_id = %s", DAG_ID), 300)
         before = {r[0] for r in metadata_rows(env, "select run_id from dag_run where dag_id = %s", DAG_ID)}
@@ -302,6 +308,9 @@ def run(args) -> dict:
                        wall_s=round((ended - queued).total_seconds(), 1),
                        queued_to_start_s=round((started - queued).total_seconds(), 1) if started else None)
         figures["ingest"] = ingest_figures(env, run_id)
+        figures["ingest_tasks_by_host"] = dict(metadata_rows(
+            env, "select hostname, count(*) from task_instance where dag_id = %s and run_id = %s "
+                 "and task_id = 'ingest_prefecture' group by 1 order by 1", DAG_ID, run_id))
         figures["task_states"] = dict(metadata_rows(env, "select task_id || coalesce('/' || state, ''), count(*) "
                                                          "from task_instance where dag_id = %s and run_id = %s group by 1",
                                                     DAG_ID, run_id))
@@ -319,7 +328,8 @@ def report(f: dict) -> None:
     ingest = f.get("ingest", {})
     print(f"""
 national month-end ({f['label']}): {f['units']} units, {f['landing']['drops']} drops, {f['landing']['bytes'] / 1e6:.0f} MB, period {f['period']}
-  LocalExecutor, [core] parallelism {f['parallelism']} on {f['cores']} cores; extra settings {f['extra_env'] or 'none'}
+  {'CeleryExecutor, ' + str(f.get('workers')) + ' workers' if f.get('executor') == 'celery' else 'LocalExecutor'}, [core] parallelism {f['parallelism']} on {f['cores']} cores; extra settings {f['extra_env'] or 'none'}
+  ingest tasks by host: {f.get('ingest_tasks_by_host')}
   imports in a fresh process (s): {f['imports_s']}
   run {f.get('run_id')}: {f.get('state')}, queued to done {f.get('wall_s', 0) / 60:.1f} min ({f.get('wall_s')} s)
   ingest_prefecture: {ingest.get('batches')} mapped tasks ({ingest.get('failed')} not successful), at most {ingest.get('drops_per_batch_max')} drops each
@@ -341,17 +351,31 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--env", action="append", default=[], metavar="KEY=VALUE", help="a setting for the services")
     p.add_argument("--label", default="current", help="key of this measurement in the JSON (default current)")
     p.add_argument("--timeout", type=float, default=3600, help="seconds to wait for the run (default 3600)")
+    p.add_argument("--executor", choices=("local", "celery", "both"), default="local",
+                   help="LocalExecutor (default), CeleryExecutor, or both in turn on the same drops")
+    p.add_argument("--workers", type=int, default=2, help="Celery workers on this machine (default 2)")
     args = p.parse_args(argv)
     args.code = args.code.resolve()
     sys.path.insert(0, str(args.code / "plugins"))  # generate with the code that will judge
-    figures = run(args)
-    report(figures)
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    results = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
-    results[args.label] = figures
-    RESULTS.write_text(json.dumps(results, ensure_ascii=False, indent=1, default=str) + "\n")
-    print(f"\nwritten to {RESULTS} under {args.label!r}")
-    return 0 if figures.get("state") == "success" else 1
+    executors = ("local", "celery") if args.executor == "both" else (args.executor,)
+    label = args.label
+    runs = {}
+    for executor in executors:
+        args.executor = executor
+        args.label = f"{label}-{executor}" if len(executors) > 1 else label
+        figures = run(args)
+        report(figures)
+        runs[executor] = figures
+        RESULTS.parent.mkdir(parents=True, exist_ok=True)
+        results = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
+        results[args.label] = figures
+        RESULTS.write_text(json.dumps(results, ensure_ascii=False, indent=1, default=str) + "\n")
+        print(f"\nwritten to {RESULTS} under {args.label!r}")
+    if len(runs) == 2 and all(r.get("wall_s") for r in runs.values()):
+        local, celery = runs["local"]["wall_s"], runs["celery"]["wall_s"]
+        print(f"\nCeleryExecutor ({args.workers} workers) / LocalExecutor, queued to done, one invocation: "
+              f"{celery:.0f} s / {local:.0f} s = {celery / local:.2f}")
+    return 0 if all(r.get("state") == "success" for r in runs.values()) else 1
 
 
 if __name__ == "__main__":

@@ -15,6 +15,7 @@ HOSTNAME_CALLABLE = "halfsky.worker_identity.hostname"
 
 
 def hostname() -> str:
-    host = socket.getfqdn()
+    # The machine's own name: getfqdn() can answer "localhost" where /etc/hosts lists the name there.
+    host = socket.gethostname()
     name = os.environ.get(WORKER_NAME_ENV, "").strip()
     return f"{name}@{host}" if name else host
