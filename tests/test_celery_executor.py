@@ -33,6 +33,9 @@ from conftest import REPO_ROOT
 from dag_site import BUILD_MARTS_CHILD, dags_test, run_child
 from ingest_helpers import AIRFLOW, airflow_home, make_tree
 
+sys.path.insert(0, str(REPO_ROOT / "bench"))
+from national_month_end import metadata_rows as _metadata, wait_for as _wait  # noqa: E402  the bench's own
+
 SAMPLE_ARGS = ("--prefectures", "4", "--months", "2", "--rows", "12", "--no-annual", "--invalid",
                "code_list,unknown_prefecture", "--resubmissions", "1", "--seed", "11")
 PERSON_KEY = "test-celery-person-key-" + "c" * 24
@@ -78,22 +81,6 @@ def _redis_answers() -> bool:
             return sock.recv(16).startswith(b"+PONG")
     except OSError:
         return False
-
-
-def _metadata(env: dict, query: str, *params) -> list[tuple]:
-    dsn = env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"].replace("postgresql+psycopg2://", "postgresql://", 1)
-    with psycopg.connect(dsn) as conn:
-        return conn.execute(query, params).fetchall()
-
-
-def _wait(what: str, check, timeout: float, every: float = 3.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(every)
-    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
 
 
 def _services(env: dict, *args: str, timeout: float = 300) -> subprocess.CompletedProcess:

@@ -150,11 +150,15 @@ def worker_names(count: int) -> list[str]:
     return [f"{WORKER_PREFIX}{n}" for n in range(1, count + 1)]
 
 
+def worker_label(name: str) -> str:
+    """celery-worker-1 (its pid and log files) is worker-1 in Celery and in the grid."""
+    return f"worker-{name.removeprefix(WORKER_PREFIX)}"
+
+
 def worker_argv(name: str, env: dict[str, str], concurrency: int) -> list[str]:
     """A Celery worker on this checkout's queue. No log server (it would take port 8793 once per worker): the
     api-server reads task logs from the shared AIRFLOW_HOME, as with the scheduler's."""
-    number = name.removeprefix(WORKER_PREFIX)
-    return [str(BIN / "airflow"), "celery", "worker", "--celery-hostname", f"worker-{number}@%h",
+    return [str(BIN / "airflow"), "celery", "worker", "--celery-hostname", f"{worker_label(name)}@%h",
             "--queues", env["AIRFLOW__OPERATORS__DEFAULT_QUEUE"], "--concurrency", str(concurrency),
             "--skip-serve-logs", "--without-gossip", "--without-mingle"]
 
@@ -395,7 +399,7 @@ def up(port: int, timeout: float, manifest: bool = True, executor: str = "local"
             concurrency = max(1, int(env.get("AIRFLOW__CORE__PARALLELISM", "4")) // max(1, workers))
             for name in worker_names(workers):
                 names.append(name)
-                envs[name] = {**env, "HALFSKY_WORKER_NAME": name.replace(WORKER_PREFIX, "worker-")}
+                envs[name] = {**env, "HALFSKY_WORKER_NAME": worker_label(name)}
                 argv[name] = worker_argv(name, env, concurrency)
         started = []
         for name in names:
@@ -426,7 +430,7 @@ def up(port: int, timeout: float, manifest: bool = True, executor: str = "local"
     if executor == "celery":
         workers_line = (f"\nExecutor:    CeleryExecutor, broker {_redacted(env['AIRFLOW__CELERY__BROKER_URL'])}, "
                         f"queue {env['AIRFLOW__OPERATORS__DEFAULT_QUEUE']}, {workers} workers "
-                        f"({', '.join(w.replace(WORKER_PREFIX, 'worker-') for w in worker_names(workers))})")
+                        f"({', '.join(map(worker_label, worker_names(workers)))})")
     print(f"""
 Airflow UI:  {base_url}
 Log in as:   {ADMIN_USER} / {password}
@@ -477,7 +481,7 @@ def _wait_workers(env: dict[str, str], names: list[str], timeout: float) -> None
             answered = {key.split("@", 1)[0] for key in json.loads(result.stdout or "{}")}
         except ValueError:
             answered = set()
-        if {n.replace(WORKER_PREFIX, "worker-") for n in names} <= answered:
+        if set(map(worker_label, names)) <= answered:
             return
         if time.monotonic() > deadline:
             raise ServiceError(f"Celery workers did not answer within {timeout:.0f} s (answered: {sorted(answered)}); "
