@@ -30,6 +30,8 @@ from pathlib import Path
 
 import psycopg
 
+from halfsky.period_partitions import ensure_raw_partitions
+
 log = logging.getLogger("bench.dbt_nights")
 ROOT = Path(__file__).resolve().parents[1]
 SEEDS = ROOT / "dbt_project" / "seeds"
@@ -78,8 +80,7 @@ def add_drop(conn: psycopg.Connection, index: int, rows: int, first_seen: dateti
     unit, period = units[index % len(units)], _period(index // len(units))
     counts = split_rows(rows)
     name = drop_name or f"bench_{index:05d}.json"
-    for form in ("activity", "funds", "beneficiaries"):  # as the loader does before a drop of a new period
-        conn.execute("select reference.ensure_period_partition(%s::regclass, %s, 'raw')", (f"raw.{form}", period))
+    ensure_raw_partitions(conn, ("activity", "funds", "beneficiaries"), period)  # as the loader does
     counties = [r[0] for r in conn.execute(
         "select code from reference.admin_divisions where reporting_unit_code = %s and level = 'county' order by code",
         (unit,)).fetchall()] or [unit]

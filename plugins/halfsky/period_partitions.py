@@ -29,6 +29,13 @@ language sql immutable parallel safe as $bounds$
     end
 $bounds$;
 
+-- The DEFAULT partition of ``parent``, or null.
+create or replace function reference.default_partition(parent regclass) returns regclass
+language sql stable as $default_of$
+    select c.oid::regclass from pg_inherits i join pg_class c on c.oid = i.inhrelid
+    where i.inhparent = parent and pg_get_expr(c.relpartbound, c.oid) = 'DEFAULT'
+$default_of$;
+
 -- The partition of ``parent`` that holds ``period``, made if missing (in ``partition_schema``, named after the
 -- parent and the period). The caller must own the parent. Serialised per parent and period, so two loaders
 -- starting the same new month make it once.
@@ -60,9 +67,7 @@ begin
     if to_regclass(format('%I.%I', partition_schema, part_name)) is not null then
         part_name := part_name || '_' || parent::oid;
     end if;
-    select c.oid::regclass into default_part
-    from pg_inherits i join pg_class c on c.oid = i.inhrelid
-    where i.inhparent = parent and pg_get_expr(c.relpartbound, c.oid) = 'DEFAULT';
+    default_part := reference.default_partition(parent);
     if default_part is not null then
         execute format('select count(*) from %s where period >= %L and period < %L', default_part, bounds[1], bounds[2])
             into stray;
@@ -86,12 +91,9 @@ $ensure$;
 create or replace function reference.ensure_default_partition(parent regclass, partition_schema text)
 returns regclass language plpgsql as $default$
 declare
-    found regclass;
+    found regclass := reference.default_partition(parent);
     part_name text;
 begin
-    select c.oid::regclass into found
-    from pg_inherits i join pg_class c on c.oid = i.inhrelid
-    where i.inhparent = parent and pg_get_expr(c.relpartbound, c.oid) = 'DEFAULT';
     if found is not null then
         return found;
     end if;
@@ -103,8 +105,8 @@ begin
     return to_regclass(format('%I.%I', partition_schema, part_name));
 end
 $default$;
-grant execute on function reference.period_bounds(text), reference.ensure_period_partition(regclass, text, text),
-    reference.ensure_default_partition(regclass, text) to public;
+grant execute on function reference.period_bounds(text), reference.default_partition(regclass),
+    reference.ensure_period_partition(regclass, text, text), reference.ensure_default_partition(regclass, text) to public;
 """
 
 
@@ -114,8 +116,3 @@ def ensure_raw_partitions(conn: psycopg.Connection, forms, period: str) -> None:
     with conn.transaction():
         for name in forms:
             conn.execute("select reference.ensure_period_partition(%s::regclass, %s, 'raw')", (f"raw.{name}", period))
-
-
-def is_partitioned(conn: psycopg.Connection, table: str) -> bool:
-    row = conn.execute("select relkind from pg_class where oid = to_regclass(%s)", (table,)).fetchone()
-    return bool(row) and row[0] == "p"

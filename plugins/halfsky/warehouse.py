@@ -16,7 +16,7 @@ import psycopg
 from halfsky.audit import AUDIT_DDL
 from halfsky.forms import FORMS, PG_TYPES
 from halfsky.settings import warehouse_dsn
-from halfsky.period_partitions import ENSURE_PERIOD_PARTITION
+from halfsky.period_partitions import ENSURE_PERIOD_PARTITION, ensure_raw_partitions
 from halfsky.warehouse_roles import ensure_pipeline_roles
 
 log = logging.getLogger(__name__)
@@ -179,7 +179,7 @@ def _partition_raw(conn: psycopg.Connection) -> None:
         periods = [p for (p,) in conn.execute(
             f"select distinct s.period from {old} o join ingest.submissions s using (submission_id)").fetchall()]
         for period in periods:
-            conn.execute("select reference.ensure_period_partition(%s::regclass, %s, 'raw')", (f"raw.{form.name}", period))
+            ensure_raw_partitions(conn, [form.name], period)
         listed = ", ".join(f"o.{c}" for c in columns)
         # A row whose submission is gone (none should be) keeps its place in the default partition.
         moved = conn.execute(

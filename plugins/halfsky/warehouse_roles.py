@@ -22,12 +22,14 @@ import logging
 import psycopg
 from psycopg import sql
 
+from halfsky.period_partitions import FACT_PARTITION_SCHEMA
+
 log = logging.getLogger(__name__)
 
 LOADER = "halfsky_loader"
 TRANSFORMER = "halfsky_transformer"
-# marts_partitions: the partitions of the facts partitioned by period (halfsky.period_partitions), out of analysts' sight.
-TRANSFORMER_SCHEMAS = ("staging", "intermediate", "marts", "marts_partitions")
+# The partitions of the facts partitioned by period (halfsky.period_partitions), out of analysts' sight, are dbt's too.
+TRANSFORMER_SCHEMAS = ("staging", "intermediate", "marts", FACT_PARTITION_SCHEMA)
 
 
 # Loaded by the owner at set-up (halfsky.reference); everything else in reference is a dbt seed.
