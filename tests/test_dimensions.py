@@ -193,3 +193,18 @@ def test_rebuilding_a_view_alone_keeps_the_views_built_on_it(dimensions):
     assert "intermediate.int_region_rollup" in before
     run_dbt(["run", "--select", "stg_reference__admin_divisions"], dsn=dimensions)
     assert views() == before
+
+
+def test_dim_program_says_whose_line_list_counts_persons(dimensions):
+    # contract v3: programs.csv's line_list_complete, a boolean in the dimension (false for the unknown member)
+    with psycopg.connect(dimensions) as conn:
+        complete = {r[0] for r in conn.execute("select program_code from marts.dim_program where line_list_complete")}
+        age_max = conn.execute("select age_max from marts.dim_program where program_code = 'SPRING_BUD'").fetchone()[0]
+    assert complete == _codes_where(SEEDS / "programs.csv", "program_code", "line_list_complete", "yes")
+    assert complete == {"TWO_CANCER_RELIEF", "SPRING_BUD"}
+    assert age_max == 18
+
+
+def _codes_where(path, column, flag, value):
+    with path.open(encoding="utf-8") as fh:
+        return {row[column] for row in csv.DictReader(fh) if row[flag] == value}

@@ -85,7 +85,8 @@ def _money_to_date(conn: psycopg.Connection, submission_id: int, verdict: Verdic
     rows = conn.execute(
         """with to_date as (
                select f.program_code,
-                      coalesce(sum(f.amount_yuan) filter (where f.flow_type = 'INCOMING'), 0) as incoming,
+                      -- contract v3: spending is compared with the opening balance plus incoming
+                      coalesce(sum(f.amount_yuan) filter (where f.flow_type in ('INCOMING', 'OPENING_BALANCE')), 0) as incoming,
                       coalesce(sum(f.amount_yuan) filter (where f.flow_type = 'EXPENDITURE' or (f.flow_type = 'DISBURSEMENT'
                           and (f.recipient_region_code is null or f.recipient_region_code <> all(%(own)s)))), 0) as spent
                from raw.funds as f
@@ -100,7 +101,7 @@ def _money_to_date(conn: psycopg.Connection, submission_id: int, verdict: Verdic
            ),
            spending_rows as (
                select program_code, min(row_number) as first_row
-               from raw.funds where submission_id = %(sid)s and flow_type <> 'INCOMING' group by 1
+               from raw.funds where submission_id = %(sid)s and flow_type in ('EXPENDITURE', 'DISBURSEMENT') group by 1
            )
            select coalesce(t.program_code, p.program_code), coalesce(t.incoming, 0), coalesce(t.spent, 0),
                   p.cash, p.first_row, r.first_row
@@ -117,7 +118,7 @@ def _money_to_date(conn: psycopg.Connection, submission_id: int, verdict: Verdic
                                     f"{program}: cash paid {cash:,.2f} > spent {spent:,.2f} in {verdict.period[:4]} to date"))
         if spending_row is not None and spent > incoming:
             findings.append(Finding("spending_over_incoming", "funds", spending_row, "amount_yuan",
-                                    f"{program}: spent {spent:,.2f} > incoming {incoming:,.2f} in {verdict.period[:4]} to date"))
+                                    f"{program}: spent {spent:,.2f} > opening balance and incoming {incoming:,.2f} in {verdict.period[:4]} to date"))
     return findings
 
 

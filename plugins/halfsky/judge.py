@@ -103,6 +103,9 @@ def _region_lists(prefecture_code: str) -> tuple[list[str], list[str]]:
     return known[1], known[2]
 
 
+OPENING_BALANCE = "OPENING_BALANCE"
+
+
 def expectation_parameters(prefecture_code: str, period: str, ref: ReferenceData) -> dict:
     start, end = period_bounds(period)
     allowed, divisions = _region_lists(prefecture_code)
@@ -112,6 +115,9 @@ def expectation_parameters(prefecture_code: str, period: str, ref: ReferenceData
         "division_codes": divisions,
         "period_start": start,
         "period_end": end,
+        # Contract v3: an opening balance is dated 1 January and sent only in the drop for YYYY-01.
+        "year_start": start.replace(month=1, day=1),
+        "flow_types_refused_in_period": [] if period[4:] in ("", "-01") else [OPENING_BALANCE],
     }
 
 

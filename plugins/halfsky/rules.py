@@ -81,6 +81,9 @@ _RULES = (
     Rule("quantity_without_unit", ERROR, "该项目没有实物数量计量单位，数量栏应为空",
          "This program has no quantity unit: leave quantity empty"),
     Rule("new_exceeds_total", ERROR, "本年新建数大于年末数", "New this year is more than the year-end total"),
+    Rule("opening_balance_outside_january", ERROR, "年初结余只能在当年1月（YYYY-01）的报表中填报",
+         "An opening balance (OPENING_BALANCE) may only be sent in the drop for January (YYYY-01)"),
+    Rule("opening_balance_date", ERROR, "年初结余的日期应为当年1月1日", "An opening balance is dated 1 January of its year"),
     Rule("unknown_region", ERROR, "拨付对象区划代码不是现行行政区划", "The recipient region is not a current administrative division"),
     # Accepted with a warning.
     Rule("late_drop", WARNING, "逾期报送（截止日期为次月10日）", "Sent after the deadline (the 10th of the next month)"),

@@ -86,17 +86,21 @@ def _resolve(value, parameters: dict):
     return value
 
 
-_CONDITION = re.compile(r'^\s*(\w+)\s*==\s*"([^"]*)"\s*$')
+_CONDITION = re.compile(r'^\s*(\w+)\s*(==|!=)\s*"([^"]*)"\s*$')
 
 
 def _row_condition(condition: str | None, parser: str | None) -> pl.Expr:
-    """The rows an expectation looks at: all, or those of a pandas-style ``column=="VALUE"`` condition."""
+    """The rows an expectation looks at: all, or those of a pandas-style ``column=="VALUE"`` or
+    ``column!="VALUE"`` condition. As in pandas, an empty cell is never equal to the value, so it is unequal."""
     if condition is None:
         return pl.lit(True)
     match = _CONDITION.match(condition)
     if parser != "pandas" or not match:
         raise ValueError(f"row_condition {condition!r} ({parser}) is not one this evaluator reads")
-    return (pl.col(match.group(1)) == match.group(2)).fill_null(False)
+    column, operator, value = match.groups()
+    if operator == "==":
+        return pl.col(column).eq_missing(value)
+    return pl.col(column).ne_missing(value)
 
 
 def _mask(table: pl.DataFrame, expr: pl.Expr) -> pl.Expr:
@@ -124,6 +128,11 @@ def _not_null(table, scope, column):
 def _in_set(table, scope, column, value_set):
     values = pl.Series(list(value_set), dtype=table.schema[column])
     return column, _mask(table, scope & pl.col(column).is_not_null() & ~pl.col(column).is_in(values)), _texts_of(table, column)
+
+
+def _not_in_set(table, scope, column, value_set):
+    values = pl.Series(list(value_set), dtype=table.schema[column])
+    return column, _mask(table, scope & pl.col(column).is_not_null() & pl.col(column).is_in(values)), _texts_of(table, column)
 
 
 def _between(table, scope, column, min_value=None, max_value=None, strict_min=False, strict_max=False):
@@ -213,6 +222,7 @@ def _valid_cn_id_number(table, scope, column):
 _CHECKS = {
     "expect_column_values_to_not_be_null": _not_null,
     "expect_column_values_to_be_in_set": _in_set,
+    "expect_column_values_to_not_be_in_set": _not_in_set,
     "expect_column_values_to_be_between": _between,
     "expect_column_value_lengths_to_be_between": _lengths_between,
     "expect_column_values_to_be_unique": _unique,

@@ -11,9 +11,11 @@ select
     nullif(eligible_gender, '')          as eligible_gender,
     age_min,
     age_max,
-    cash_cap_per_person_year
+    cash_cap_per_person_year,
+    -- contract v3: only such a program's line list may be counted as its persons reached
+    coalesce(lower(trim(line_list_complete)) = 'yes', false) as line_list_complete
 from {{ ref('programs') }}
 
 union all
 
-select {{ unknown_key() }}, 'UNKNOWN', '未知项目', 'Unknown program', 'unknown', 'unknown', null, null, null, null, null, null
+select {{ unknown_key() }}, 'UNKNOWN', '未知项目', 'Unknown program', 'unknown', 'unknown', null, null, null, null, null, null, false

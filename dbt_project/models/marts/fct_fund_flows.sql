@@ -2,6 +2,7 @@
 -- Contract v2 money rules: a disbursement to a region of the same reporting unit is an internal transfer
 -- (the county reports its own spending), so it is neither spent nor raised by the unit; money passed down
 -- from the federation above is incoming but not raised; in-kind rows are flagged to be shown apart.
+-- Contract v3: an opening balance (OPENING_BALANCE) is neither raised nor spent.
 {{ config(materialized='incremental', incremental_strategy='append', on_schema_change='append_new_columns',
           partition_by_period='month',
           indexes=[{'columns': ['prefecture_code', 'period']}],
@@ -28,7 +29,9 @@ select
     f.flow_type,
     f.direction,
     f.amount_yuan::numeric(18, 2)                                     as amount_yuan,
-    (case when f.direction = 'in' then f.amount_yuan else -f.amount_yuan end)::numeric(18, 2) as signed_amount_yuan,
+    -- an opening balance (contract v3) is money held, neither in nor out: it counts positive, so a year's
+    -- signed sum is its closing balance
+    (case when f.direction = 'out' then -f.amount_yuan else f.amount_yuan end)::numeric(18, 2) as signed_amount_yuan,
     f.in_kind,
     case when f.recipient_region_code is null then null
          else coalesce(recipient.region_key, {{ unknown_key() }}) end as recipient_region_key,
