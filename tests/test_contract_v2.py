@@ -294,7 +294,7 @@ def test_money_passed_to_a_county_and_spent_there_counts_once(marts):
     assert in_kind == Decimal("5000.00")
     balance = _one(marts, """
         select sum(spent_cash_yuan), sum(internal_transfers_yuan), sum(spent_in_kind_yuan), sum(incoming_in_kind_yuan)
-        from marts.rpt_funds_balance where prefecture_code = '654000' and period = '2024-08'""")
+        from marts.rpt_funds_monthly where prefecture_code = '654000' and period = '2024-08'""")
     assert balance == (Decimal("40000.00"), Decimal("40000.00"), Decimal("5000.00"), Decimal("5000.00"))
     cost = _one(marts, """select spent_yuan, person_times, cost_per_person_time_yuan from marts.rpt_cost_per_beneficiary
                           where prefecture_code = '654000' and year = 2024 and program_code = 'TWO_CANCER_SCREEN'""")
@@ -316,16 +316,17 @@ def test_ili_whole_prefecture_equals_its_own_counties_plus_tacheng_plus_altay(ma
     assert completion == (Decimal("2000.00"), Decimal("0.5000"))
 
 
-def test_coverage_counts_eligible_persons_against_the_population(marts):
+def test_coverage_is_never_a_rate_of_a_screening_sample(marts):
+    # Contract v3: screening's line list is a sample of who was served (programs.csv line_list_complete is
+    # empty), so without persons_ytd the persons reached and the rate are unknown, not 2 of 1,000 women.
     with psycopg.connect(marts) as conn:
         rows = {(r[0], r[1]): r[2:] for r in conn.execute("""
-            select region_level, region_code, persons_reached, population, coverage_rate from marts.rpt_coverage
-            where year = 2024 and program_code = 'TWO_CANCER_SCREEN'""")}
-    assert rows[("prefecture", "654000")] == (2, 1000, Decimal("0.002000"))
-    assert rows[("prefecture", "654200")] == (2, 400, Decimal("0.005000"))
-    assert rows[("reporting_unit", "654000")] == (4, 1400, Decimal("0.002857"))
-    # 150300's man screened for the two cancers is loaded and warned, never coverage
-    assert rows[("prefecture", "150300")][0] == 2
+            select region_level, region_code, persons_reached, population, coverage_rate, numerator_source
+            from marts.rpt_coverage where year = 2024 and program_code = 'TWO_CANCER_SCREEN'""")}
+    assert rows[("prefecture", "654000")] == (None, 1000, None, None)
+    assert rows[("prefecture", "654200")] == (None, 400, None, None)
+    assert rows[("reporting_unit", "654000")] == (None, 1400, None, None)
+    assert ("prefecture", "150300") not in rows  # no population, no persons: no row
 
 
 def test_sites_and_data_quality_reach_the_marts_without_personal_data(marts):

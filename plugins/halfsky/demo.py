@@ -42,7 +42,8 @@ def _fresh_demo_warehouse() -> None:
 ANALYST_QUERIES = {
     "1. Share of this year's two-cancer screening task done, and coverage of women aged 35-64, by league/city (2026)": """
         select c.region_name_zh as prefecture, c.target_value as target, c.actual_value as screened,
-               c.completion_rate, c.year_elapsed_share, v.persons_reached, v.population as women_35_64, v.coverage_rate
+               c.completion_rate, c.year_elapsed_share, v.persons_reached, v.population as women_35_64, v.coverage_rate,
+               v.numerator_source, v.as_of_period
         from marts.rpt_target_completion c
         left join marts.rpt_coverage v using (year, region_level, region_code, program_code)
         where c.year = 2026 and c.region_level = 'prefecture' and c.program_code = 'TWO_CANCER_SCREEN'
@@ -54,15 +55,15 @@ ANALYST_QUERIES = {
         from marts.fct_sites s join marts.dim_site_type t using (site_type_key) join marts.dim_region r using (region_key)
         where s.year = 2025 and t.site_type_code = 'WOMENS_HOME'
         group by r.reporting_unit_code, 1 order by r.reporting_unit_code""",
-    "3. Lottery-funded relief (中央专项彩票公益金) in 2026: received, paid out, balance to date (since the first report), people helped": """
-        select b.prefecture_name_zh as prefecture, sum(b.incoming_cash_yuan) as received_yuan, sum(b.spent_cash_yuan) as spent_yuan,
-               (array_agg(b.cash_balance_to_date_yuan order by b.period desc))[1] as balance_to_date_yuan,
-               max(c.persons_paid_cash) as women_paid, max(c.cash_paid_yuan) as cash_paid_yuan
+    "3. Lottery-funded relief (中央专项彩票公益金) in 2026: opening balance + received - paid out = closing balance, people helped": """
+        select b.prefecture_name_zh as prefecture, b.opening_balance_yuan, b.incoming_yuan as received_yuan,
+               b.spent_yuan, b.closing_balance_yuan, b.balance_basis,
+               c.persons_paid_cash as women_paid, c.cash_paid_yuan
         from marts.rpt_funds_balance b
         left join marts.rpt_cost_per_beneficiary c
-               on c.prefecture_code = b.prefecture_code and c.year = 2026 and c.program_code = b.program_code
-        where b.fund_source_code = 'LOTTERY_CENTRAL' and b.program_code = 'TWO_CANCER_RELIEF' and b.period like '2026-%'
-        group by b.prefecture_code, 1 order by b.prefecture_code""",
+               on c.prefecture_code = b.prefecture_code and c.year = b.year and c.program_code = b.program_code
+        where b.fund_source_code = 'LOTTERY_CENTRAL' and b.program_code = 'TWO_CANCER_RELIEF' and b.year = 2026
+        order by b.prefecture_code""",
     "4. Ili 2026 so far: 州直, 塔城, 阿勒泰 and 全州 (the reporting unit), person-times and money spent": """
         select region_level, region_name_zh, sum(value_ytd) filter (where measure = 'PERSON_TIMES') as person_times,
                sum(value_ytd) filter (where measure = 'FUNDS_SPENT') as spent_yuan
@@ -72,7 +73,10 @@ ANALYST_QUERIES = {
         group by 1, 2, region_code order by region_level, region_code""",
     "5. Year-over-year change by league/city, person-times January-September 2026 vs 2025": """
         select region_name_zh as prefecture, sum(value_ytd) as person_times_2026, sum(value_ytd_prior_year) as person_times_2025,
-               round(sum(value_ytd) / nullif(sum(value_ytd_prior_year), 0) - 1, 4) as change_rate
+               max(months_reported) as months_2026, max(months_reported_prior_year) as months_2025,
+               -- a change over unequal months is a missing month, not a decline (contract v3)
+               case when max(months_reported) = max(months_reported_prior_year)
+                    then round(sum(value_ytd) / nullif(sum(value_ytd_prior_year), 0) - 1, 4) end as change_rate
         from marts.rpt_year_over_year
         where period = '2026-09' and region_level = 'prefecture' and measure = 'PERSON_TIMES'
         group by region_code, 1 order by region_code""",

@@ -85,6 +85,9 @@ ACTIVITY = Form(
         Field("beneficiaries", "受益人次", COUNT, True, minimum=0, unit="人次"),
         Field("volunteers", "志愿者人次", COUNT, False, default=0, minimum=0, unit="人次"),
         Field("quantity", "数量", COUNT, False, minimum=0, unit=UNIT_OF_PROGRAM),
+        # Contract v3: distinct persons reached since 1 January (本年累计), a running count never summed over
+        # months; empty is unknown, not 0.
+        Field("persons_ytd", "本年累计受益人数", COUNT, False, minimum=0, unit="人"),
         Field("remarks", "备注", TEXT, False, max_length=500),
     ),
     unique_key=("region_code", "program_code", "beneficiary_group_code"),

@@ -5,6 +5,9 @@
 - cash_exceeds_spending: the drop's cash paid to persons for a program exceeds the unit's spending on it in the
   year to date (spent = expenditure + disbursements to outside the unit);
 - spending_over_incoming: the unit's spending on a program in the year to date exceeds what came in;
+- ytd_decreased / persons_exceed_person_times_ytd (contract v3): a key's persons reached this year (persons_ytd)
+  below its value in the latest earlier month of the year that reported it, or above its person-times summed over
+  the accepted months from January to this one;
 - min_max_outlier: an activity count outside the unit's own history, DHIS2-style (mean ± 3 standard deviations
   of at least MIN_HISTORY earlier months of the same county, program and group).
 
@@ -38,6 +41,7 @@ def history_findings(conn: psycopg.Connection, submission_id: int, verdict: Verd
         findings += _money_to_date(conn, submission_id, verdict)
     if "activity" in verdict.forms:
         findings += _outliers(conn, submission_id, verdict)
+        findings += _persons_ytd(conn, submission_id, verdict)
     return findings
 
 
@@ -147,4 +151,52 @@ def _outliers(conn: psycopg.Connection, submission_id: int, verdict: Verdict) ->
         findings += [Finding("min_max_outlier", "activity", row_number, measure,
                              f"{value} outside {max(mean - OUTLIER_SD * sd, Decimal(0)):,.0f}–{mean + OUTLIER_SD * sd:,.0f}")
                      for row_number, value, mean, sd in rows]
+    return findings
+
+
+def _persons_ytd(conn: psycopg.Connection, submission_id: int, verdict: Verdict) -> list[Finding]:
+    """persons_ytd is a running count of distinct persons: it never falls within a year, and a person is at least
+    one person-time, so it never exceeds the key's person-times from January to this month."""
+    rows = conn.execute(
+        """with mine as (
+               select row_number, region_code, program_code, beneficiary_group_code, persons_ytd
+               from raw.activity where submission_id = %(sid)s and persons_ytd is not null
+           ),
+           year_rows as (
+               select s.period, a.region_code, a.program_code, a.beneficiary_group_code, a.beneficiaries, a.persons_ytd
+               from raw.activity as a
+               join ingest.submissions as s using (submission_id)
+               join (select distinct region_code, program_code, beneficiary_group_code from mine) as k
+                    using (region_code, program_code, beneficiary_group_code)
+               where s.status = 'accepted' and s.prefecture_code = %(unit)s
+                 and s.period between %(year_start)s and %(period)s
+           ),
+           person_times as (
+               select region_code, program_code, beneficiary_group_code, sum(beneficiaries) as person_times
+               from year_rows group by 1, 2, 3
+           ),
+           earlier as (
+               select distinct on (region_code, program_code, beneficiary_group_code)
+                      region_code, program_code, beneficiary_group_code, period, persons_ytd
+               from year_rows where period < %(period)s and persons_ytd is not null
+               order by region_code, program_code, beneficiary_group_code, period desc
+           )
+           select m.row_number, m.persons_ytd, e.period, e.persons_ytd, coalesce(t.person_times, 0)
+           from mine as m
+           left join earlier as e using (region_code, program_code, beneficiary_group_code)
+           left join person_times as t using (region_code, program_code, beneficiary_group_code)
+           where m.persons_ytd < e.persons_ytd or m.persons_ytd > coalesce(t.person_times, 0)
+           order by m.row_number""",
+        {"sid": submission_id, "unit": verdict.prefecture_code, "year_start": f"{verdict.period[:4]}-01",
+         "period": verdict.period},
+    ).fetchall()
+    findings = []
+    for row_number, persons, earlier_period, earlier_persons, person_times in rows:
+        if earlier_persons is not None and persons < earlier_persons:
+            findings.append(Finding("ytd_decreased", "activity", row_number, "persons_ytd",
+                                    f"{persons:,} < {earlier_persons:,} reported for {earlier_period}"))
+        if persons > person_times:
+            findings.append(Finding("persons_exceed_person_times_ytd", "activity", row_number, "persons_ytd",
+                                    f"{persons:,} persons > {person_times:,} person-times from "
+                                    f"{verdict.period[:4]}-01 to {verdict.period}"))
     return findings

@@ -426,8 +426,8 @@ def accept(conn: psycopg.Connection, submission_id: int, verdict: Verdict, as_of
                 verdict.findings += history_findings(conn, submission_id, verdict, reference_data())
         with stage("findings"):
             _store_findings(conn, submission_id, verdict.findings)
-        conn.execute("update ingest.submissions set reasons = %s, row_counts = %s where submission_id = %s",
-                     (Jsonb(verdict.reasons()), Jsonb(verdict.row_counts()), submission_id))
+        conn.execute("update ingest.submissions set reasons = %s, row_counts = %s, notes = %s where submission_id = %s",
+                     (Jsonb(verdict.reasons()), Jsonb(verdict.row_counts()), verdict.notes, submission_id))
     log.debug("submission %s accepted (%s): %s", submission_id, status, verdict.row_counts())
     return status
 
@@ -447,9 +447,10 @@ def reject(conn: psycopg.Connection, submission_id: int, verdict: Verdict, drop_
         _store_findings(conn, submission_id, verdict.findings)
         conn.execute(
             """update ingest.submissions set status = 'rejected', reasons = %s, row_counts = %s, is_late = %s,
-                      decided_at = %s, quarantine_path = %s
+                      decided_at = %s, quarantine_path = %s, notes = %s
                where submission_id = %s""",
-            (Jsonb(verdict.reasons()), Jsonb(verdict.row_counts()), verdict.is_late, as_of, target, submission_id),
+            (Jsonb(verdict.reasons()), Jsonb(verdict.row_counts()), verdict.is_late, as_of, target, verdict.notes,
+             submission_id),
         )
     log.debug("submission %s (%s) rejected: %s; report in %s/report.html", submission_id, drop_name,
               reasons_text(verdict.reasons(), errors=True), target)

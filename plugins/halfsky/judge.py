@@ -23,7 +23,7 @@ from halfsky.rules import ERROR, RULES, Finding
 from halfsky.stage_clock import stage
 from halfsky.row_typing import TypedForm, type_rows
 from halfsky.unit_rules import row_unit_findings
-from halfsky.untrusted_text import printable_name
+from halfsky.untrusted_text import printable_name, storable_text
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +36,7 @@ class Verdict:
     findings: list[Finding] = field(default_factory=list)
     forms: dict[str, TypedForm] = field(default_factory=dict)
     is_late: bool = False
+    notes: str | None = None  # a csv folder's manifest.json notes (contract v3: shown to analysts, ids masked)
 
     @property
     def errors(self) -> list[Finding]:
@@ -121,6 +122,19 @@ def expectation_parameters(prefecture_code: str, period: str, ref: ReferenceData
     }
 
 
+MAX_NOTES = 2000  # characters of a manifest's notes kept: an explanation, not a document
+
+
+def manifest_notes(manifest: dict) -> str | None:
+    """The notes of a csv folder's manifest.json as text (a list of lines is joined), None when there are none."""
+    notes = manifest.get("notes") if isinstance(manifest, dict) else None
+    if isinstance(notes, list):
+        notes = "\n".join(str(line) for line in notes)
+    if notes is None or not str(notes).strip():
+        return None
+    return storable_text(str(notes).strip())[:MAX_NOTES]
+
+
 def describe_exception(exc: BaseException) -> str:
     """The exception and where it was raised, for the report and the admins; no traceback noise."""
     where = traceback.extract_tb(exc.__traceback__)[-1:] if exc.__traceback__ else []
@@ -155,6 +169,7 @@ def _judge(path: Path, prefecture_code: str, period: str, *, received_at: dateti
         verdict.findings = [Finding(exc.rule, exc.form, field=exc.field, detail=exc.detail)]
         return verdict
     verdict.format = parsed.format
+    verdict.notes = manifest_notes(parsed.manifest)
     parameters = expectation_parameters(prefecture_code, period, ref)
     # Rows are numbered as the sender sees them: spreadsheet rows start under the header, JSON at 1.
     first_row = 1 if parsed.format == "json" else 2

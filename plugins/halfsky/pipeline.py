@@ -27,7 +27,7 @@ log = logging.getLogger(__name__)
 DIMENSIONS = ("dim_date", "dim_region", "dim_program", "dim_fund_source", "dim_beneficiary_group", "dim_indicator",
               "dim_population_group", "dim_site_type")
 # Reference views the facts' reports read but that depend on no fact source.
-REFERENCE_VIEWS = ("int_region_rollup", "stg_reference__home_regions")
+REFERENCE_VIEWS = ("int_region_rollup", "int_region_units", "stg_reference__home_regions")
 
 
 def prepare_warehouse(dsn: str | None = None) -> dict:

@@ -54,6 +54,8 @@ create table if not exists ingest.submissions (
 );
 -- null for a drop that is never read (a link or device, or over the size limit)
 alter table ingest.submissions alter column sha256 drop not null;
+-- contract v3: a csv folder's manifest.json notes, the prefecture's word on its drop (masked in the marts)
+alter table ingest.submissions add column if not exists notes text;
 create index if not exists submissions_unit_period on ingest.submissions (prefecture_code, period);
 create index if not exists submissions_sha on ingest.submissions (sha256);
 -- The newest drop of a period and its accepted one, found without reading the period's other drops.

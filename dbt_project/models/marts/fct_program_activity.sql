@@ -1,5 +1,6 @@
 -- 项目活动事实: one row per county x program x beneficiary group x period, from the newest accepted drop.
 -- quantity is in the program's quantity_unit (dim_program), empty for a program that has none.
+-- persons_ytd (contract v3) is a running count: never sum it over months, take the year's newest month.
 {{ config(materialized='incremental', incremental_strategy='append', on_schema_change='append_new_columns',
           partition_by_period='month',
           indexes=[{'columns': ['prefecture_code', 'period']}],
@@ -14,6 +15,8 @@ select
     a.beneficiaries,
     a.volunteers,
     a.quantity,
+    a.persons_ytd,
+    {{ mask_id_numbers('a.remarks') }}                                as remarks,
     a.submission_id,
     s.prefecture_code,
     s.period

@@ -9,6 +9,7 @@ select
     coalesce(p.program_key, {{ unknown_key() }})                      as program_key,
     coalesce(i.indicator_key, {{ unknown_key() }})                    as indicator_key,
     t.target_value,
+    {{ mask_id_numbers('t.remarks') }}                                as remarks,
     t.submission_id,
     s.prefecture_code,
     s.period

@@ -1,6 +1,7 @@
--- 覆盖率: distinct eligible persons a program reached in a year against the population it is measured
--- against (programs.csv population_group_code), at every region level. Ineligible rows (warned as
--- ineligible_beneficiary) never count as coverage. Rates are fractions, null without a population.
+-- 覆盖率: persons a program reached in a year against the population it is measured against (programs.csv
+-- population_group_code), at every region level. Contract v3: persons come from persons_ytd (本年累计), else
+-- from the line list only for a program whose line list is complete (its ineligible rows never count);
+-- otherwise persons and rate are null, never a rate of a sample. Rates are fractions, null without a population.
 {{ config(materialized='view', contract={'enforced': false}) }}
 
 with programs as (
@@ -10,10 +11,10 @@ with programs as (
 ),
 
 reached as (
-    select n.year, n.region_level, n.region_code, n.program_code, n.eligible_persons as persons_reached
-    from {{ ref('int_program_persons_rolled') }} as n
+    select n.year, n.region_level, n.region_code, n.program_code, n.eligible_persons as persons_reached,
+           n.numerator_source, n.as_of_period
+    from {{ ref('int_persons_reached') }} as n
     join programs as p using (program_code)
-    where n.eligible_persons > 0
 ),
 
 population as (
@@ -40,13 +41,19 @@ select
     r.name_en                                                       as region_name_en,
     g.program_code,
     p.population_group_code,
-    coalesce(x.persons_reached, 0)                                  as persons_reached,
+    x.persons_reached,
     n.population,
-    round(coalesce(x.persons_reached, 0)::numeric / nullif(n.population, 0), 6) as coverage_rate  -- small: 6 places
+    round(x.persons_reached::numeric / nullif(n.population, 0), 6) as coverage_rate,  -- small: 6 places
+    x.numerator_source,
+    x.as_of_period,
+    m.months_reported,
+    m.months_reported_prior_year
 from grid as g
 join programs as p using (program_code)
 left join reached as x using (year, region_level, region_code, program_code)
 left join population as n
     on n.year = g.year and n.region_level = g.region_level and n.region_code = g.region_code
    and n.population_group_code = p.population_group_code
+left join {{ ref('int_months_reported') }} as m
+    on m.region_level = g.region_level and m.region_code = g.region_code and m.year = g.year and m.month = 12
 left join {{ ref('dim_region') }} as r on r.region_code = g.region_code

@@ -29,14 +29,15 @@ additive_rolled as (
     group by 1, 2, 3, 4, 5
 ),
 
+-- contract v3: persons from persons_ytd, else a complete line list, else no figure (int_persons_reached)
 persons_rolled as (
     select year, region_level, region_code, program_code, 'DISTINCT_PERSONS' as indicator_code,
-           persons::numeric as actual_value
-    from {{ ref('int_program_persons_rolled') }}
+           persons::numeric as actual_value, numerator_source, as_of_period
+    from {{ ref('int_persons_reached') }}
 ),
 
 actuals as (
-    select * from additive_rolled
+    select *, null::text as numerator_source, null::text as as_of_period from additive_rolled
     union all
     select * from persons_rolled
 ),
@@ -54,13 +55,21 @@ select
     t.program_code,
     t.indicator_code,
     t.target_value,
-    coalesce(a.actual_value, 0)                                     as actual_value,
-    round(coalesce(a.actual_value, 0) / nullif(t.target_value, 0), 4) as completion_rate,
+    -- an additive measure nobody reported is 0; distinct persons nobody can count are unknown (null)
+    case when t.indicator_code = 'DISTINCT_PERSONS' then a.actual_value else coalesce(a.actual_value, 0) end as actual_value,
+    round(case when t.indicator_code = 'DISTINCT_PERSONS' then a.actual_value else coalesce(a.actual_value, 0) end
+          / nullif(t.target_value, 0), 4)                           as completion_rate,
     round(greatest(0, least(1,
         ((select day from as_of) - make_date(t.year, 1, 1) + 1)::numeric
-        / (make_date(t.year + 1, 1, 1) - make_date(t.year, 1, 1)))), 4) as year_elapsed_share
+        / (make_date(t.year + 1, 1, 1) - make_date(t.year, 1, 1)))), 4) as year_elapsed_share,
+    a.numerator_source,
+    coalesce(a.as_of_period, m.newest_period)                       as as_of_period,
+    m.months_reported,
+    m.months_reported_prior_year
 from targets_rolled as t
 left join actuals as a
     on a.year = t.year and a.region_level = t.region_level and a.region_code = t.region_code
    and a.program_code = t.program_code and a.indicator_code = t.indicator_code
+left join {{ ref('int_months_reported') }} as m
+    on m.region_level = t.region_level and m.region_code = t.region_code and m.year = t.year and m.month = 12
 left join {{ ref('dim_region') }} as r on r.region_code = t.region_code

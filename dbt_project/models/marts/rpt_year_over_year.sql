@@ -23,6 +23,7 @@ ytd as (
     group by 1, 2, 3, 4, 5
 )
 
+-- contract v3: a change over unequal months reported (a month not sent) is null, never a decline
 select
     y.period,
     y.region_level,
@@ -33,7 +34,14 @@ select
     y.measure,
     y.value_ytd,
     y.value_ytd_prior_year,
-    y.value_ytd - y.value_ytd_prior_year                            as change,
-    round((y.value_ytd - y.value_ytd_prior_year) / nullif(y.value_ytd_prior_year, 0), 4) as change_rate
+    m.months_reported,
+    m.months_reported_prior_year,
+    case when m.months_reported = m.months_reported_prior_year
+         then y.value_ytd - y.value_ytd_prior_year end              as change,
+    case when m.months_reported = m.months_reported_prior_year
+         then round((y.value_ytd - y.value_ytd_prior_year) / nullif(y.value_ytd_prior_year, 0), 4) end as change_rate
 from ytd as y
+left join {{ ref('int_months_reported') }} as m
+    on m.region_level = y.region_level and m.region_code = y.region_code
+   and m.year = left(y.period, 4)::int and m.month = right(y.period, 2)::int
 left join {{ ref('dim_region') }} as r on r.region_code = y.region_code

@@ -11,5 +11,6 @@ select
     is_late,
     duplicate_of,
     row_counts,
+    notes,
     (period ~ '^[0-9]{4}$')         as is_annual
 from {{ source('ingest', 'submissions') }}

@@ -7,5 +7,7 @@ select
     events,
     beneficiaries,
     volunteers,
-    quantity
+    quantity,
+    persons_ytd,
+    remarks
 from {{ source('raw', 'activity') }}

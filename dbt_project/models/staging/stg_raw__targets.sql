@@ -4,5 +4,6 @@ select
     region_code::text               as region_code,
     program_code,
     indicator_code,
-    target_value::numeric(20, 2)    as target_value
+    target_value::numeric(20, 2)    as target_value,
+    remarks
 from {{ source('raw', 'targets') }}

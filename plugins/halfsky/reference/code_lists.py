@@ -55,6 +55,8 @@ class ProgramRules:
     age_min: int | None
     age_max: int | None
     cash_cap_per_person_year: Decimal | None
+    # Contract v3: every person the program serves is in the line list, so persons may be counted from it.
+    line_list_complete: bool = False
 
     @classmethod
     def from_row(cls, row: dict[str, str]) -> "ProgramRules":
@@ -66,7 +68,8 @@ class ProgramRules:
             return kind(value) if value is not None else None
 
         return cls(text("quantity_unit"), text("population_group_code"), text("eligible_gender"),
-                   number("age_min", int), number("age_max", int), number("cash_cap_per_person_year", Decimal))
+                   number("age_min", int), number("age_max", int), number("cash_cap_per_person_year", Decimal),
+                   (text("line_list_complete") or "").lower() == "yes")
 
     @property
     def has_eligibility(self) -> bool:

@@ -206,9 +206,13 @@ class ReportContent:
     cash_over_cap pays again."""
 
     def __init__(self, seed: int, prefecture: str, period: str, rows: int, version: int = 1, inject: str | None = None,
-                 deficit_over: Decimal = ZERO, relief_from: str | None = None):
+                 deficit_over: Decimal = ZERO, relief_from: str | None = None,
+                 person_times_before: dict[tuple[str, str, str], int] | None = None):
         self.seed, self.prefecture, self.period, self.rows, self.version = seed, prefecture, period, rows, version
         self.inject, self.deficit_over, self.relief_from = inject, deficit_over, relief_from
+        # Person-times of each activity key in the unit's accepted earlier months of the year; None writes no
+        # persons_ytd (a drop made outside the unit's run of months, whose history is not known).
+        self.person_times_before = person_times_before
         self.year, self.month0 = int(period[:4]), int(period[5:7]) - 1
         self.regions = list(unit_counties(prefecture)) or [prefecture]
         # Persons are drawn from pools twice the drop's size, so the same women recur across months.
@@ -467,8 +471,20 @@ class ReportContent:
                 "beneficiaries": beneficiaries,
                 "volunteers": rng.randint(0, 40),
                 "quantity": self._quantity(program, events, beneficiaries, rng),
+                "persons_ytd": self._persons_ytd((region, code, group), beneficiaries),
                 "remarks": rng.choice(["", "", "联合县妇幼保健院开展", "巾帼志愿者入户走访", "覆盖偏远嘎查村"]),
             }
+
+    def _persons_ytd(self, key: tuple[str, str, str], beneficiaries: int) -> int | None:
+        """本年累计受益人数: a fixed share of the key's person-times since January, so it rises month by month and
+        never exceeds them. Screening reaches each woman about once a year; training and outreach see the same
+        people again."""
+        if self.person_times_before is None:
+            return None
+        person_times = self.person_times_before.get(key, 0) + beneficiaries
+        low, high = (0.9, 1.0) if key[1] == "TWO_CANCER_SCREEN" else (0.35, 0.8)
+        share = rng_for(self.seed, self.prefecture, self.year, "persons_ytd", *key).uniform(low, high)
+        return int(person_times * share)
 
     @staticmethod
     def _quantity(program: catalog.ProgramProfile, events: int, beneficiaries: int, rng: random.Random) -> int | None:

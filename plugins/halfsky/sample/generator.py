@@ -124,6 +124,8 @@ class SlotTally:
         self.persons: set = set()
         self.money: dict = defaultdict(lambda: dict.fromkeys(MONEY_KEYS, ZERO))  # program: see MONEY_KEYS
         self.region_activity: dict = defaultdict(lambda: [0, 0, 0, 0])  # (region, program): events, beneficiaries, volunteers, quantity
+        self.key_person_times: dict = defaultdict(int)  # (region, program, group): person-times, for next months' persons_ytd
+        self.key_persons_ytd: dict = {}  # (region, program, group): persons_ytd as written
         self.region_persons: dict = defaultdict(set)  # (region, program): id numbers
         self.region_cash: dict = defaultdict(lambda: ZERO)  # (region, program): cash paid
         self.program_persons: dict = defaultdict(set)  # program: id numbers
@@ -156,6 +158,10 @@ class SlotTally:
             r = self.region_activity[(row["region_code"], program)]
             for i, value in enumerate((row["events"], row["beneficiaries"], row["volunteers"], quantity)):
                 r[i] += value
+            key = (row["region_code"], program, row["beneficiary_group_code"])
+            self.key_person_times[key] += row["beneficiaries"]
+            if row.get("persons_ytd") is not None:
+                self.key_persons_ytd[key] = row["persons_ytd"]
         elif form == "beneficiaries":
             t = self.benefits[program]
             t[0] += row["amount_yuan"] or 0
@@ -223,9 +229,16 @@ class YearView:
     region_activity: dict = field(default_factory=lambda: defaultdict(lambda: [0, 0, 0, 0]))
     region_persons: dict = field(default_factory=lambda: defaultdict(set))
     region_cash: dict = field(default_factory=lambda: defaultdict(lambda: ZERO))
+    key_persons_ytd: dict = field(default_factory=dict)  # (region, program, group): the newest month's persons_ytd
+    key_ytd_period: dict = field(default_factory=dict)  # (region, program, group): that month
+    newest_period: str | None = None
 
-    def add(self, t: SlotTally) -> None:
+    def add(self, t: SlotTally, period: str | None = None) -> None:
+        """Months are added in order, so a key's persons_ytd is its newest month's."""
         self.months += 1
+        self.key_persons_ytd.update(t.key_persons_ytd)
+        self.key_ytd_period.update(dict.fromkeys(t.key_persons_ytd, period))
+        self.newest_period = max(filter(None, (self.newest_period, period)), default=None)
         for program, (events, people, volunteers, _, quantity) in t.activity.items():
             for i, value in enumerate((events, people, volunteers, quantity)):
                 self.activity[program][i] += value
@@ -250,11 +263,23 @@ class YearView:
             source = self.activity.get(program) if region is None else self.region_activity.get((region, program))
             return source[ACTIVITY_INDICATORS[indicator]] if source else 0
         if indicator == "DISTINCT_PERSONS":
-            return len(self.persons.get(program, ()) if region is None else self.region_persons.get((region, program), ()))
+            return self.persons_reached(program, region)
         if indicator == "CASH_PAID" and region is not None:
             return self.region_cash.get((region, program), ZERO)
         m = self.money.get(program)
         return m[MONEY_INDICATORS[indicator]] if m else ZERO
+
+    def persons_reached(self, program: str, region: str | None = None, eligible: bool = False) -> int | None:
+        """Contract v3: persons_ytd of each key's newest month, added up; else, for a program whose line list is
+        complete, its distinct (eligible, for coverage) persons; else unknown."""
+        counts = [v for k, v in self.key_persons_ytd.items() if k[1] == program and region in (None, k[0])]
+        if counts:
+            return sum(counts)
+        if not reference_data().programs[program].line_list_complete:
+            return None
+        if region is not None:
+            return len(self.region_persons.get((region, program), ()))
+        return len((self.eligible if eligible else self.persons).get(program, ()))
 
 
 def periods_from(first: str, months: int) -> list[str]:
@@ -383,13 +408,15 @@ def _nice_money(value: Decimal) -> Decimal:
 
 
 def _rate(numerator, denominator) -> float | None:
-    if not denominator:
+    if not denominator or numerator is None:
         return None
     return float((Decimal(numerator) / Decimal(denominator)).quantize(RATE, rounding=ROUND_HALF_UP))
 
 
 def _figure(indicator: str, value):
-    """Money as a string of 2 decimals, counts as ints."""
+    """Money as a string of 2 decimals, counts as ints; None (persons that cannot be counted) stays None."""
+    if value is None:
+        return None
     return str(Decimal(value).quantize(CENT)) if indicator in MONEY_INDICATORS else int(value)
 
 
@@ -475,18 +502,30 @@ class Generator:
                 slack += m["incoming_yuan"] - m["spent_yuan"]
         return max(slack, ZERO)
 
+    def _person_times_before(self, prefecture: str, period: str) -> dict[tuple[str, str, str], int]:
+        """Person-times per activity key in the newest valid drop of each of the unit's earlier months of the year:
+        what persons_ytd is checked against when this month is judged."""
+        total: dict[tuple[str, str, str], int] = defaultdict(int)
+        for earlier in self.periods:
+            if earlier[:4] == period[:4] and earlier < period and (r := self._newest(prefecture, earlier)) is not None:
+                for key, value in r.tally.key_person_times.items():
+                    total[key] += value
+        return total
+
     def _month(self, prefecture: str, period: str, inject: str | None, first_of_year: str) -> ReportContent:
+        before = self._person_times_before(prefecture, period)
         if inject is None:
-            return ReportContent(self.seed, prefecture, period, self.rows)
+            return ReportContent(self.seed, prefecture, period, self.rows, person_times_before=before)
         content = ReportContent(self.seed, prefecture, period, self.rows, inject=inject,
                                 deficit_over=self._slack(prefecture, period, catalog.DEFICIT_PROGRAM),
-                                relief_from=first_of_year if first_of_year != period else None)
+                                relief_from=first_of_year if first_of_year != period else None,
+                                person_times_before=before)
         applied = content.injection_applied
         if applied and inject == "cash_over_cap":
             earlier = self._newest(prefecture, first_of_year)
             paid = earlier.tally.program_persons.get(catalog.CASH_CAPPED_PROGRAM, set()) if earlier else set()
             applied = content.relief_person(first_of_year).id_number in paid
-        return content if applied else ReportContent(self.seed, prefecture, period, self.rows)
+        return content if applied else ReportContent(self.seed, prefecture, period, self.rows, person_times_before=before)
 
     def valid_drops(self, resubmissions: int, duplicates: int, with_warnings: bool) -> None:
         injections = self.place_injections(resubmissions, duplicates) if with_warnings else {}
@@ -509,7 +548,8 @@ class Generator:
                 self.records.append(DropRecord(str(copy), prefecture, period, fmt, when + timedelta(hours=1), "duplicate"))
             if slot < resubmissions:
                 record.expected_status = "superseded"
-                fixed = ReportContent(self.seed, prefecture, period, self.rows, version=2)
+                fixed = ReportContent(self.seed, prefecture, period, self.rows, version=2,
+                                      person_times_before=self._person_times_before(prefecture, period))
                 fmt2 = FORMATS[(slot + 1) % len(FORMATS)]
                 rel2 = Path(prefecture, period, f"{prefecture}_{period}_v2{EXTENSIONS[fmt2]}")
                 self._write(rel2, fmt2, fixed, when + timedelta(days=2), rng)
@@ -520,7 +560,7 @@ class Generator:
         view = YearView()
         for period in self.periods:
             if period[:4] == year and (r := self._newest(prefecture, period)) is not None:
-                view.add(r.tally)
+                view.add(r.tally, period)
         return view
 
     def _targets(self, prefecture: str, year: str, rng: random.Random) -> list[dict]:
@@ -682,7 +722,7 @@ class Generator:
         views: dict[tuple[str, str], YearView] = defaultdict(YearView)
         for (prefecture, period), r in sorted(newest.items()):
             t = r.tally
-            views[(prefecture, period[:4])].add(t)
+            views[(prefecture, period[:4])].add(t, period)
             for (program, flow), (amount, n, in_kind, internal) in sorted(t.funds.items()):
                 funds.append({"prefecture_code": prefecture, "period": period, "program_code": program,
                               "flow_type": flow, "amount_yuan": str(amount), "rows": n,
@@ -716,9 +756,9 @@ class Generator:
             for program, rules in sorted(programs.items()):
                 if not rules.population_group_code:
                     continue
-                reached = len(view.eligible.get(program, ()))
+                reached = view.persons_reached(program, eligible=True)
                 base = annual.tally.population.get(rules.population_group_code) if annual else None
-                if reached or base:
+                if reached is not None or base:
                     coverage.append({"year": int(year), "reporting_unit_code": prefecture, "program_code": program,
                                      "population_group_code": rules.population_group_code, "persons_reached": reached,
                                      "population": base, "coverage_rate": _rate(reached, base)})
