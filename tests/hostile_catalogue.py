@@ -84,6 +84,7 @@ class Case:
     note: str = ""  # for the table: what the check looked at
     slow: bool = False  # minutes, not seconds: bench/hostile_table.py runs it; pytest with HALFSKY_SLOW_HOSTILE=1
     budget: float = 60  # seconds the test allows it on a CI machine
+    checker: bool = False  # test_hostile_drops also puts it through ``python -m halfsky.validate``: the same verdict
 
     @property
     def expected(self) -> str:
@@ -355,6 +356,19 @@ def _tiny_drops_decided(count: int, others: str):
     return check
 
 
+def _names(rule: str, *words: str, form: str | None = None, row: int | None = None, field_name: str | None = None):
+    """The report's finding of ``rule`` names the place: every word in its detail or value, and its form, row and field."""
+    def check(o: Outcome):
+        found = [f for f in json.loads(o.report("report.json"))["findings"] if f["rule"] == rule]
+        assert found, f"no {rule} finding"
+        f = found[0]
+        text = f"{f.get('detail') or ''} {f.get('value') or ''}"
+        assert all(w in text for w in words), f"{rule}: {text!r} does not name {words}"
+        for key, expected in (("form", form), ("row_number", row), ("field", field_name)):
+            assert expected is None or f.get(key) == expected, f"{rule}: {key} is {f.get(key)!r}, not {expected!r}"
+    return check
+
+
 TINY_DROPS = 10_000
 
 # ---------------------------------------------------------------------------------------------- the catalogue
@@ -471,6 +485,16 @@ CASES: list[Case] = [
          _tiny_drops_decided(300, "superseded"), note="each judged and loaded; the newest accepted"),
     Case(f"{TINY_DROPS:,} tiny drops in one prefecture-period, each different", _tiny_drops(TINY_DROPS), ACCEPTED, None,
          _tiny_drops_decided(TINY_DROPS, "superseded"), slow=True, note="each judged and loaded; the newest accepted"),
+    # Issue 22.1: thousands separators out of place changed amounts by orders of magnitude
+    Case("amount `1 234,50` (JSON; was loaded as 123,450.00)", _json_drop("a.json", _set("funds", "amount_yuan", "1 234,50")),
+         REJECTED, "type", _names("type", "1 234,50", form="funds", row=1, field_name="amount_yuan"), checker=True),
+    Case("count `12,34万` (csv; was 123,400)", _csv_folder("a_folder", lambda u, p: {
+        "activity.csv": [dict(hd.valid_doc(u, p)["forms"]["activity"][0], beneficiaries="12,34万")]}), REJECTED, "type",
+         _names("type", "12,34万", form="activity", row=2, field_name="beneficiaries"), checker=True),
+    Case("amount `１，７７８，０００` (full-width, grouped by thousands)", _json_drop("a.json", _set("funds", "amount_yuan", "１，７７８，０００")),
+         ACCEPTED, None, _stored("funds", "amount_yuan", Decimal("1778000.00")), checker=True),
+    Case("amount `1,234.5万` in an xlsx", _xlsx("a.xlsx", lambda d: hd.xlsx_cells(d, {"E2": ('t="inlineStr"', "<is><t>1,234.5万</t></is>")}, sheet=2)),
+         ACCEPTED, None, _stored("funds", "amount_yuan", Decimal("12345000.00")), checker=True),
 ]
 
 

@@ -250,3 +250,20 @@ def xlsx_cell(doc: dict, ref: str, inner: str) -> bytes:
     """The doc's workbook with one cell of the first sheet written as given: ``xlsx_cell(doc, "D2", "<v>NaN</v>")``."""
     return _rewrite_member(xlsx_bytes(doc), "xl/worksheets/sheet1.xml",
                            lambda x: re.sub(rf'<c r="{ref}"[^>]*>.*?</c>', f'<c r="{ref}">{inner}</c>', x, count=1))
+
+
+def xlsx_cells(doc: dict, inner: dict[str, str | tuple[str, str]], sheet: int = 1) -> bytes:
+    """The doc's workbook with cells of one sheet written as given: ``{"D2": "<f>1+1</f>"}`` is a formula with no
+    computed value, as openpyxl writes it; ``{"G2": ('t="str"', "<f>…</f><v></v>")}`` gives the cell attributes too
+    (a reference missing from the sheet is added to its row)."""
+    def change(xml: str) -> str:
+        for ref, content in inner.items():
+            attributes, content = content if isinstance(content, tuple) else ("", content)
+            cell = f'<c r="{ref}"{" " + attributes if attributes else ""}>{content}</c>'
+            xml, found = re.subn(rf'<c r="{ref}"[^>]*?(?:/>|>.*?</c>)', cell, xml, count=1)
+            if not found:
+                row = re.match(r"[A-Z]+([0-9]+)", ref).group(1)
+                xml = re.sub(rf'(<row r="{row}"[^>]*>.*?)</row>', lambda m: m.group(1) + cell + "</row>", xml, count=1)
+        return xml
+    return _rewrite_member(xlsx_bytes(doc), f"xl/worksheets/sheet{sheet}.xml", change)
+
