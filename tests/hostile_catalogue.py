@@ -369,6 +369,18 @@ def _names(rule: str, *words: str, form: str | None = None, row: int | None = No
     return check
 
 
+def _three_activity_rows(doc: dict) -> dict:
+    """activity with three rows (three groups of one program): a merged range has rows to cover."""
+    first = doc["forms"]["activity"][0]
+    doc["forms"]["activity"] = [dict(first, beneficiary_group_code=g, events=5)
+                                for g in ("LOW_INCOME_WOMEN", "SINGLE_MOTHERS", "DISABLED_WOMEN")]
+    return doc
+
+
+def _three_rows_merged(ref: str):
+    return lambda d: hd.merged_xlsx(_three_activity_rows(d), ref)
+
+
 TINY_DROPS = 10_000
 
 # ---------------------------------------------------------------------------------------------- the catalogue
@@ -495,6 +507,31 @@ CASES: list[Case] = [
          ACCEPTED, None, _stored("funds", "amount_yuan", Decimal("1778000.00")), checker=True),
     Case("amount `1,234.5万` in an xlsx", _xlsx("a.xlsx", lambda d: hd.xlsx_cells(d, {"E2": ('t="inlineStr"', "<is><t>1,234.5万</t></is>")}, sheet=2)),
          ACCEPTED, None, _stored("funds", "amount_yuan", Decimal("12345000.00")), checker=True),
+    # Issue 22.3: formulas no program computed (openpyxl writes <f> and no <v>) were loaded as 0
+    Case("xlsx formulas with no computed value in optional counts", _xlsx("a.xlsx", lambda d: hd.xlsx_cells(
+        d, {"D2": "<f>1+1</f>", "F2": "<f>2*3</f><v/>"})), REJECTED, "formula_not_computed",
+         _names("formula_not_computed", "activity", "D2", "F2", "events", "volunteers", form="activity"), checker=True),
+    Case("xlsx formula with no computed value in a required count", _xlsx("a.xlsx", lambda d: hd.xlsx_cells(
+        d, {"E2": "<f>SUM(40)</f><v></v>"})), REJECTED, "formula_not_computed", _names("formula_not_computed", "E2", "beneficiaries"), checker=True),
+    Case("xlsx shared formula whose copies have no computed value", _xlsx("a.xlsx", lambda d: hd.xlsx_cells(
+        d, {"D2": '<f t="shared" ref="D2:F2" si="0">1+1</f><v>2</v>', "F2": '<f t="shared" si="0"/>'})), REJECTED,
+         "formula_not_computed", _names("formula_not_computed", "F2"), checker=True),
+    Case("xlsx formulas Excel computed (a number, and an empty text)", _xlsx("a.xlsx", lambda d: hd.xlsx_cells(
+        d, {"E2": "<f>20*2</f><v>40</v>", "G2": ('t="str"', '<f>IF(1,"","x")</f><v></v>')})), ACCEPTED, None,
+         _stored("activity", "beneficiaries", 40), note="the value Excel saved is read", checker=True),
+    # Issue 22.11: workbooks read otherwise than the sender sees them
+    Case("xlsx with the activity sheet hidden", _xlsx("a.xlsx", lambda d: hd.xlsx_sheet_state(d, "activity", "hidden")),
+         REJECTED, "hidden_sheet", _names("hidden_sheet", "activity", form="activity"), checker=True),
+    Case("xlsx with the funds sheet (资金收支) very hidden", _xlsx("a.xlsx", lambda d: hd.xlsx_sheet_state(
+        d, "资金收支", "veryHidden", {"funds": ["资金收支"]})), REJECTED, "hidden_sheet", _names("hidden_sheet", "资金收支"), checker=True),
+    Case("xlsx with a hidden sheet that is no form", _xlsx("a.xlsx", lambda d: hd.xlsx_sheet_state(
+        {**d, "forms": {**d["forms"], "notes": [{"note": "x"}]}}, "notes", "hidden")), ACCEPTED, "unknown_sheet", checker=True),
+    Case("xlsx with optional events merged over three rows (was 5, 0, 0)", _xlsx("a.xlsx", _three_rows_merged("D2:D4")),
+         REJECTED, "merged_cells", _names("merged_cells", "activity", "D2:D4", form="activity"), checker=True),
+    Case("xlsx with a required region_code merged over three rows (was `required`)", _xlsx("a.xlsx", _three_rows_merged("A2:A4")),
+         REJECTED, "merged_cells", _names("merged_cells", "A2:A4"), checker=True),
+    Case("xlsx with two header cells merged", _xlsx("a.xlsx", lambda d: hd.merged_xlsx(d, "G1:H1")), REJECTED, "merged_cells",
+         _names("merged_cells", "G1:H1"), checker=True),
 ]
 
 

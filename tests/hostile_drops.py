@@ -267,3 +267,22 @@ def xlsx_cells(doc: dict, inner: dict[str, str | tuple[str, str]], sheet: int = 
         return xml
     return _rewrite_member(xlsx_bytes(doc), f"xl/worksheets/sheet{sheet}.xml", change)
 
+
+def xlsx_sheet_state(doc: dict, sheet_name: str, state: str, sheet_names: dict[str, list[str]] | None = None) -> bytes:
+    """The doc's workbook with one sheet hidden (``state`` hidden or veryHidden) in workbook.xml."""
+    return _rewrite_member(xlsx_bytes(doc, sheet_names), "xl/workbook.xml",
+                           lambda x: x.replace(f'<sheet name="{sheet_name}" ', f'<sheet name="{sheet_name}" state="{state}" ', 1))
+
+
+def merged_xlsx(doc: dict, ref: str, sheet: int = 1) -> bytes:
+    """The doc's workbook with ``ref`` (e.g. D2:D4) merged in one sheet, as Excel saves it: only the top-left cell
+    keeps its value, the others are gone from the sheet."""
+    first, last = ref.split(":")
+    (c0, r0), (c1, r1) = (re.match(r"([A-Z]+)([0-9]+)", x).groups() for x in (first, last))
+    covered = {f"{chr(c)}{r}" for c in range(ord(c0), ord(c1) + 1) for r in range(int(r0), int(r1) + 1)} - {first}
+
+    def change(xml: str) -> str:
+        for cell in covered:
+            xml = re.sub(rf'<c r="{cell}"[^>]*?(?:/>|>.*?</c>)', "", xml, count=1)
+        return xml.replace("</sheetData>", f'</sheetData><mergeCells count="1"><mergeCell ref="{ref}"/></mergeCells>', 1)
+    return _rewrite_member(xlsx_bytes(doc), f"xl/worksheets/sheet{sheet}.xml", change)
