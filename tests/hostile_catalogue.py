@@ -532,6 +532,10 @@ CASES: list[Case] = [
          REJECTED, "merged_cells", _names("merged_cells", "A2:A4"), checker=True),
     Case("xlsx with two header cells merged", _xlsx("a.xlsx", lambda d: hd.merged_xlsx(d, "G1:H1")), REJECTED, "merged_cells",
          _names("merged_cells", "G1:H1"), checker=True),
+    Case("xlsx with a row of activity hidden (loaded unseen)", _xlsx("a.xlsx", lambda d: hd.xlsx_hidden(_three_activity_rows(d), rows=(3,))),
+         REJECTED, "hidden_cells", _names("hidden_cells", "activity", "row 3", form="activity"), checker=True),
+    Case("xlsx with the volunteers column hidden", _xlsx("a.xlsx", lambda d: hd.xlsx_hidden(d, columns=(6,))), REJECTED,
+         "hidden_cells", _names("hidden_cells", "F (volunteers)"), checker=True),
 ]
 
 

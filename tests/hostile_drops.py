@@ -286,3 +286,16 @@ def merged_xlsx(doc: dict, ref: str, sheet: int = 1) -> bytes:
             xml = re.sub(rf'<c r="{cell}"[^>]*?(?:/>|>.*?</c>)', "", xml, count=1)
         return xml.replace("</sheetData>", f'</sheetData><mergeCells count="1"><mergeCell ref="{ref}"/></mergeCells>', 1)
     return _rewrite_member(xlsx_bytes(doc), f"xl/worksheets/sheet{sheet}.xml", change)
+
+
+def xlsx_hidden(doc: dict, rows: tuple[int, ...] = (), columns: tuple[int, ...] = (), sheet: int = 1) -> bytes:
+    """The doc's workbook with rows (1-based) and columns (1-based: 6 is F) of one sheet hidden, as Excel saves them."""
+    def change(xml: str) -> str:
+        for row in rows:  # a row the sheet lacks is added after the others, empty, as Excel saves a hidden blank row
+            marked = xml.replace(f'<row r="{row}"', f'<row r="{row}" hidden="1"', 1)
+            xml = marked if marked != xml else xml.replace("</sheetData>", f'<row r="{row}" hidden="1"/></sheetData>', 1)
+        if columns:
+            cols = "".join(f'<col min="{c}" max="{c}" width="0" hidden="1" customWidth="1"/>' for c in columns)
+            xml = xml.replace("<sheetData>", f"<cols>{cols}</cols><sheetData>", 1)
+        return xml
+    return _rewrite_member(xlsx_bytes(doc), f"xl/worksheets/sheet{sheet}.xml", change)

@@ -451,3 +451,17 @@ def test_a_hidden_sheet_is_named_before_it_could_be_a_second_form(tmp_path):
     path.write_bytes(hd.xlsx_sheet_state(hd.valid_doc(UNIT, "2026-09"), "activity", "hidden", {"activity": ["项目活动", "activity"]}))
     rejected = _rejection(path)
     assert (rejected.rule, rejected.form) == ("hidden_sheet", "activity") and "sheet activity is hidden" in rejected.detail
+
+
+def test_hidden_rows_and_columns_that_hold_nothing_read_are_no_error(tmp_path):
+    """Issue 22.11: only what would be loaded unseen is refused; a hidden empty row under the form, or a hidden
+    column with no header, is not."""
+    from halfsky.drop_reader import read_drop
+
+    path = tmp_path / "hidden_nothing.xlsx"
+    doc = hd.valid_doc(UNIT, "2026-09")
+    path.write_bytes(hd.xlsx_hidden(doc, rows=(7,), columns=(9, 10)))
+    assert read_drop(path).forms["activity"].row_count == 1
+    path.write_bytes(hd.xlsx_hidden(doc, rows=(1,)))
+    rejected = _rejection(path)
+    assert rejected.rule == "hidden_cells" and "row 1" in rejected.detail

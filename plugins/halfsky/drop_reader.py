@@ -3,8 +3,7 @@
 File-level problems (unreadable, undecodable or mixed encodings, unknown
 format or a workbook with macros, too large, zip bomb or a sheet spread over too
 many cells, hostile XML, a link or device instead of a file, an odd name inside a
-folder, a form's sheet hidden, merged cells or formulas with no computed value in
-it, too many columns, a JSON key given twice, missing required column, a
+folder, too many columns, a JSON key given twice, missing required column, a
 form given twice or not a form at all, prefecture/period inside the file
 differing from the path) raise DropRejected with the rule id; nothing is half read.
 """
@@ -534,18 +533,19 @@ def _read_xlsx(path: Path) -> ParsedDrop:
         sheet_of[form.name] = sheet_name
         try:
             sheet = book.get_sheet_by_name(sheet_name)
-            rows = sheet.to_python(skip_empty_area=False)
+            rows, merged = sheet.to_python(skip_empty_area=False), sheet.merged_cell_ranges or []
         except Exception as exc:
             raise _calamine_rejection(path, exc) from exc
-        _refuse_cells_read_otherwise(path, sheet_name, form, sheet.merged_cell_ranges or [], rows)
+        _refuse_cells_read_otherwise(path, sheet_name, form, merged, rows)
         if rows:
             parsed.add_form(f"sheet {sheet_name}", _table(form, rows[0], [list(r) for r in rows[1:]], parsed))
     return parsed
 
 
-# What Excel or WPS shows is what is read. A hidden sheet, a merged range (only its top-left cell holds the value,
-# the rows under it read empty: 5, 0, 0) or a formula no program computed (calamine reads it as an empty cell, so
-# an optional count as 0) would each load something other than what the sender sees: the drop is refused instead.
+# What Excel or WPS shows is what is read. A form's hidden sheet, a merged range (only its top-left cell holds the
+# value, the rows under it read empty: 5, 0, 0), hidden rows or columns holding data, or a formula no program
+# computed (calamine reads it as an empty cell, so an optional count as 0) would each load something other than what
+# the sender sees: the drop is refused instead, naming the sheet, range or cells.
 _TAG_PREFIX = rb"(?:[\w.-]+:)?"  # a namespace prefix: <x:c>, <x:f>
 
 
@@ -561,6 +561,11 @@ _FORMULA_WITHOUT_VALUE = re.compile(_formula_without_value(b""))
 _PREFIXED_FORMULA_WITHOUT_VALUE = re.compile(rb"<" + _TAG_PREFIX + rb"c(?P<attributes>\s[^>]*?)?(?<!/)>\s*"
                                              + _formula_without_value(_TAG_PREFIX))
 _TYPE_ATTRIBUTE = re.compile(rb"""\bt\s*=\s*["']([^"']*)["']""")
+_HIDDEN = re.compile(rb"""hidden\s*=\s*["'](?:1|true)["']""")
+_TAG_NAME = re.compile(rb"<(?:[\w.-]+:)?(row|col)\s")
+_ROW_NUMBER = re.compile(rb"""\br\s*=\s*["']([0-9]+)["']""")
+_COL_MIN = re.compile(rb"""\bmin\s*=\s*["']([0-9]+)["']""")
+_COL_MAX = re.compile(rb"""\bmax\s*=\s*["']([0-9]+)["']""")
 _SHOWN_CELLS = 10  # a rejection names this many cells or ranges, and counts the rest
 
 
@@ -575,20 +580,29 @@ def _refuse_hidden_sheet(book, sheet_name: str, form: Form) -> None:
 
 
 def _refuse_cells_read_otherwise(path: Path, sheet_name: str, form: Form, merged: list, rows: list[list]) -> None:
-    """Merged ranges inside the form's table (header row included), then formulas with no computed value."""
+    """Merged ranges inside the form's table (header row included), hidden rows or columns that hold what would be
+    loaded, and formulas with no computed value."""
     if not rows:
         return
-    last_row = max((i for i, r in enumerate(rows) if not _is_blank_row(r)), default=0)
-    last_column = max((i for i, h in enumerate(rows[0]) if normalise_text(h)), default=-1)
-    inside = [((r0, c0), (r1, c1)) for (r0, c0), (r1, c1) in merged if r0 <= last_row and c0 <= last_column]
+    headers = [normalise_text(h) for h in rows[0]]
+    last_row = max((i for i, r in enumerate(rows) if not _is_blank_row(r)), default=0)  # 0-based, the header is 0
+    last_column = max((i for i, h in enumerate(headers) if h), default=-1)
+    inside = sorted(((r0, c0), (r1, c1)) for (r0, c0), (r1, c1) in merged if r0 <= last_row and c0 <= last_column)
     if inside:
-        ranges = [f"{_cell_name(r0, c0)}:{_cell_name(r1, c1)}" for (r0, c0), (r1, c1) in sorted(inside)]
+        ranges = [f"{_column_letters(c0 + 1)}{r0 + 1}:{_column_letters(c1 + 1)}{r1 + 1}" for (r0, c0), (r1, c1) in inside]
         raise DropRejected("merged_cells", f"sheet {sheet_name}: merged cells {_listed(ranges)}", form=form.name)
-    uncomputed = _formulas_without_value(path, sheet_name)
-    if uncomputed:
+    marks = _sheet_marks(path, sheet_name)
+    hidden = []
+    if hidden_rows := [r for r in marks.hidden_rows if 1 <= r <= last_row + 1 and not _is_blank_row(rows[r - 1])]:
+        hidden.append(f"hidden row {_listed([str(r) for r in hidden_rows])}")
+    if hidden_columns := [c for c in marks.hidden_columns if 1 <= c <= last_column + 1 and headers[c - 1]]:
+        hidden.append(f"hidden column {_listed([f'{_column_letters(c)} ({headers[c - 1]})' for c in hidden_columns])}")
+    if hidden:
+        raise DropRejected("hidden_cells", f"sheet {sheet_name}: {'; '.join(hidden)}", form=form.name)
+    if marks.uncomputed:
         lookup = _header_lookup(form)
-        fields = [lookup.get(normalise_header(h)[0]) if normalise_text(h) else None for h in rows[0]]
-        named = [(ref, fields[column] if 0 <= column < len(fields) else None) for ref, column in uncomputed]
+        fields = [lookup.get(normalise_header(h)[0]) if h else None for h in headers]
+        named = [(ref, fields[column] if 0 <= column < len(fields) else None) for ref, column in marks.uncomputed]
         cells = _listed([f"{ref} ({f.name})" if f else ref for ref, f in named])
         raise DropRejected("formula_not_computed", f"sheet {sheet_name}: no computed value for the formula in {cells}",
                            form=form.name, field=next((f.name for _, f in named if f), None))
@@ -599,13 +613,13 @@ def _listed(items: list[str]) -> str:
     return ", ".join(items[:_SHOWN_CELLS]) + (f" and {more:,} more" if more > 0 else "")
 
 
-def _cell_name(row: int, column: int) -> str:
-    """0-based (row, column) as the sender reads it: (1, 3) -> D2."""
-    letters, column = "", column + 1
+def _column_letters(column: int) -> str:
+    """A 1-based column as the sender reads it: 4 -> D, 27 -> AA."""
+    letters = ""
     while column:
         column, rest = divmod(column - 1, 26)
         letters = chr(65 + rest) + letters
-    return f"{letters}{row + 1}"
+    return letters
 
 
 def _sheet_part(archive: zipfile.ZipFile, sheet_name: str) -> zipfile.ZipInfo | None:
@@ -631,24 +645,49 @@ def _sheet_part(archive: zipfile.ZipFile, sheet_name: str) -> zipfile.ZipInfo | 
     return names.get(part.lower())
 
 
-def _formulas_without_value(path: Path, sheet_name: str) -> list[tuple[str, int]]:
-    """(cell, 0-based column) of each formula the workbook holds no computed value for: <f> with no <v>, or an
-    empty one, as openpyxl and other writers that do not calculate save it. An empty <v> of a text formula
-    (t="str") is Excel's computed empty text."""
-    found = []
+@dataclass
+class _SheetMarks:
+    """What a sheet's XML says beyond its values (calamine does not tell)."""
+
+    uncomputed: list[tuple[str, int]] = field(default_factory=list)  # (cell, 0-based column) of formulas with no value
+    hidden_rows: list[int] = field(default_factory=list)  # 1-based, as the sender numbers them
+    hidden_columns: list[int] = field(default_factory=list)  # 1-based: 6 is F
+
+
+def _sheet_marks(path: Path, sheet_name: str) -> _SheetMarks:
+    """Formulas the workbook holds no computed value for (<f> with no <v>, or an empty one, as openpyxl and other
+    writers that do not calculate save them; an empty <v> of a text formula, t="str", is Excel's computed empty
+    text), and hidden rows and columns: one pass over the sheet's XML."""
+    marks = _SheetMarks()
     with zipfile.ZipFile(path) as archive:
         info = _sheet_part(archive, sheet_name)
         if info is None:
-            return found
+            return marks
         for chunk in _member_chunks(archive, info, boundary=b"row>"):
             for attributes, empty_value in _cells_of_formulas_without_value(chunk):
                 kind = _TYPE_ATTRIBUTE.search(attributes)
                 if empty_value and kind and kind.group(1) == b"str":
                     continue  # a text formula Excel computed to "": its <v> is there, empty
                 place = _REF_ATTRIBUTE.search(attributes)
-                found.append((place.group(1).decode() + place.group(2).decode(), _column_number(place.group(1)) - 1)
-                             if place else ("a cell without a reference", -1))
-    return found
+                marks.uncomputed.append((place.group(1).decode() + place.group(2).decode(), _column_number(place.group(1)) - 1)
+                                        if place else ("a cell without a reference", -1))
+            if b"hidden" in chunk:
+                _hidden_rows_and_columns(chunk, marks)
+    return marks
+
+
+def _hidden_rows_and_columns(chunk: bytes, marks: _SheetMarks) -> None:
+    for hidden in _HIDDEN.finditer(chunk):
+        start = chunk.rfind(b"<", 0, hidden.start())
+        tag = _TAG_NAME.match(chunk, start)
+        if tag is None:
+            continue
+        attributes = chunk[tag.end():hidden.start()]
+        if tag.group(1) == b"row" and (row := _ROW_NUMBER.search(attributes)):
+            marks.hidden_rows.append(int(row.group(1)))
+        elif tag.group(1) == b"col" and (low := _COL_MIN.search(attributes)) and (high := _COL_MAX.search(attributes)):
+            first, last = int(low.group(1)), min(int(high.group(1)), MAX_COLUMNS + 1)  # <col max="16384"/> is every column
+            marks.hidden_columns.extend(range(first, last + 1))
 
 
 def _cells_of_formulas_without_value(chunk: bytes):

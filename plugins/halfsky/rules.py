@@ -65,6 +65,8 @@ _RULES = (
          "A form's sheet is hidden, so the sender cannot see what would be loaded: unhide and check it, or delete it"),
     Rule("merged_cells", ERROR, "报表区域内有合并单元格（只有左上角单元格有值）：请取消合并，并在每一行填写数值",
          "Merged cells inside a form (only the top-left cell holds a value): unmerge them and fill every row"),
+    Rule("hidden_cells", ERROR, "报表区域内有隐藏的行或列：其中的数据看不到，却会被读取，请取消隐藏并核对",
+         "Hidden rows or columns inside a form: what they hold would be loaded unseen; unhide and check them"),
     Rule("formula_not_computed", ERROR, "公式没有计算结果（生成文件的程序不计算公式）：请用 Excel 或 WPS 打开并保存工作簿后重新报送",
          "A formula has no computed value (the program that wrote the workbook does not calculate): "
          "open and save the workbook in Excel or WPS, then send it again"),
