@@ -84,6 +84,7 @@ class Case:
     note: str = ""  # for the table: what the check looked at
     slow: bool = False  # minutes, not seconds: bench/hostile_table.py runs it; pytest with HALFSKY_SLOW_HOSTILE=1
     budget: float = 60  # seconds the test allows it on a CI machine
+    checker: bool = False  # test_hostile_drops also puts it through ``python -m halfsky.validate``: the same verdict
 
     @property
     def expected(self) -> str:
@@ -355,6 +356,31 @@ def _tiny_drops_decided(count: int, others: str):
     return check
 
 
+def _names(rule: str, *words: str, form: str | None = None, row: int | None = None, field_name: str | None = None):
+    """The report's finding of ``rule`` names the place: every word in its detail or value, and its form, row and field."""
+    def check(o: Outcome):
+        found = [f for f in json.loads(o.report("report.json"))["findings"] if f["rule"] == rule]
+        assert found, f"no {rule} finding"
+        f = found[0]
+        text = f"{f.get('detail') or ''} {f.get('value') or ''}"
+        assert all(w in text for w in words), f"{rule}: {text!r} does not name {words}"
+        for key, expected in (("form", form), ("row_number", row), ("field", field_name)):
+            assert expected is None or f.get(key) == expected, f"{rule}: {key} is {f.get(key)!r}, not {expected!r}"
+    return check
+
+
+def _three_activity_rows(doc: dict) -> dict:
+    """activity with three rows (three groups of one program): a merged range has rows to cover."""
+    first = doc["forms"]["activity"][0]
+    doc["forms"]["activity"] = [dict(first, beneficiary_group_code=g, events=5)
+                                for g in ("LOW_INCOME_WOMEN", "SINGLE_MOTHERS", "DISABLED_WOMEN")]
+    return doc
+
+
+def _three_rows_merged(ref: str):
+    return lambda d: hd.merged_xlsx(_three_activity_rows(d), ref)
+
+
 TINY_DROPS = 10_000
 
 # ---------------------------------------------------------------------------------------------- the catalogue
@@ -471,6 +497,45 @@ CASES: list[Case] = [
          _tiny_drops_decided(300, "superseded"), note="each judged and loaded; the newest accepted"),
     Case(f"{TINY_DROPS:,} tiny drops in one prefecture-period, each different", _tiny_drops(TINY_DROPS), ACCEPTED, None,
          _tiny_drops_decided(TINY_DROPS, "superseded"), slow=True, note="each judged and loaded; the newest accepted"),
+    # Issue 22.1: thousands separators out of place changed amounts by orders of magnitude
+    Case("amount `1 234,50` (JSON; was loaded as 123,450.00)", _json_drop("a.json", _set("funds", "amount_yuan", "1 234,50")),
+         REJECTED, "type", _names("type", "1 234,50", form="funds", row=1, field_name="amount_yuan"), checker=True),
+    Case("count `12,34万` (csv; was 123,400)", _csv_folder("a_folder", lambda u, p: {
+        "activity.csv": [dict(hd.valid_doc(u, p)["forms"]["activity"][0], beneficiaries="12,34万")]}), REJECTED, "type",
+         _names("type", "12,34万", form="activity", row=2, field_name="beneficiaries"), checker=True),
+    Case("amount `１，７７８，０００` (full-width, grouped by thousands)", _json_drop("a.json", _set("funds", "amount_yuan", "１，７７８，０００")),
+         ACCEPTED, None, _stored("funds", "amount_yuan", Decimal("1778000.00")), checker=True),
+    Case("amount `1,234.5万` in an xlsx", _xlsx("a.xlsx", lambda d: hd.xlsx_cells(d, {"E2": ('t="inlineStr"', "<is><t>1,234.5万</t></is>")}, sheet=2)),
+         ACCEPTED, None, _stored("funds", "amount_yuan", Decimal("12345000.00")), checker=True),
+    # Issue 22.3: formulas no program computed (openpyxl writes <f> and no <v>) were loaded as 0
+    Case("xlsx formulas with no computed value in optional counts", _xlsx("a.xlsx", lambda d: hd.xlsx_cells(
+        d, {"D2": "<f>1+1</f>", "F2": "<f>2*3</f><v/>"})), REJECTED, "formula_not_computed",
+         _names("formula_not_computed", "activity", "D2", "F2", "events", "volunteers", form="activity"), checker=True),
+    Case("xlsx formula with no computed value in a required count", _xlsx("a.xlsx", lambda d: hd.xlsx_cells(
+        d, {"E2": "<f>SUM(40)</f><v></v>"})), REJECTED, "formula_not_computed", _names("formula_not_computed", "E2", "beneficiaries"), checker=True),
+    Case("xlsx shared formula whose copies have no computed value", _xlsx("a.xlsx", lambda d: hd.xlsx_cells(
+        d, {"D2": '<f t="shared" ref="D2:F2" si="0">1+1</f><v>2</v>', "F2": '<f t="shared" si="0"/>'})), REJECTED,
+         "formula_not_computed", _names("formula_not_computed", "F2"), checker=True),
+    Case("xlsx formulas Excel computed (a number, and an empty text)", _xlsx("a.xlsx", lambda d: hd.xlsx_cells(
+        d, {"E2": "<f>20*2</f><v>40</v>", "G2": ('t="str"', '<f>IF(1,"","x")</f><v></v>')})), ACCEPTED, None,
+         _stored("activity", "beneficiaries", 40), note="the value Excel saved is read", checker=True),
+    # Issue 22.11: workbooks read otherwise than the sender sees them
+    Case("xlsx with the activity sheet hidden", _xlsx("a.xlsx", lambda d: hd.xlsx_sheet_state(d, "activity", "hidden")),
+         REJECTED, "hidden_sheet", _names("hidden_sheet", "activity", form="activity"), checker=True),
+    Case("xlsx with the funds sheet (资金收支) very hidden", _xlsx("a.xlsx", lambda d: hd.xlsx_sheet_state(
+        d, "资金收支", "veryHidden", {"funds": ["资金收支"]})), REJECTED, "hidden_sheet", _names("hidden_sheet", "资金收支"), checker=True),
+    Case("xlsx with a hidden sheet that is no form", _xlsx("a.xlsx", lambda d: hd.xlsx_sheet_state(
+        {**d, "forms": {**d["forms"], "notes": [{"note": "x"}]}}, "notes", "hidden")), ACCEPTED, "unknown_sheet", checker=True),
+    Case("xlsx with optional events merged over three rows (was 5, 0, 0)", _xlsx("a.xlsx", _three_rows_merged("D2:D4")),
+         REJECTED, "merged_cells", _names("merged_cells", "activity", "D2:D4", form="activity"), checker=True),
+    Case("xlsx with a required region_code merged over three rows (was `required`)", _xlsx("a.xlsx", _three_rows_merged("A2:A4")),
+         REJECTED, "merged_cells", _names("merged_cells", "A2:A4"), checker=True),
+    Case("xlsx with two header cells merged", _xlsx("a.xlsx", lambda d: hd.merged_xlsx(d, "G1:H1")), REJECTED, "merged_cells",
+         _names("merged_cells", "G1:H1"), checker=True),
+    Case("xlsx with a row of activity hidden (loaded unseen)", _xlsx("a.xlsx", lambda d: hd.xlsx_hidden(_three_activity_rows(d), rows=(3,))),
+         REJECTED, "hidden_cells", _names("hidden_cells", "activity", "row 3", form="activity"), checker=True),
+    Case("xlsx with the volunteers column hidden", _xlsx("a.xlsx", lambda d: hd.xlsx_hidden(d, columns=(6,))), REJECTED,
+         "hidden_cells", _names("hidden_cells", "F (volunteers)"), checker=True),
 ]
 
 

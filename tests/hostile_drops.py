@@ -250,3 +250,52 @@ def xlsx_cell(doc: dict, ref: str, inner: str) -> bytes:
     """The doc's workbook with one cell of the first sheet written as given: ``xlsx_cell(doc, "D2", "<v>NaN</v>")``."""
     return _rewrite_member(xlsx_bytes(doc), "xl/worksheets/sheet1.xml",
                            lambda x: re.sub(rf'<c r="{ref}"[^>]*>.*?</c>', f'<c r="{ref}">{inner}</c>', x, count=1))
+
+
+def xlsx_cells(doc: dict, inner: dict[str, str | tuple[str, str]], sheet: int = 1) -> bytes:
+    """The doc's workbook with cells of one sheet written as given: ``{"D2": "<f>1+1</f>"}`` is a formula with no
+    computed value, as openpyxl writes it; ``{"G2": ('t="str"', "<f>…</f><v></v>")}`` gives the cell attributes too
+    (a reference missing from the sheet is added to its row)."""
+    def change(xml: str) -> str:
+        for ref, content in inner.items():
+            attributes, content = content if isinstance(content, tuple) else ("", content)
+            cell = f'<c r="{ref}"{" " + attributes if attributes else ""}>{content}</c>'
+            xml, found = re.subn(rf'<c r="{ref}"[^>]*?(?:/>|>.*?</c>)', cell, xml, count=1)
+            if not found:
+                row = re.match(r"[A-Z]+([0-9]+)", ref).group(1)
+                xml = re.sub(rf'(<row r="{row}"[^>]*>.*?)</row>', lambda m: m.group(1) + cell + "</row>", xml, count=1)
+        return xml
+    return _rewrite_member(xlsx_bytes(doc), f"xl/worksheets/sheet{sheet}.xml", change)
+
+
+def xlsx_sheet_state(doc: dict, sheet_name: str, state: str, sheet_names: dict[str, list[str]] | None = None) -> bytes:
+    """The doc's workbook with one sheet hidden (``state`` hidden or veryHidden) in workbook.xml."""
+    return _rewrite_member(xlsx_bytes(doc, sheet_names), "xl/workbook.xml",
+                           lambda x: x.replace(f'<sheet name="{sheet_name}" ', f'<sheet name="{sheet_name}" state="{state}" ', 1))
+
+
+def merged_xlsx(doc: dict, ref: str, sheet: int = 1) -> bytes:
+    """The doc's workbook with ``ref`` (e.g. D2:D4) merged in one sheet, as Excel saves it: only the top-left cell
+    keeps its value, the others are gone from the sheet."""
+    first, last = ref.split(":")
+    (c0, r0), (c1, r1) = (re.match(r"([A-Z]+)([0-9]+)", x).groups() for x in (first, last))
+    covered = {f"{chr(c)}{r}" for c in range(ord(c0), ord(c1) + 1) for r in range(int(r0), int(r1) + 1)} - {first}
+
+    def change(xml: str) -> str:
+        for cell in covered:
+            xml = re.sub(rf'<c r="{cell}"[^>]*?(?:/>|>.*?</c>)', "", xml, count=1)
+        return xml.replace("</sheetData>", f'</sheetData><mergeCells count="1"><mergeCell ref="{ref}"/></mergeCells>', 1)
+    return _rewrite_member(xlsx_bytes(doc), f"xl/worksheets/sheet{sheet}.xml", change)
+
+
+def xlsx_hidden(doc: dict, rows: tuple[int, ...] = (), columns: tuple[int, ...] = (), sheet: int = 1) -> bytes:
+    """The doc's workbook with rows (1-based) and columns (1-based: 6 is F) of one sheet hidden, as Excel saves them."""
+    def change(xml: str) -> str:
+        for row in rows:  # a row the sheet lacks is added after the others, empty, as Excel saves a hidden blank row
+            marked = xml.replace(f'<row r="{row}"', f'<row r="{row}" hidden="1"', 1)
+            xml = marked if marked != xml else xml.replace("</sheetData>", f'<row r="{row}" hidden="1"/></sheetData>', 1)
+        if columns:
+            cols = "".join(f'<col min="{c}" max="{c}" width="0" hidden="1" customWidth="1"/>' for c in columns)
+            xml = xml.replace("<sheetData>", f"<cols>{cols}</cols><sheetData>", 1)
+        return xml
+    return _rewrite_member(xlsx_bytes(doc), f"xl/worksheets/sheet{sheet}.xml", change)

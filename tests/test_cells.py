@@ -125,3 +125,72 @@ def test_in_kind_flags(cell, expected):
 def test_a_flag_that_is_neither_yes_nor_no_is_a_type_error(cell):
     with pytest.raises(cells.CellError):
         cells.parse_flag(cell)
+
+
+# Issue 22: a separator anywhere but between groups of three digits changed amounts by orders of magnitude
+# ("1 234,50" loaded as 123,450.00). Only a valid grouping is read; spaces never separate digits.
+WELL_GROUPED = [
+    ("1,778,000", "1778000.00"), ("１，７７８，０００", "1778000.00"), ("12,345.67", "12345.67"), ("-1,234.50", "-1234.50"),
+    ("999,999", "999999.00"), ("1,234.5万", "12345000.00"), ("1,234.50元", "1234.50"), ("１，２３４．５万元", "12345000.00"),
+    ("500 元", "500.00"), ("1.2 万", "12000.00"), ("1,000,000", "1000000.00"), ("1,234 万", "12340000.00"),
+]
+MISPLACED_SEPARATORS = ["1 234,50", "1,2,3", "12,34万", "1234,50", "1,23", ",123", "123,", "1,,234", "1,234,5", "1 234",
+                        "1,234 567", "1.234,50", "12,3456", "1234,567", "1,234.567,8", "１ ２３４", "1\u00a0234", "1\u2009234",
+                        "1\u3000234", "1,234.5,6万", "- 5", "1 000万"]
+
+
+@pytest.mark.parametrize("cell, expected", WELL_GROUPED)
+def test_an_amount_grouped_by_thousands_is_read(cell, expected):
+    assert cells.parse_money(cell) == Decimal(expected)
+
+
+@pytest.mark.parametrize("cell", MISPLACED_SEPARATORS)
+def test_a_separator_out_of_place_is_a_type_error_not_another_amount(cell):
+    for parse in (cells.parse_money, cells.parse_count, cells.parse_measure):
+        with pytest.raises(cells.CellError) as raised:
+            parse(cell)
+        assert raised.value.rule == "type", (parse.__name__, cell)
+
+
+@pytest.mark.parametrize("cell, expected", [
+    ("1,200人次", (1200, "人次")), ("１，２００人", (1200, "人")), ("12,345", (12345, None)), ("1,234.5万人次", (12_345_000, "人次")),
+    ("-1,200", (-1200, None)), ("3 场", (3, "场")),
+])
+def test_a_count_grouped_by_thousands_is_read(cell, expected):
+    assert cells.parse_count_with_unit(cell) == expected
+
+
+@pytest.mark.parametrize("cell, expected", [
+    ("1,234.5万", (Decimal("12345000.00"), None)), ("1,500,000元", (Decimal("1500000.00"), "元")), ("2,000个", (Decimal("2000.00"), "个")),
+])
+def test_a_target_grouped_by_thousands_is_read(cell, expected):
+    assert cells.parse_measure(cell) == expected
+
+
+def test_a_misplaced_separator_under_a_ten_thousand_yuan_header_is_a_type_error_too():
+    assert cells.parse_money("1,234.5", Decimal(10_000)) == Decimal("12345000.00")
+    with pytest.raises(cells.CellError):
+        cells.parse_money("12,34", Decimal(10_000))
+    with pytest.raises(cells.CellError):
+        cells.parse_measure("12,34", Decimal(10_000))
+
+
+@pytest.mark.parametrize("kind_field", [("funds", "amount_yuan"), ("activity", "events"), ("targets", "target_value")])
+def test_in_a_long_column_a_misplaced_separator_takes_the_exact_lane_and_is_named(kind_field):
+    """Forms over SMALL_FORM_ROWS rows are typed by the vectorised plain lane: its patterns must let no separator
+    through, so the exact lane reports the cell with its row and field."""
+    import polars as pl
+
+    from halfsky.drop_reader import FormTable
+    from halfsky.forms import FORMS
+    from halfsky.row_typing import SMALL_FORM_ROWS, type_rows
+
+    form_name, field_name = kind_field
+    form = FORMS[form_name]
+    column = ["12"] * (SMALL_FORM_ROWS + 50)
+    column[7], column[30], column[60] = "1 234,50", "1,234", "12,34万"
+    table = FormTable(form, [form.field(field_name)], [Decimal(1)], [None], [pl.Series(column, dtype=pl.String)], len(column))
+    typed = type_rows(table, 2)
+    assert [(f.rule, f.row_number, f.field, f.value) for f in typed.findings] == [
+        ("type", 9, field_name, "1 234,50"), ("type", 62, field_name, "12,34万")]
+    assert typed.values[field_name][30] == 1234 and typed.values[field_name][7] is None

@@ -106,3 +106,24 @@ def test_a_sheet_of_a_million_rows_in_few_columns_is_not_a_bomb(tmp_path):
     path = tmp_path / "tall.xlsx"
     path.write_bytes(hd.far_cell_xlsx(hd.valid_doc(UNIT, PERIOD), "A1048576"))
     _inspect_workbook(path)
+
+
+@pytest.mark.parametrize("case", [c for c in CASES if c.checker], ids=lambda c: c.name)
+def test_the_checker_gives_a_catalogue_case_the_pipelines_verdict(tmp_path, case, capsys):
+    """``python -m halfsky.validate`` on the sender's machine says what the night says (issue 22: it said
+    ACCEPTED to amounts read with their separators deleted)."""
+    from hostile_catalogue import REJECTED, place_of
+
+    from halfsky.validate import main as validate
+
+    unit, period = place_of(case)
+    rel = case.build(str(tmp_path / "landing"), unit, period)
+    code = validate([str(tmp_path / "landing" / rel), "--as-of", AS_OF.isoformat(), "--report-dir", str(tmp_path / "checked")])
+    findings = json.loads((tmp_path / "checked" / "report.json").read_text(encoding="utf-8"))["findings"]
+    errors = {f["rule"] for f in findings if f["severity"] == "error"}
+    if case.status == REJECTED:
+        assert (code, errors) == (1, {case.rule})
+        assert case.rule in capsys.readouterr().out
+    else:
+        assert (code, errors) == (0, set())
+        assert case.rule is None or case.rule in {f["rule"] for f in findings}

@@ -396,3 +396,72 @@ def test_warehouse_connect_is_revoked_from_public(warehouse):
         finally:
             conn.execute(f"drop role {stranger}")
     assert can == {stranger: False, ANALYST_ROLE: True} and temp is False
+
+
+def _rejection(path: Path):
+    from halfsky.drop_reader import DropRejected, read_drop
+
+    with pytest.raises(DropRejected) as raised:
+        read_drop(path)
+    return raised.value
+
+
+def _prefixed(xml: str) -> str:
+    """The same sheet with every element under a namespace prefix (<x:c>, <x:f>), as some exporters write it."""
+    import re
+
+    return re.sub(r"<(/?)(?!\?)([A-Za-z]+)", r"<\1x:\2", xml).replace(
+        'xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"', 'xmlns:x="http://schemas.openxmlformats.org/spreadsheetml/2006/main"')
+
+
+def test_a_formula_with_no_computed_value_is_found_in_any_row_and_any_spelling(tmp_path, monkeypatch):
+    """Issue 22.3: far down a sheet read in chunks, and under namespace prefixes, each is named with its field."""
+    from halfsky import drop_reader
+
+    monkeypatch.setattr(drop_reader, "_SHEET_CHUNK", 300)  # rows of cells fall across many chunks
+    doc = hd.valid_doc(UNIT, "2026-09")
+    first = doc["forms"]["activity"][0]
+    doc["forms"]["activity"] = [dict(first, region_code=f"1501{i:02d}") for i in range(1, 41)]
+    far = tmp_path / "far.xlsx"
+    far.write_bytes(hd.xlsx_cells(doc, {"F38": "<f>1+1</f>", "E40": '<f t="shared" si="0"/><v></v>'}))
+    rejected = _rejection(far)
+    assert (rejected.rule, rejected.form, rejected.field) == ("formula_not_computed", "activity", "volunteers")
+    assert "F38 (volunteers), E40 (beneficiaries)" in rejected.detail
+    prefixed = tmp_path / "prefixed.xlsx"
+    prefixed.write_bytes(hd._rewrite_member(hd.xlsx_cells(hd.valid_doc(UNIT, "2026-09"), {"D2": "<f>1+1</f>"}),
+                                            "xl/worksheets/sheet1.xml", _prefixed))
+    assert "D2 (events)" in _rejection(prefixed).detail
+
+
+def test_a_merged_range_beside_a_form_is_not_in_its_data(tmp_path):
+    """Issue 22.11: a note merged to the right of the last named column, or below the last row, is no cell of the form."""
+    from halfsky.drop_reader import read_drop
+
+    path = tmp_path / "beside.xlsx"
+    path.write_bytes(hd.merged_xlsx(hd.valid_doc(UNIT, "2026-09"), "I1:J3"))
+    assert read_drop(path).forms["activity"].row_count == 1
+    path.write_bytes(hd.merged_xlsx(hd.valid_doc(UNIT, "2026-09"), "A5:C6"))
+    assert read_drop(path).forms["activity"].row_count == 1
+
+
+def test_a_hidden_sheet_is_named_before_it_could_be_a_second_form(tmp_path):
+    """Issue 22.11: a hidden `activity` beside a visible 项目活动 is the hidden sheet the sender cannot see, not a riddle
+    of two forms."""
+    path = tmp_path / "hidden.xlsx"
+    path.write_bytes(hd.xlsx_sheet_state(hd.valid_doc(UNIT, "2026-09"), "activity", "hidden", {"activity": ["项目活动", "activity"]}))
+    rejected = _rejection(path)
+    assert (rejected.rule, rejected.form) == ("hidden_sheet", "activity") and "sheet activity is hidden" in rejected.detail
+
+
+def test_hidden_rows_and_columns_that_hold_nothing_read_are_no_error(tmp_path):
+    """Issue 22.11: only what would be loaded unseen is refused; a hidden empty row under the form, or a hidden
+    column with no header, is not."""
+    from halfsky.drop_reader import read_drop
+
+    path = tmp_path / "hidden_nothing.xlsx"
+    doc = hd.valid_doc(UNIT, "2026-09")
+    path.write_bytes(hd.xlsx_hidden(doc, rows=(7,), columns=(9, 10)))
+    assert read_drop(path).forms["activity"].row_count == 1
+    path.write_bytes(hd.xlsx_hidden(doc, rows=(1,)))
+    rejected = _rejection(path)
+    assert rejected.rule == "hidden_cells" and "row 1" in rejected.detail

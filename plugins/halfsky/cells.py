@@ -16,13 +16,18 @@ CENT = Decimal("0.01")
 WAN, YI = Decimal(10_000), Decimal(100_000_000)
 _EXCEL_EPOCH = date(1899, 12, 30)  # Excel's day 0, allowing for its 1900 leap-year bug
 
-_MONEY = re.compile(r"^([+-]?\d+(?:\.\d+)?)(万元|万|亿元|亿|元)?$")
+# A number as written: plain digits, or digits grouped by thousands with commas (1,778,000; NFKC makes the
+# full-width ，and digits plain), then perhaps decimals. A comma anywhere else, or a space between digits, is no
+# number: "1 234,50" or "12,34万" cannot be told from another amount, so it is a type error, never read by deleting
+# the separators. Spaces may stand only between the number and its unit ("500 元").
+_NUMBER = r"(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?"
+_MONEY = re.compile(rf"^([+-]?{_NUMBER}) *(万元|万|亿元|亿|元)?$")
 # The units a count may carry (contract: Cells). Longest first, so 人次 is not read as 人 + 次.
 COUNT_UNITS = ("人次", "人", "户", "场", "个", "口", "件", "例", "期", "次")
 _UNIT = "|".join(COUNT_UNITS)
-_COUNT = re.compile(rf"^(\d+(?:\.\d+)?)(万)?({_UNIT})?$")
+_COUNT = re.compile(rf"^(-?)({_NUMBER}) *(万)?({_UNIT})?$")
 # A measure (a target) is a number in its indicator's unit: yuan with 万/亿, or a count unit.
-_MEASURE = re.compile(rf"^(\d+(?:\.\d+)?)(万|亿)?(元|{_UNIT})?$")
+_MEASURE = re.compile(rf"^(-?)({_NUMBER}) *(万|亿)?(元|{_UNIT})?$")
 FLAG_WORDS = {"是": True, "否": False, "true": True, "false": False, "1": True, "0": False, "yes": True, "no": False,
           "y": True, "n": False}
 _DATE_ISO = re.compile(r"^(\d{4})[-/.](\d{1,2})[-/.](\d{1,2})(?:[ T]\d{1,2}:\d{2}(?::\d{2})?)?$")
@@ -43,6 +48,18 @@ class CellError(ValueError):
     def __init__(self, message: str, rule: str = "type"):
         super().__init__(message)
         self.rule = rule
+
+
+def _digits(number: str) -> Decimal:
+    """A number _NUMBER matched, without its thousands separators."""
+    return Decimal(number.replace(",", ""))
+
+
+def _not_a_number(text: str, what: str) -> CellError:
+    """The type error for a cell no pattern reads; it says so when a separator is what is wrong."""
+    if "," in text or re.search(r"\d\s+\d", text):
+        return CellError(f"{what}: a thousands separator must be a comma between groups of three digits (1,778,000)")
+    return CellError(what)
 
 
 def normalise_text(value: object) -> str:
@@ -82,13 +99,13 @@ def parse_money(value: object, header_scale: Decimal = Decimal(1)) -> Decimal:
             raise CellError("over 9,999,999,999,999,999.99 yuan", rule="out_of_range")
         amount *= header_scale
     else:
-        text = normalise_text(value).replace(",", "").replace(" ", "")
+        text = normalise_text(value)
         match = _MONEY.match(text)
         if not match:
-            raise CellError("not an amount")
+            raise _not_a_number(text, "not an amount")
         unit = match.group(2)
         scale = {"万": WAN, "万元": WAN, "亿": YI, "亿元": YI, "元": Decimal(1)}.get(unit, header_scale) if unit else header_scale
-        amount = Decimal(match.group(1)) * scale
+        amount = _digits(match.group(1)) * scale
     if abs(amount) >= MAX_MONEY:
         raise CellError("over 9,999,999,999,999,999.99 yuan", rule="out_of_range")
     if amount != amount.quantize(CENT):
@@ -113,18 +130,15 @@ def parse_count_with_unit(value: object) -> tuple[int, str | None]:
         if number != number.to_integral_value():
             raise CellError("not a whole number")
         return int(number), None
-    text = normalise_text(value).replace(",", "").replace(" ", "")
-    if text.startswith("-"):
-        # Keep the sign so the min-value rule, not the type rule, reports it.
-        number, unit = parse_count_with_unit(text[1:])
-        return -number, unit
+    text = normalise_text(value)
     match = _COUNT.match(text)
     if not match:
-        raise CellError("not a whole number")
-    number = Decimal(match.group(1)) * (WAN if match.group(2) else 1)
+        raise _not_a_number(text, "not a whole number")
+    # The sign is kept so the min-value rule, not the type rule, reports it.
+    number = (-1 if match.group(1) else 1) * _digits(match.group(2)) * (WAN if match.group(3) else 1)
     if number != number.to_integral_value():
         raise CellError("not a whole number")
-    return _bounded_count(int(number)), match.group(3)
+    return _bounded_count(int(number)), match.group(4)
 
 
 def parse_measure(value: object, header_scale: Decimal = Decimal(1)) -> tuple[Decimal, str | None]:
@@ -139,13 +153,13 @@ def parse_measure(value: object, header_scale: Decimal = Decimal(1)) -> tuple[De
             raise CellError("over 9,999,999,999,999,999.99", rule="out_of_range")
         number *= header_scale
     else:
-        text = normalise_text(value).replace(",", "").replace(" ", "")
-        sign = -1 if text.startswith("-") else 1
-        match = _MEASURE.match(text.lstrip("-"))
+        text = normalise_text(value)
+        match = _MEASURE.match(text)
         if not match:
-            raise CellError("not a number")
-        scale = {"万": WAN, "亿": YI}.get(match.group(2), header_scale if not match.group(2) else Decimal(1))
-        number, unit = sign * Decimal(match.group(1)) * scale, match.group(3)
+            raise _not_a_number(text, "not a number")
+        sign = -1 if match.group(1) else 1
+        scale = {"万": WAN, "亿": YI}.get(match.group(3), header_scale if not match.group(3) else Decimal(1))
+        number, unit = sign * _digits(match.group(2)) * scale, match.group(4)
     if abs(number) >= MAX_MONEY:
         raise CellError("over 9,999,999,999,999,999.99", rule="out_of_range")
     if number != number.quantize(CENT):

@@ -60,6 +60,16 @@ _RULES = (
          "One form appears twice (e.g. both activity and 项目活动): which one counts cannot be told"),
     Rule("unknown_form", ERROR, "含有无法识别的报表（文件名或键名不是报表名称）",
          "A form is not one of the contract's (its file name or key is no form name)"),
+    # A workbook read otherwise than the sender sees it in Excel or WPS.
+    Rule("hidden_sheet", ERROR, "报表所在的工作表被隐藏，报送人看不到将被读取的数据：请取消隐藏并核对，或删除该表",
+         "A form's sheet is hidden, so the sender cannot see what would be loaded: unhide and check it, or delete it"),
+    Rule("merged_cells", ERROR, "报表区域内有合并单元格（只有左上角单元格有值）：请取消合并，并在每一行填写数值",
+         "Merged cells inside a form (only the top-left cell holds a value): unmerge them and fill every row"),
+    Rule("hidden_cells", ERROR, "报表区域内有隐藏的行或列：其中的数据看不到，却会被读取，请取消隐藏并核对",
+         "Hidden rows or columns inside a form: what they hold would be loaded unseen; unhide and check them"),
+    Rule("formula_not_computed", ERROR, "公式没有计算结果（生成文件的程序不计算公式）：请用 Excel 或 WPS 打开并保存工作簿后重新报送",
+         "A formula has no computed value (the program that wrote the workbook does not calculate): "
+         "open and save the workbook in Excel or WPS, then send it again"),
     Rule("internal_error", ERROR, "系统处理该文件时出错，已通知管理员；请勿重复报送，管理员修复后将重新处理",
          "halfsky failed while judging this drop; admins are told, and will replay it after a fix: no need to resend"),
     # Row rules, from the form tables of the contract.
