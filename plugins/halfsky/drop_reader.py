@@ -24,6 +24,7 @@ from pathlib import Path
 
 from halfsky.cells import normalise_header, normalise_text
 from halfsky.forms import FORMS, Field, Form
+from halfsky.gb18030_plausibility import tally
 from halfsky.rules import Finding
 from halfsky.untrusted_text import is_safe_name, printable_name
 
@@ -225,7 +226,19 @@ def _decode(data: bytes, name: str) -> str:
     except UnicodeDecodeError:
         raise DropRejected("undecodable", f"{name} is neither UTF-8 nor GB18030") from None
     _refuse_mixed_encodings(data, name)
+    _refuse_implausible_gb18030(text, name)
     return text
+
+
+def _refuse_implausible_gb18030(text: str, name: str) -> None:
+    """Bytes of another two-byte encoding (Big5…) decode as GB18030 too, into nonsense: never loaded garbled."""
+    found = tally(text)
+    if found.implausible:
+        raise DropRejected("undecodable", (
+            f"{name} 按 GB18030 读出的文字不像中文（{found.odd + found.rare:,}/{found.counted:,} 个非常用字符，如 {found.examples}），"
+            f"可能是繁体 Big5 等其他编码：请另存为 UTF-8 或 GB18030 / {name} read as GB18030 is not plausible Chinese "
+            f"({found.odd + found.rare:,} of {found.counted:,} characters uncommon, e.g. {found.examples}): it seems saved in "
+            "another encoding (Big5?); save it as UTF-8 or GB18030"))
 
 
 # Chinese text as UTF-8: three bytes per character. GB18030 can decode many such runs too, into other
