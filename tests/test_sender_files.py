@@ -126,3 +126,37 @@ def test_the_plausibility_rule_on_both_sides():
     for text in [*BIG5_TEXT.values(), "".join(BIG5_TEXT.values()), names, "姓名,身份證號,受益日期"]:
         found = tally(text.encode("big5").decode("gb18030"))
         assert found.implausible, (text, found)
+
+
+# -- item 5: what operating systems and office suites leave behind ------------------------------------------
+
+LITTER = {"._activity.csv": b"\x00\x05\x16\x07\x00\x02\x00\x00Mac OS X        ", "~$funds.csv": b"\x0cWPS\x00" * 40,
+          ".~lock.funds.csv#": b",staff,PC-01,06.12.2026 09:00,file:///C:/Users/staff;\n", ".DS_Store": b"\x00\x00\x00\x01Bud1",
+          "Thumbs.db": b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1", "desktop.ini": b"[.ShellClassInfo]\r\nIconResource=x\r\n"}
+
+
+def test_litter_inside_a_csv_folder_is_ignored_and_named_in_warnings(warehouse, tmp_path):
+    root, period = tmp_path / "landing", "2024-05"
+    forms = hd.valid_doc(UNIT, period)["forms"]
+    path = hd.write_csv_folder(root, UNIT, period, "folder", {**{f"{f}.csv": rows for f, rows in forms.items()}, **LITTER})
+    ingest_all(warehouse, root, tmp_path / "quarantine")
+    decided = _decided(warehouse, f"{UNIT}/{period}/{path.name}")
+    assert (decided["status"], decided["raw"]) == ("accepted", {"activity": 1, "funds": 1, "beneficiaries": 1})
+    assert sorted(decided["warned"]) == sorted(("system_file", name) for name in LITTER)
+
+
+def test_litter_beside_a_drop_is_skipped_with_one_line_in_the_log(warehouse, tmp_path, caplog):
+    root, period = tmp_path / "landing", "2024-06"
+    real = hd.write_xlsx(root, UNIT, period, "drop.xlsx", hd.xlsx_bytes(hd.valid_doc(UNIT, period)))
+    beside = {"._drop.xlsx": b"\x00\x05\x16\x07", "~$drop.xlsx": b"\x0cstaff", ".DS_Store": b"\x00\x00\x00\x01Bud1",
+              ".~lock.drop.xlsx#": b"staff", "Thumbs.db": b"\xd0\xcf", "desktop.ini": b"[.ShellClassInfo]"}
+    for name, data in beside.items():
+        hd.write_xlsx(root, UNIT, period, name, data)
+    with caplog.at_level(logging.INFO, logger="halfsky.landing"):
+        ingest_all(warehouse, root, tmp_path / "quarantine")
+    with psycopg.connect(warehouse) as conn:
+        registered = conn.execute("select drop_name, status from ingest.submissions where prefecture_code = %s and period = %s",
+                                  (UNIT, period)).fetchall()
+    assert registered == [(real.name, "accepted")]
+    lines = [r.getMessage() for r in caplog.records if any(name in r.getMessage() for name in beside)]
+    assert len(lines) == 1 and all(name in lines[0] for name in beside), lines

@@ -25,6 +25,7 @@ from pathlib import Path
 from halfsky.cells import normalise_header, normalise_text
 from halfsky.forms import FORMS, Field, Form
 from halfsky.gb18030_plausibility import tally
+from halfsky.os_litter import is_os_litter
 from halfsky.rules import Finding
 from halfsky.untrusted_text import is_safe_name, printable_name
 
@@ -321,6 +322,9 @@ def _read_csv_folder(path: Path) -> ParsedDrop:
     for entry in sorted(path.iterdir()):
         if entry.name == "manifest.json":
             parsed.manifest = _parse_json(_decode(entry.read_bytes(), entry.name), entry.name)
+            continue
+        if is_os_litter(entry.name):
+            parsed.warnings.append(Finding("system_file", value=entry.name))
             continue
         if entry.is_dir() or entry.suffix.lower() != ".csv":
             parsed.warnings.append(Finding("unknown_file", value=entry.name))

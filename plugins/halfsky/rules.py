@@ -101,6 +101,8 @@ _RULES = (
     Rule("unknown_sheet", WARNING, "无法识别的工作表，已忽略（如为报表，请使用报表名称）",
          "A sheet is not one of the forms and was ignored (name it after its form if it is one)"),
     Rule("unknown_file", WARNING, "文件夹中的非报表文件，已忽略", "A file in the drop folder is not a form and was ignored"),
+    Rule("system_file", WARNING, "文件夹中操作系统或办公软件自动生成的隐藏文件（如 ._*、~$*、.DS_Store），已忽略",
+         "A hidden file the operating system or office software made in the drop folder (._*, ~$*, .DS_Store…), ignored"),
 )
 
 RULES: dict[str, Rule] = {r.id: r for r in _RULES}
