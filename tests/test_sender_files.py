@@ -128,6 +128,85 @@ def test_the_plausibility_rule_on_both_sides():
         assert found.implausible, (text, found)
 
 
+# -- item 4 (a) and (b): a form with no header row, a name almost a form's --------------------------------
+
+
+@pytest.mark.parametrize("case, period, where", [
+    ("csv_of_0_bytes", "2025-06", "file funds.csv"),
+    ("csv_of_a_bom_and_blank_lines", "2025-07", "file funds.csv"),
+    ("xlsx_sheet_with_no_cells", "2025-08", "sheet funds"),
+])
+def test_a_form_with_no_header_row_is_an_error(warehouse, tmp_path, case, period, where):
+    root = tmp_path / "landing"
+    forms = hd.valid_doc(UNIT, period)["forms"]
+    if case.startswith("csv"):
+        empty = b"" if case == "csv_of_0_bytes" else b"\xef\xbb\xbf\r\n\r\n"
+        path = hd.write_csv_folder(root, UNIT, period, "folder", {"activity.csv": forms["activity"], "funds.csv": empty,
+                                                                 "beneficiaries.csv": forms["beneficiaries"]})
+    else:
+        path = hd.write_xlsx(root, UNIT, period, "book.xlsx", hd.xlsx_bytes({"forms": {**forms, "funds": []}}))
+    ingest_all(warehouse, root, tmp_path / "quarantine")
+    decided = _decided(warehouse, f"{UNIT}/{period}/{path.name}")
+    assert (decided["status"], decided["errors"], sum(decided["raw"].values())) == ("rejected", {"empty_form"}, 0)
+    assert f"{where} (funds) is empty, without even a header row" in _details(decided)
+    assert decided["report"]["findings"][0]["form"] == "funds"
+
+
+@pytest.mark.parametrize("kind, name, period, form", [
+    ("sheet", "资金收支表", "2025-09", "funds"),
+    ("sheet", "资金收支明细", "2025-10", "funds"),
+    ("sheet", "activities", "2025-11", "activity"),
+    ("csv", "fund.csv", "2025-12", "funds"),
+    ("csv", "资金收支表.csv", "2024-01", "funds"),
+    ("csv", "funds.txt", "2024-02", "funds"),
+    ("csv", "benificiaries.csv", "2024-03", "beneficiaries"),
+])
+def test_a_sheet_or_file_named_almost_like_a_form_is_an_error_naming_the_form(warehouse, tmp_path, kind, name, period, form):
+    root = tmp_path / "landing"
+    forms = hd.valid_doc(UNIT, period)["forms"]
+    if kind == "sheet":
+        path = hd.write_xlsx(root, UNIT, period, "book.xlsx", hd.xlsx_bytes({"forms": forms}, {form: [name]}))
+        where = f"sheet {name}"
+    else:
+        files = {f"{f}.csv": rows for f, rows in forms.items() if f != form}
+        path = hd.write_csv_folder(root, UNIT, period, "folder", {**files, name: _csv_bytes(forms[form], "utf-8")})
+        where = f"file {name}"
+    ingest_all(warehouse, root, tmp_path / "quarantine")
+    decided = _decided(warehouse, f"{UNIT}/{period}/{path.name}")
+    assert (decided["status"], decided["errors"], sum(decided["raw"].values())) == ("rejected", {"misnamed_form"}, 0)
+    zh = {"funds": "资金收支", "activity": "项目活动", "beneficiaries": "受益人明细"}[form]
+    assert f"{where} looks like the form {form} ({zh})" in _details(decided)
+    assert decided["report"]["findings"][0]["form"] == form
+
+
+def test_names_that_are_no_form_stay_warnings_and_a_spaced_form_name_is_the_form(warehouse, tmp_path):
+    root, period = tmp_path / "landing", "2024-04"
+    doc = hd.valid_doc(UNIT, period)
+    doc["forms"]["说明"] = [{"说明": "本月无异常"}]
+    doc["forms"]["Sheet1"] = [{"a": "1"}]
+    path = hd.write_xlsx(root, UNIT, period, "book.xlsx", hd.xlsx_bytes(doc, {"funds": ["Funds "]}))
+    ingest_all(warehouse, root, tmp_path / "quarantine")
+    decided = _decided(warehouse, f"{UNIT}/{period}/{path.name}")
+    assert (decided["status"], decided["raw"]) == ("accepted", {"activity": 1, "funds": 1, "beneficiaries": 1})
+    assert decided["warned"] == [("unknown_sheet", "Sheet1"), ("unknown_sheet", "说明")]
+
+
+@pytest.mark.parametrize("name, period, expected", [
+    ("notes.csv", "2024-07", ("rejected", {"unknown_form"})),  # a csv that resembles no form is still no form
+    ("说明.txt", "2024-08", ("accepted", set())),  # a file that is no csv and resembles no form: a warning
+])
+def test_files_that_resemble_no_form_keep_their_old_verdicts(warehouse, tmp_path, name, period, expected):
+    root = tmp_path / "landing"
+    forms = hd.valid_doc(UNIT, period)["forms"]
+    path = hd.write_csv_folder(root, UNIT, period, "folder", {**{f"{f}.csv": rows for f, rows in forms.items()},
+                                                             name: "报送说明,无\n".encode()})
+    ingest_all(warehouse, root, tmp_path / "quarantine")
+    decided = _decided(warehouse, f"{UNIT}/{period}/{path.name}")
+    assert (decided["status"], decided["errors"]) == expected
+    if expected[0] == "accepted":
+        assert decided["warned"] == [("unknown_file", name)]
+
+
 # -- item 5: what operating systems and office suites leave behind ------------------------------------------
 
 LITTER = {"._activity.csv": b"\x00\x05\x16\x07\x00\x02\x00\x00Mac OS X        ", "~$funds.csv": b"\x0cWPS\x00" * 40,
