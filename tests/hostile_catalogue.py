@@ -488,7 +488,8 @@ CASES: list[Case] = [
     # An empty file
     Case("empty JSON file", _json_drop("a.json", text=lambda t: ""), REJECTED, "unreadable"),
     Case("empty xlsx file", _xlsx("a.xlsx", lambda d: b""), REJECTED, "unreadable"),
-    Case("empty csv file in a folder", _csv_folder("a_folder", lambda u, p: {"activity.csv": b""}), REJECTED, "no_forms"),
+    Case("empty csv file in a folder", _csv_folder("a_folder", lambda u, p: {"activity.csv": b""}), REJECTED, "empty_form",
+         note="issue 22: a form with no header row is an error of its own (was no_forms)"),
     # 10,000 tiny drops in one prefecture-period
     Case(f"{TINY_DROPS:,} tiny drops in one prefecture-period, one drop's bytes under each name",
          _tiny_drops(TINY_DROPS, same_bytes=True), ACCEPTED, None, _tiny_drops_decided(TINY_DROPS, "duplicate"),

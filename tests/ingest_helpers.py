@@ -25,11 +25,12 @@ def make_tree(base: Path, *args: str) -> tuple[Path, dict]:
     return root, json.loads(truth_path.read_text(encoding="utf-8"))
 
 
-def ingest_all(dsn: str, root: Path, quarantine: Path, as_of: datetime = AS_OF) -> dict:
+def ingest_all(dsn: str, root: Path, quarantine: Path, as_of: datetime = AS_OF, run_id: str | None = None) -> dict:
     work, skipped = pending_work(dsn, str(root), as_of)
     outcomes = {}
     for batch in work:
-        outcomes[batch["label"]] = process_prefecture(dsn, str(root), str(quarantine), batch["paths"], as_of=as_of)
+        outcomes[batch["label"]] = process_prefecture(dsn, str(root), str(quarantine), batch["paths"], as_of=as_of,
+                                                      run_id=run_id)
     return {"work": work, "skipped": skipped, "outcomes": outcomes}
 
 

@@ -309,8 +309,8 @@ def _two_sources(root, unit, period):
     ("json_two_keys_for_one_form", "2023-09", ("rejected", {"duplicate_form"})),
     ("xlsx_two_sheets_for_one_form", "2023-10", ("rejected", {"duplicate_form"})),
     ("csv_chinese_and_capitalised_names", "2023-11", ("accepted", set())),
-    ("csv_file_that_is_no_form", "2023-12", ("rejected", {"unknown_form"})),
-    ("json_key_that_is_no_form", "2022-01", ("rejected", {"unknown_form"})),
+    ("csv_file_named_almost_like_a_form", "2023-12", ("rejected", {"misnamed_form"})),  # issue 22: names the form
+    ("json_key_named_almost_like_a_form", "2022-01", ("rejected", {"misnamed_form"})),
 ])
 def test_no_rows_are_dropped_in_silence(warehouse, tmp_path, case, period, expected):
     root = tmp_path / "landing"
@@ -324,7 +324,7 @@ def test_no_rows_are_dropped_in_silence(warehouse, tmp_path, case, period, expec
         path = hd.write_csv_folder(root, UNIT, period, "folder", {
             "activity.csv": forms["activity"], "Funds.csv": forms["funds"], "受益人明细.csv": forms["beneficiaries"],
             "说明.txt": "报送说明".encode()})
-    elif case == "csv_file_that_is_no_form":
+    elif case == "csv_file_named_almost_like_a_form":
         path = hd.write_csv_folder(root, UNIT, period, "folder", {"activity.csv": forms["activity"], "fund.csv": forms["funds"]})
     else:
         forms["fundz"] = forms.pop("funds")

@@ -1,22 +1,28 @@
-"""Marts over several nights: corrections that omit forms, id numbers typed into free text, a changed person key.
+"""Marts over several nights: corrections that omit forms (told in their report and the night's digest), corrections
+that carry an empty or misnamed form (rejected: the period's money stays), id numbers typed into free text, a changed
+person key.
 
 Real ingest, real dbt builds (with their data tests) on a warehouse of this module's own.
 """
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from decimal import Decimal
+from pathlib import Path
 
 import psycopg
 import pytest
 
 import hostile_drops as hd
+from halfsky.night_digest import format_digest, night_digest
 from ingest_helpers import ingest_all, keyed_warehouse
 
 KEY_A, KEY_B = "test-key-A-" + "a" * 32, "test-key-B-" + "b" * 32
 NIGHT_1 = datetime.fromisoformat("2026-08-20T02:00:00+08:00")
 NIGHT_2 = datetime.fromisoformat("2026-08-22T02:00:00+08:00")
+NIGHT_3 = datetime.fromisoformat("2026-08-24T02:00:00+08:00")
 ID_IN_TEXT = "150100198503150022"  # valid check digit: the contract's own example person
 
 
@@ -73,7 +79,7 @@ def test_a_correction_that_omits_forms_leaves_nothing_of_the_replaced_drop(wareh
     v2["forms"] = {"activity": [{**v2["forms"]["activity"][0], "beneficiaries": 55}]}
     hd.write_json(root, "150100", "2026-07", "b_v2.json", v2)
     hd.arrived(root / "150100" / "2026-07" / "b_v2.json", datetime.fromisoformat("2026-08-21T09:00:00+08:00"))
-    ingest_all(dsn, root, warehouse_nights["quarantine"], as_of=NIGHT_2)
+    ingest_all(dsn, root, warehouse_nights["quarantine"], as_of=NIGHT_2, run_id="night-2")
     pipeline.build_marts(NIGHT_2, dsn=dsn)  # its data tests (relationships, reconciliation to raw) pass
     (v2_id,), = _rows(dsn, "select submission_id from ingest.submissions where drop_path = '150100/2026-07/b_v2.json'")
     assert _rows(dsn, "select count(*) from marts.fct_fund_flows where prefecture_code = '150100'") == [(0,)]
@@ -82,6 +88,47 @@ def test_a_correction_that_omits_forms_leaves_nothing_of_the_replaced_drop(wareh
     assert _rows(dsn, "select count(*) from marts.fct_benefits b left join marts.dim_beneficiary d using (beneficiary_key) "
                       "where d.beneficiary_key is null") == [(0,)]
     assert _rows(dsn, "select * from marts.fct_fund_flows where prefecture_code = '150200' order by 1, 2, 3, 4") == other_before
+    # Allowed (any subset of forms), but the sender is told what left: in the drop's report and in the night's digest.
+    report = json.loads((warehouse_nights["quarantine"] / "150100" / "2026-07" / str(v2_id) / "report.json").read_text("utf-8"))
+    assert report["status"] == "accepted"
+    dropped = {f["form"]: f["value"] for f in report["findings"] if f["rule"] == "form_dropped_by_correction"}
+    (v1_id,), = _rows(dsn, "select submission_id from ingest.submissions where drop_path = '150100/2026-07/a_v1.json'")
+    assert dropped == {"funds": f"提交 {v1_id} 的 2 行，金额 70,500.00 元 / 2 rows of submission {v1_id}, 70,500.00 yuan",
+                       "beneficiaries": f"提交 {v1_id} 的 1 行 / 1 row of submission {v1_id}"}
+    _, text, html = format_digest(night_digest(dsn, "night-2", NIGHT_2))
+    assert "本次运行接收的更正缺少原有报表 / Corrections accepted by this run that lack a form: 1" in text
+    assert f"- 150100 呼和浩特市 2026-07 「b_v2.json」\n  资金收支 funds：{dropped['funds']}\n  受益人明细 beneficiaries：" in text
+    assert "70,500.00 yuan" in html
+
+
+def test_a_correction_with_an_empty_or_misnamed_funds_form_is_rejected_and_the_money_stays(warehouse_nights):
+    """Night 3: 包头 resends July twice, as a csv folder whose funds.csv is 0 bytes and as a workbook whose funds sheet
+    is named 资金收支表. Both were accepted before, and July's money left fct_fund_flows with no one told."""
+    from halfsky import pipeline
+
+    dsn, root = warehouse_nights["dsn"], warehouse_nights["root"]
+    before = _rows(dsn, "select * from marts.fct_fund_flows where prefecture_code = '150200' order by 1, 2, 3, 4")
+    assert sum(r[0] for r in _rows(dsn, "select amount_yuan from marts.fct_fund_flows where prefecture_code = '150200'")) == \
+        Decimal("70000.00")
+    forms = hd.valid_doc("150200", "2026-07", amount="123.00")["forms"]
+    arrived = datetime.fromisoformat("2026-08-23T09:00:00+08:00")
+    folder = hd.write_csv_folder(root, "150200", "2026-07", "b_folder", {
+        "activity.csv": forms["activity"], "funds.csv": b"", "beneficiaries.csv": forms["beneficiaries"]})
+    for path in (*folder.iterdir(), folder):  # a folder arrives with its newest file
+        hd.arrived(path, arrived)
+    hd.arrived(hd.write_xlsx(root, "150200", "2026-07", "c_book.xlsx", hd.xlsx_bytes({"forms": forms}, {"funds": ["资金收支表"]})),
+               arrived)
+    ingest_all(dsn, root, warehouse_nights["quarantine"], as_of=NIGHT_3, run_id="night-3")
+    pipeline.build_marts(NIGHT_3, dsn=dsn)
+    statuses = dict(_rows(dsn, "select drop_name, status from ingest.submissions where prefecture_code = '150200'"))
+    assert statuses == {"a_v1.json": "accepted", "b_folder": "rejected", "c_book.xlsx": "rejected"}
+    assert _rows(dsn, "select * from marts.fct_fund_flows where prefecture_code = '150200' order by 1, 2, 3, 4") == before
+    digest = night_digest(dsn, "night-3", NIGHT_3)
+    assert {(d.drop_name, tuple(r.rule for r in d.rules)) for d in digest.rejected} == {
+        ("b_folder", ("empty_form",)), ("c_book.xlsx", ("misnamed_form",))}
+    assert digest.dropped_forms == ()
+    _, text, _ = format_digest(digest)
+    assert "empty_form ×1：报表文件或工作表是空的" in text and "misnamed_form ×1：工作表或文件名与某报表名称相近" in text
 
 
 def test_a_changed_person_key_is_refused_before_anything_is_built(warehouse_nights, monkeypatch):

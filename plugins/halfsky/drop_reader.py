@@ -24,6 +24,9 @@ from pathlib import Path
 
 from halfsky.cells import normalise_header, normalise_text
 from halfsky.forms import FORMS, Field, Form
+from halfsky.gb18030_plausibility import tally
+from halfsky.near_form_names import form_resembled_by
+from halfsky.os_litter import is_os_litter
 from halfsky.rules import Finding
 from halfsky.untrusted_text import is_safe_name, printable_name
 
@@ -225,7 +228,19 @@ def _decode(data: bytes, name: str) -> str:
     except UnicodeDecodeError:
         raise DropRejected("undecodable", f"{name} is neither UTF-8 nor GB18030") from None
     _refuse_mixed_encodings(data, name)
+    _refuse_implausible_gb18030(text, name)
     return text
+
+
+def _refuse_implausible_gb18030(text: str, name: str) -> None:
+    """Bytes of another two-byte encoding (Big5…) decode as GB18030 too, into nonsense: never loaded garbled."""
+    found = tally(text)
+    if found.implausible:
+        raise DropRejected("undecodable", (
+            f"{name} 按 GB18030 读出的文字不像中文（{found.odd + found.rare:,}/{found.counted:,} 个非常用字符，如 {found.examples}），"
+            f"可能是繁体 Big5 等其他编码：请另存为 UTF-8 或 GB18030 / {name} read as GB18030 is not plausible Chinese "
+            f"({found.odd + found.rare:,} of {found.counted:,} characters uncommon, e.g. {found.examples}): it seems saved in "
+            "another encoding (Big5?); save it as UTF-8 or GB18030"))
 
 
 # Chinese text as UTF-8: three bytes per character. GB18030 can decode many such runs too, into other
@@ -260,7 +275,7 @@ _LONE_CR = re.compile(rb"\r(?!\n)")  # an old-Mac line break: polars would not s
 
 
 def _read_csv_table(entry: Path, form: Form, parsed: ParsedDrop) -> FormTable | None:
-    """One form's csv, column by column; None when the file is empty.
+    """One form's csv, column by column; None when the file is empty (or blank lines only).
 
     polars reads well-formed UTF-8 csv into columns in one pass. Anything else (GB18030, a lone CR
     line break, quotes polars will not take) is read by Python's csv module, as before, with its errors."""
@@ -275,6 +290,8 @@ def _read_csv_table(entry: Path, form: Form, parsed: ParsedDrop) -> FormTable | 
         except Exception:  # noqa: BLE001  any doubt: the csv module decides, with the errors it always gave
             frame = None
         if frame is not None and frame.height:
+            if all(_is_blank_row(frame.row(i)) for i in range(frame.height)):  # blank lines only: no header row
+                return None
             longest = max((frame.to_series(i).str.len_chars().max() or 0) for i in range(frame.width))
             if longest > csv.field_size_limit():
                 raise DropRejected("cell_too_large", f"{entry.name}: a cell is longer than {csv.field_size_limit():,} characters",
@@ -287,7 +304,9 @@ def _read_csv_table(entry: Path, form: Form, parsed: ParsedDrop) -> FormTable | 
             raise DropRejected("cell_too_large", f"{entry.name}: a cell is longer than {csv.field_size_limit():,} characters",
                                form=form.name) from exc
         raise DropRejected("unreadable", f"{entry.name} is not valid CSV: {exc}", form=form.name) from exc
-    return _table(form, table[0], table[1:], parsed) if table else None
+    if all(_is_blank_row(row) for row in table):  # nothing, or blank lines only: no header row
+        return None
+    return _table(form, table[0], table[1:], parsed)
 
 
 def _check_csv_header_width(payload: bytes, name: str, form: Form) -> None:
@@ -309,17 +328,37 @@ def _read_csv_folder(path: Path) -> ParsedDrop:
         if entry.name == "manifest.json":
             parsed.manifest = _parse_json(_decode(entry.read_bytes(), entry.name), entry.name)
             continue
+        if is_os_litter(entry.name):
+            parsed.warnings.append(Finding("system_file", value=entry.name))
+            continue
         if entry.is_dir() or entry.suffix.lower() != ".csv":
+            if entry.is_file() and (resembled := form_named(entry.stem) or form_resembled_by(entry.stem)):
+                raise _misnamed(f"file {entry.name}", f"文件 {entry.name}", resembled, f"{resembled.name}.csv")
             parsed.warnings.append(Finding("unknown_file", value=entry.name))
             continue
         form = form_named(entry.stem)
         if form is None:
+            if resembled := form_resembled_by(entry.stem):
+                raise _misnamed(f"file {entry.name}", f"文件 {entry.name}", resembled, f"{resembled.name}.csv")
             raise DropRejected("unknown_form", f"{entry.name} is not a form: name it after one, e.g. activity.csv, funds.csv, "
                                                "beneficiaries.csv, targets.csv, population.csv, sites.csv (or 项目活动.csv …)")
         table = _read_csv_table(entry, form, parsed)
-        if table is not None:
-            parsed.add_form(entry.name, table)
+        if table is None:
+            raise _empty_form(f"file {entry.name}", f"文件 {entry.name}", form)
+        parsed.add_form(entry.name, table)
     return parsed
+
+
+def _misnamed(what: str, what_zh: str, form: Form, proper: str) -> DropRejected:
+    return DropRejected("misnamed_form", f"{what_zh} 像是报表 {form.zh}（{form.name}），但名称不符：请改为 {proper}（或 {form.zh}）或删除 / "
+                                         f"{what} looks like the form {form.name} ({form.zh}) but is not named so: make it "
+                                         f"{proper} (or {form.zh}), or remove it", form=form.name)
+
+
+def _empty_form(what: str, what_zh: str, form: Form) -> DropRejected:
+    return DropRejected("empty_form", f"{what_zh}（{form.zh}）是空的，没有表头行：本期如无此报表请删除它，否则请填写 / "
+                                      f"{what} ({form.name}) is empty, without even a header row: remove it if the form has "
+                                      "nothing this period, or fill it in", form=form.name)
 
 
 # XML's prolog: what may stand before the root element. A DOCTYPE there is how entity attacks begin.
@@ -524,6 +563,8 @@ def _read_xlsx(path: Path) -> ParsedDrop:
     for sheet_name in book.sheet_names:
         form = form_named(sheet_name)
         if form is None:
+            if resembled := form_resembled_by(sheet_name):
+                raise _misnamed(f"sheet {sheet_name}", f"工作表 {sheet_name}", resembled, resembled.name)
             parsed.warnings.append(Finding("unknown_sheet", value=sheet_name))
             continue
         _refuse_hidden_sheet(book, sheet_name, form)
@@ -537,8 +578,9 @@ def _read_xlsx(path: Path) -> ParsedDrop:
         except Exception as exc:
             raise _calamine_rejection(path, exc) from exc
         _refuse_cells_read_otherwise(path, sheet_name, form, merged, rows)
-        if rows:
-            parsed.add_form(f"sheet {sheet_name}", _table(form, rows[0], [list(r) for r in rows[1:]], parsed))
+        if all(_is_blank_row(row) for row in rows):
+            raise _empty_form(f"sheet {sheet_name}", f"工作表 {sheet_name}", form)
+        parsed.add_form(f"sheet {sheet_name}", _table(form, rows[0], [list(r) for r in rows[1:]], parsed))
     return parsed
 
 
@@ -776,6 +818,8 @@ def _read_json(path: Path, prefecture_code: str | None, period: str | None) -> P
     for name, rows in doc["forms"].items():
         form = form_named(name)
         if form is None:
+            if resembled := form_resembled_by(name):
+                raise _misnamed(f'"{name}" in "forms"', f'"forms" 中的 "{name}"', resembled, f'"{resembled.name}"')
             raise DropRejected("unknown_form", f'"{name}" in "forms" is not a form: use activity, funds, beneficiaries, '
                                                "targets, population or sites (or 项目活动, 资金收支, 受益人明细, 年度任务, 人口基数, 阵地组织)")
         if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):

@@ -1,5 +1,6 @@
 """Warnings that need the accepted history (contract v2 and the two v1 warnings left unbuilt):
 
+- form_dropped_by_correction: a correction lacks (or has empty) a form the drop it replaces had rows of;
 - cash_over_cap: a person's cash from a capped program in a calendar year, over every accepted drop of every
   prefecture, exceeds the program's cash_cap_per_person_year;
 - cash_exceeds_spending: the drop's cash paid to persons for a program exceeds the unit's spending on it in the
@@ -21,6 +22,7 @@ from decimal import Decimal
 
 import psycopg
 
+from halfsky.forms import FORMS
 from halfsky.judge import Verdict
 from halfsky.periods import is_month
 from halfsky.reference.code_lists import ReferenceData
@@ -32,9 +34,9 @@ OUTLIER_SD = 3
 
 
 def history_findings(conn: psycopg.Connection, submission_id: int, verdict: Verdict, ref: ReferenceData) -> list[Finding]:
+    findings = forms_dropped_by_correction(conn, submission_id, verdict)
     if not is_month(verdict.period):
-        return []
-    findings: list[Finding] = []
+        return findings
     if "beneficiaries" in verdict.forms:
         findings += _cash_over_cap(conn, submission_id, ref)
     if {"funds", "beneficiaries"} & set(verdict.forms):
@@ -42,6 +44,33 @@ def history_findings(conn: psycopg.Connection, submission_id: int, verdict: Verd
     if "activity" in verdict.forms:
         findings += _outliers(conn, submission_id, verdict)
         findings += _persons_ytd(conn, submission_id, verdict)
+    return findings
+
+
+def forms_dropped_by_correction(conn: psycopg.Connection, submission_id: int, verdict: Verdict) -> list[Finding]:
+    """Forms the drop this one replaces had rows of, and this one has none: those rows (a form's money) leave the
+    warehouse with the replaced drop. The contract allows it (any subset of forms), but the sender must know."""
+    replaced = conn.execute(
+        """select submission_id, row_counts from ingest.submissions
+           where prefecture_code = %s and period = %s and status = 'superseded' and submission_id <> %s
+           order by first_seen_at desc, drop_name desc limit 1""",  # the newest of the others: the one accepted until now
+        (verdict.prefecture_code, verdict.period, submission_id)).fetchone()
+    if replaced is None:
+        return []
+    replaced_id, counts = replaced
+    kept = verdict.row_counts()
+    findings = []
+    for form in FORMS.values():
+        rows = (counts or {}).get(form.name, 0)
+        if rows and not kept.get(form.name):
+            zh, en = f"提交 {replaced_id} 的 {rows:,} 行", f"{rows:,} row{'s' if rows > 1 else ''} of submission {replaced_id}"
+            if form.name == "funds":
+                (total,), = conn.execute("select coalesce(sum(amount_yuan), 0) from raw.funds where submission_id = %s",
+                                         (replaced_id,)).fetchall()
+                zh, en = f"{zh}，金额 {total:,.2f} 元", f"{en}, {total:,.2f} yuan"
+            findings.append(Finding("form_dropped_by_correction", form.name, value=f"{zh} / {en}", detail=(
+                f"{form.zh}：被替换的报送有此报表，本次更正没有（或为空），其数据已从数据仓库移除 / {form.name}: the replaced "
+                "drop had this form, this correction has none of its rows, so they have left the warehouse")))
     return findings
 
 

@@ -32,6 +32,7 @@ import fsspec
 
 from halfsky.drop_reader import max_drop_bytes
 from halfsky.object_store import explained_errors, filesystem, is_missing_bucket
+from halfsky.os_litter import is_os_litter
 from halfsky.untrusted_text import is_safe_name, printable_name
 
 log = logging.getLogger(__name__)
@@ -132,7 +133,13 @@ class Landing:
                     log.warning("ignoring %s: drops go in <prefecture>/<YYYY-MM>/ (links are not followed)",
                                 printable_name(period["name"]))
                     continue
-                for entry in sorted(self._children(period["name"]), key=lambda e: e["name"]):
+                entries = sorted(self._children(period["name"]), key=lambda e: e["name"])
+                litter = [e for e in entries if is_os_litter(posixpath.basename(e["name"]))]
+                if litter:  # unseen by their senders: neither drops to judge nor red lines in the digest
+                    log.info("ignoring in %s what the operating system or office software left, not drops: %s",
+                             printable_path(self._relative(period["name"])),
+                             ", ".join(printable_name(posixpath.basename(e["name"])) for e in litter))
+                for entry in (e for e in entries if e not in litter):
                     rel = printable_path(self._relative(entry["name"]))
                     if rel in known:
                         yield rel

@@ -1,4 +1,5 @@
-"""The night's digest: the drops a run rejected and the reports still missing after their deadline, zh/en.
+"""The night's digest: the drops a run rejected, the corrections it accepted that removed forms (their rows,
+a funds form's money, left the warehouse), and the reports still missing after their deadline, zh/en.
 
 Read from the submission log and the reference tables only, never from marts, so
 the digest still goes out on a night the dbt build failed. "Expected" follows
@@ -19,7 +20,9 @@ from itertools import groupby
 import psycopg
 
 from halfsky.periods import SHANGHAI, YEAR_END_FORMS, deadline, next_period, period_of
+from halfsky.forms import FORMS
 from halfsky.reference.code_lists import ReportingUnit, reference_data
+from halfsky.rules import RULES
 from halfsky.untrusted_text import printable_name
 
 log = logging.getLogger(__name__)
@@ -53,6 +56,18 @@ class RejectedDrop:
 
 
 @dataclass(frozen=True)
+class DroppedForms:
+    """A correction accepted this run without a form the drop it replaced had (form_dropped_by_correction)."""
+
+    submission_id: int
+    unit_code: str
+    unit_name_zh: str | None
+    period: str
+    drop_name: str  # from the landing zone: untrusted
+    forms: tuple[tuple[str, str], ...]  # (form, what left: "提交 12 的 3 行… / 3 rows of submission 12…")
+
+
+@dataclass(frozen=True)
 class MissingReport:
     unit_code: str
     unit_name_zh: str
@@ -68,6 +83,7 @@ class NightDigest:
     as_of: datetime
     rejected: tuple[RejectedDrop, ...]
     missing: tuple[MissingReport, ...]
+    dropped_forms: tuple[DroppedForms, ...] = ()
 
     @property
     def missing_units(self) -> list[str]:
@@ -86,7 +102,8 @@ def night_digest(dsn: str, run_id: str, as_of: datetime) -> NightDigest:
         units = _reporting_units(conn)
         rejected = _rejected_drops(conn, run_id, units)
         missing = _missing_reports(conn, units, as_of)
-    return NightDigest(run_id, as_of, tuple(rejected), tuple(missing))
+        dropped = _dropped_forms(conn, run_id, units)
+    return NightDigest(run_id, as_of, tuple(rejected), tuple(missing), tuple(dropped))
 
 
 def _reporting_units(conn: psycopg.Connection) -> dict[str, ReportingUnit]:
@@ -116,6 +133,21 @@ def _rejected_drops(conn: psycopg.Connection, run_id: str, units: dict[str, Repo
         report = f"{quarantine.rstrip('/')}/report.html" if quarantine else None
         drops.append(RejectedDrop(submission_id, unit, unit_name, period, name, rules, report))
     return drops
+
+
+def _dropped_forms(conn: psycopg.Connection, run_id: str, units: dict[str, ReportingUnit]) -> list[DroppedForms]:
+    rows = conn.execute(
+        """select s.submission_id, s.prefecture_code, d.name_zh, s.period, s.drop_name,
+                  array_agg(f.form), array_agg(f.value)
+           from ingest.submissions s
+           join ingest.drop_findings f using (submission_id)
+           left join reference.admin_divisions d on d.code = s.prefecture_code
+           where s.run_id = %s and s.status in ('accepted', 'superseded') and f.rule = 'form_dropped_by_correction'
+           group by 1, 2, 3, 4, 5
+           order by s.prefecture_code, s.period, s.drop_name""", (run_id,)).fetchall()
+    return [DroppedForms(submission_id, unit, units[unit].name_zh if unit in units else division_name, period, name,
+                         tuple(sorted(zip(forms, values), key=lambda fv: list(FORMS).index(fv[0]))))
+            for submission_id, unit, division_name, period, name, forms, values in rows]
 
 
 def _expected_reports(unit: ReportingUnit, as_of: datetime) -> list[tuple[str, str, datetime]]:
@@ -230,6 +262,11 @@ def digest_payload(digest: NightDigest) -> dict:
              "period": d.period, "drop_name": d.drop_name, "rules": [r.rule for r in d.rules], "report": d.report}
             for d in digest.rejected
         ],
+        "dropped_forms": [
+            {"submission_id": d.submission_id, "unit_code": d.unit_code, "unit_name_zh": d.unit_name_zh,
+             "period": d.period, "drop_name": d.drop_name, "forms": [form for form, _ in d.forms]}
+            for d in digest.dropped_forms
+        ],
         "missing": [
             {"unit_code": m.unit_code, "unit_name_zh": m.unit_name_zh, "report": m.report, "periods": list(m.spans),
              "period_count": m.periods, "drops_rejected": m.drops_rejected}
@@ -266,6 +303,13 @@ def _text(digest: NightDigest, missing: list[_MissingLine], subject: str, run_ur
             out.append(f"  报告 / report: {printable_name(d.report)}")
     if not digest.rejected:
         out.append("- 无 / none")
+    if digest.dropped_forms:
+        rule = RULES["form_dropped_by_correction"]
+        out += ["", f"本次运行接收的更正缺少原有报表 / Corrections accepted by this run that lack a form: {len(digest.dropped_forms)}",
+                f"  {rule.zh} / {rule.en}"]
+        for d in digest.dropped_forms:
+            out.append(f"- {_unit_label(d.unit_code, d.unit_name_zh)} {d.period} 「{printable_name(d.drop_name)}」")
+            out += [f"  {FORMS[form].zh} {form}：{what}" for form, what in d.forms]
     out += ["", f"截止日已过仍未报送的单位 / Reporting units missing after the deadline: {len(digest.missing_units)}"]
     for line in missing:
         out.append(f"- {_unit_label(line.unit_code, line.unit_name_zh)}：{line.zh} / {line.en}")
@@ -285,6 +329,18 @@ def _html(digest: NightDigest, missing: list[_MissingLine], subject: str, run_ur
         f"<td><code>{e(printable_name(d.report or '—'))}</code></td></tr>"
         for d in digest.rejected
     ) or "<tr><td colspan='5'>无 / none</td></tr>"
+    dropped_rows = "".join(
+        f"<tr><td>{e(_unit_label(d.unit_code, d.unit_name_zh))}</td><td>{e(d.period)}</td>"
+        f"<td><code>{e(printable_name(d.drop_name))}</code></td>"
+        f"<td>{'<br>'.join(f'<b>{e(FORMS[form].zh)} {e(form)}</b>：{e(what)}' for form, what in d.forms)}</td></tr>"
+        for d in digest.dropped_forms
+    )
+    dropped = "" if not dropped_rows else f"""<h3>本次运行接收的更正缺少原有报表 / Corrections accepted by this run that lack a form ({len(digest.dropped_forms)})</h3>
+<p>{e(RULES["form_dropped_by_correction"].zh)}<br><small>{e(RULES["form_dropped_by_correction"].en)}</small></p>
+<table border="1" cellpadding="4" cellspacing="0">
+<tr><th>单位<br>Unit</th><th>报送期<br>Period</th><th>文件<br>Drop</th><th>移除的报表<br>Forms removed</th></tr>
+{dropped_rows}
+</table>"""
     missing_rows = "".join(
         f"<tr><td>{e(_unit_label(m.unit_code, m.unit_name_zh))}</td><td>{e(m.zh)}<br><small>{e(m.en)}</small></td></tr>"
         for m in missing
@@ -302,6 +358,7 @@ def _html(digest: NightDigest, missing: list[_MissingLine], subject: str, run_ur
 <tr><th>单位<br>Unit</th><th>报送期<br>Period</th><th>文件<br>Drop</th><th>退回原因<br>Rules</th><th>报告<br>Report</th></tr>
 {rejected_rows}
 </table>
+{dropped}
 <h3>截止日已过仍未报送的单位 / Reporting units missing after the deadline ({len(digest.missing_units)})</h3>
 <table border="1" cellpadding="4" cellspacing="0">
 <tr><th>单位<br>Unit</th><th>未报 / Missing</th></tr>

@@ -70,6 +70,11 @@ _RULES = (
     Rule("formula_not_computed", ERROR, "公式没有计算结果（生成文件的程序不计算公式）：请用 Excel 或 WPS 打开并保存工作簿后重新报送",
          "A formula has no computed value (the program that wrote the workbook does not calculate): "
          "open and save the workbook in Excel or WPS, then send it again"),
+    Rule("empty_form", ERROR, "报表文件或工作表是空的，没有表头行（本期如无此报表，请删除该文件或工作表）",
+         "A form's file or sheet is empty, without even a header row (remove it if the form has nothing this period)"),
+    Rule("misnamed_form", ERROR, "工作表或文件名与某报表名称相近但不相同，无法确定是否为该报表（请改为报表名称，或删除）",
+         "A sheet or file is named almost like a form, so whether it is that form cannot be told: rename it to the "
+         "form's name, or remove it"),
     Rule("internal_error", ERROR, "系统处理该文件时出错，已通知管理员；请勿重复报送，管理员修复后将重新处理",
          "halfsky failed while judging this drop; admins are told, and will replay it after a fix: no need to resend"),
     # Row rules, from the form tables of the contract.
@@ -118,6 +123,11 @@ _RULES = (
     Rule("unknown_sheet", WARNING, "无法识别的工作表，已忽略（如为报表，请使用报表名称）",
          "A sheet is not one of the forms and was ignored (name it after its form if it is one)"),
     Rule("unknown_file", WARNING, "文件夹中的非报表文件，已忽略", "A file in the drop folder is not a form and was ignored"),
+    Rule("system_file", WARNING, "文件夹中操作系统或办公软件自动生成的隐藏文件（如 ._*、~$*、.DS_Store），已忽略",
+         "A hidden file the operating system or office software made in the drop folder (._*, ~$*, .DS_Store…), ignored"),
+    Rule("form_dropped_by_correction", WARNING, "本次更正缺少该期原已接收报送中的报表，原报表的数据已从数据仓库移除（如资金收支），请核实",
+         "This correction lacks a form the period's accepted drop had: that form's rows (its money, for funds) have "
+         "left the warehouse; please check"),
 )
 
 RULES: dict[str, Rule] = {r.id: r for r in _RULES}
