@@ -81,7 +81,9 @@ def v3(dimensions, tmp_path_factory):
         "activity.csv": [{"region_code": "150702", "program_code": "LEGAL_AID", "beneficiary_group_code": "GENERAL_PUBLIC",
                           "beneficiaries": 10, "remarks": f"入户走访 {NOTED_ID}"}],
         "manifest.json": json.dumps(notes, ensure_ascii=False).encode("utf-8")})
-    rel["noted"] = str(hd.arrived(folder, datetime.fromisoformat("2023-07-05T10:00:00+08:00")).relative_to(root))
+    for path in (*folder.iterdir(), folder):  # a folder drop arrives when its files did
+        hd.arrived(path, datetime.fromisoformat("2023-07-05T10:00:00+08:00"))
+    rel["noted"] = str(folder.relative_to(root))
     ingest_all(dimensions, root, root.parent / "quarantine", as_of=AS_OF)
     with psycopg.connect(dimensions) as conn:
         rows = conn.execute("""select s.drop_path, s.status,
