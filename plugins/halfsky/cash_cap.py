@@ -49,6 +49,7 @@ class CapPayment:
     benefit_date: date
     running_total: Decimal
     cap: Decimal
+    warned_before: bool  # its drop's stored findings already hold cash_over_cap on this row
 
     @property
     def over(self) -> bool:
@@ -62,7 +63,8 @@ class CapPayment:
 
 @dataclass
 class CapCrossings:
-    """Every accepted payment to the persons (program, year) a decision touched, in benefit-date order."""
+    """The accepted payments to the persons (program, year) a decision touched that are over the cap now, or
+    were warned before: only those can gain or lose a warning (a 1M-row drop must not bring every payment back)."""
 
     payments: list[CapPayment] = field(default_factory=list)
 
@@ -99,12 +101,20 @@ def cap_crossings(conn: psycopg.Connection, submission_id: int, replaced: list[i
                from raw.beneficiaries as b
                join ingest.submissions as s using (submission_id)
                join cap using (program_code)
-               where s.status = 'accepted' and b.benefit_type = 'CASH' and b.amount_yuan is not null
+               where s.status = 'accepted' and b.benefit_type = 'CASH'
                  and b.id_number in (select id_number from touched)
                  and (b.id_number, b.program_code, extract(year from b.benefit_date)::int) in (select * from touched)
+           ),
+           judged as (
+               select p.*, exists (select 1 from ingest.drop_findings as f  -- its partial index on cash_over_cap
+                                   where f.rule = 'cash_over_cap' and f.submission_id = p.submission_id
+                                     and f.row_number = p.row_number) as warned_before
+               from paid as p
            )
-           select submission_id, row_number, program_code, year, benefit_date, running_total, cap
-           from paid order by submission_id, row_number""",
+           select submission_id, row_number, program_code, year, benefit_date, running_total, cap, warned_before
+           from judged as p
+           where running_total > cap or warned_before
+           order by p.submission_id, p.row_number""",
         {"sids": [submission_id, *replaced], "programs": programs, "caps": [caps[p] for p in programs]},
     ).fetchall()
     return CapCrossings([CapPayment(*row) for row in rows])
@@ -114,22 +124,20 @@ def revise_other_drops(conn: psycopg.Connection, crossings: CapCrossings, decidi
     """Make every other accepted drop's stored cash_over_cap warnings on the touched payments match where
     benefit-date order now puts them. Returns {submission_id: (warnings added, warnings lifted)} of the drops
     that changed. Their reports, already sent, stay as they were."""
-    rows: dict[int, set[int]] = defaultdict(set)
+    stored: dict[int, set[int]] = defaultdict(set)
     over: dict[int, dict[int, CapPayment]] = defaultdict(dict)
     for p in crossings.payments:
         if p.submission_id == deciding:
             continue
-        rows[p.submission_id].add(p.row_number)
+        if p.warned_before:
+            stored[p.submission_id].add(p.row_number)
         if p.over:
             over[p.submission_id][p.row_number] = p
     revised = {}
     note = f" (since submission {deciding} was accepted: payments are counted in benefit-date order)"
-    for submission_id in sorted(rows):
-        stored = {r for (r,) in conn.execute(
-            "select row_number from ingest.drop_findings where submission_id = %s and rule = %s and row_number = any(%s)",
-            (submission_id, RULE, sorted(rows[submission_id])))}
-        added = sorted(set(over[submission_id]) - stored)
-        lifted = sorted((rows[submission_id] & stored) - set(over[submission_id]))
+    for submission_id in sorted(stored.keys() | over.keys()):
+        added = sorted(set(over[submission_id]) - stored[submission_id])
+        lifted = sorted(stored[submission_id] - set(over[submission_id]))
         if not (added or lifted):
             continue
         conn.execute("delete from ingest.drop_findings where submission_id = %s and rule = %s and row_number = any(%s)",
