@@ -227,3 +227,54 @@ def test_a_late_drop_shows_when_it_came_in_the_deadline_s_zone(tmp_path):
                          as_of=AS_OF)
     late = next(f for f in verdict.findings if f.rule == "late_drop")
     assert (late.value, late.detail) == ("2026-08-15T12:44:00+08:00", "due 2026-08-10 23:59 Asia/Shanghai")
+
+
+def _listing_as(uid: int, root: Path) -> str:
+    """What listing ``root`` says when run as another account (the tests run as root, whom no mode stops)."""
+    import subprocess
+    import sys
+
+    code = ("from halfsky.landing import Landing\n"
+            "try:\n    print(len(list(Landing(%r).list_drops())))\n"
+            "except Exception as exc:\n    print(type(exc).__name__, exc)\n") % str(root)
+    prefix = ["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups"] if os.geteuid() == 0 else []
+    return subprocess.run([*prefix, sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+
+
+def test_a_landing_root_that_cannot_be_listed_fails_naming_its_path_and_an_empty_one_is_a_quiet_night(tmp_path):
+    """A missing root, a file in its place or one the account may not read is a setup fault, never 0 drops
+    (every unit would read as missing and the night stay green). An empty folder is a fresh install."""
+    from halfsky.landing import Landing, LandingRootError
+
+    missing = tmp_path / "no" / "landing"
+    with pytest.raises(LandingRootError, match=f"{missing} does not exist.*landing_url"):
+        list(Landing(str(missing)).list_drops())
+    a_file = tmp_path / "landing.txt"
+    a_file.write_text("not a folder")
+    with pytest.raises(LandingRootError, match=f"{a_file} is not a folder"):
+        list(Landing(str(a_file)).list_drops())
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert list(Landing(str(empty)).list_drops()) == []
+    linked = tmp_path / "linked"
+    linked.symlink_to(empty, target_is_directory=True)  # a root may itself be a link (a mounted volume)
+    assert list(Landing(str(linked)).list_drops()) == []
+
+    import tempfile
+
+    nobody = 65534
+    shared = Path(tempfile.mkdtemp(prefix="halfsky-landing-"))  # pytest's own tmp is its owner's only
+    try:
+        shared.chmod(0o755)
+        (shared / "empty").mkdir()
+        closed = shared / "closed"
+        closed.mkdir()
+        closed.chmod(0o300)  # may be entered, not listed
+        assert f"LandingRootError the landing zone {closed} cannot be listed: permission denied" in _listing_as(nobody, closed)
+        hidden = shared / "private" / "landing"
+        hidden.mkdir(parents=True)
+        (shared / "private").chmod(0o700)  # the folder above it is the owner's only
+        assert f"LandingRootError the landing zone {hidden} cannot be reached: permission denied" in _listing_as(nobody, hidden)
+        assert _listing_as(nobody, shared / "empty").strip() == "0"
+    finally:
+        shutil.rmtree(shared)

@@ -91,3 +91,46 @@ def test_on_a_local_cluster_the_analyst_logs_in_over_tcp_with_its_password_check
     for wrong in ("not-the-password", None):
         with pytest.raises(psycopg.OperationalError, match="password"):
             psycopg.connect(host=host, port=port, dbname="halfsky", user=ANALYST_ROLE, password=wrong, connect_timeout=3)
+
+
+def test_each_checkout_gets_its_own_databases_and_the_same_ones_on_every_run(admin_dsn, tmp_path, monkeypatch, capsys):
+    """Two clones on one server used to share `halfsky` and `halfsky_airflow`: the second's `make demo` rebuilt the
+    first's warehouse. The names now carry the checkout's HALFSKY_HOME, however it is spelt."""
+    from halfsky.devenv import airflow_db_name, build_env, warehouse_db_name
+    from halfsky.local_postgres import drop_database
+
+    first, second = tmp_path / "clone_a" / ".halfsky", tmp_path / "clone_b" / ".halfsky"
+    first.mkdir(parents=True)
+    (tmp_path / "link_to_a").symlink_to(first.parent, target_is_directory=True)
+    assert warehouse_db_name(first) == warehouse_db_name(tmp_path / "link_to_a" / ".halfsky") == warehouse_db_name(first)
+    assert warehouse_db_name(first) != warehouse_db_name(second)
+    assert airflow_db_name(first) != airflow_db_name(second)
+    assert warehouse_db_name(first).startswith("halfsky_") and airflow_db_name(first).startswith("halfsky_airflow_")
+    assert airflow_db_name(first).endswith(warehouse_db_name(first).removeprefix("halfsky_"))
+
+    # build_env for real, on the running server (found as devenv finds it, not named to it)
+    for name in ("WAREHOUSE_DSN", "AIRFLOW_CONN_WAREHOUSE_DB", "PGPASSWORD"):
+        monkeypatch.delenv(name, raising=False)
+    server = urlsplit(admin_dsn)
+    monkeypatch.setenv("PGHOST", server.hostname or "127.0.0.1")
+    monkeypatch.setenv("PGPORT", str(server.port or 5432))
+    monkeypatch.setenv("PGUSER", server.username or "postgres")
+    made = set()
+    try:
+        dbs = {}
+        for label, home in (("a", first), ("a again", first), ("b", second)):
+            monkeypatch.setenv("HALFSKY_HOME", str(home))
+            env = build_env("postgres")
+            dbs[label] = (urlsplit(env["AIRFLOW_CONN_WAREHOUSE_DB"]).path.lstrip("/"),
+                          urlsplit(env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"]).path.lstrip("/"))
+            made.update(dbs[label])
+            assert f"this checkout's warehouse is the database {dbs[label][0]}" in capsys.readouterr().err
+        assert dbs["a"] == dbs["a again"] == (warehouse_db_name(first), airflow_db_name(first))
+        assert dbs["b"] == (warehouse_db_name(second), airflow_db_name(second))
+        assert not set(dbs["a"]) & set(dbs["b"])
+        for warehouse, metadata in dbs.values():
+            assert can_connect(server._replace(path="/" + warehouse).geturl())
+            assert can_connect(server._replace(path="/" + metadata).geturl())
+    finally:
+        for name in made:
+            drop_database(admin_dsn, name)

@@ -77,3 +77,40 @@ def test_replaying_a_quarantined_drop_is_red_until_the_reference_fix_then_loads_
             "select e.extra from asset_event e join asset a on a.id = e.asset_id where a.name = 'halfsky_raw'")]
     replayed = [e for e in events if e.get("replayed") == submission_id]
     assert replayed and replayed[0]["status"] in ("accepted", "superseded") and replayed[0]["as_of"]
+
+
+def _task_states(site, logical_date: str) -> dict[str, str]:
+    with sqlite3.connect(site["airflow_db"]) as db:
+        return dict(db.execute("select t.task_id, t.state from task_instance t join dag_run r on r.dag_id = t.dag_id "
+                               "and r.run_id = t.run_id where r.dag_id = 'nightly_load' and r.logical_date like ?",
+                               (f"{logical_date}%",)).fetchall())
+
+
+def _dag_run_state(site, logical_date: str) -> str:
+    with sqlite3.connect(site["airflow_db"]) as db:
+        (state,) = db.execute("select state from dag_run where dag_id = 'nightly_load' and logical_date like ?",
+                              (f"{logical_date}%",)).fetchone()
+    return state
+
+
+def test_a_night_whose_landing_root_is_missing_is_red_and_names_the_path(site):
+    """Not 0 drops and a green night with every unit "missing": the listing fails, naming the path, and so the run."""
+    missing = site["base"] / "no-such-landing"
+    env = {**site["env"], "AIRFLOW_VAR_LANDING_URL": str(missing)}
+    run = _dags_test(site, "nightly_load", "2026-10-25", env=env)
+    output = run.stdout + run.stderr
+    assert run.returncode != 0, output[-3000:]
+    assert f"LandingRootError: the landing zone {missing} does not exist" in output
+    assert _dag_run_state(site, "2026-10-25") == "failed"
+    states = _task_states(site, "2026-10-25")
+    assert states["discover_drops"] == "failed" and states["fail_if_any_task_failed"] == "failed", states
+
+
+def test_a_night_over_an_empty_landing_root_is_green(site):
+    """A fresh install: the folder is there and empty. Nothing to decide, nothing wrong."""
+    empty = site["base"] / "empty-landing"
+    empty.mkdir()
+    run = _dags_test(site, "nightly_load", "2026-10-26", env={**site["env"], "AIRFLOW_VAR_LANDING_URL": str(empty)})
+    assert run.returncode == 0, (run.stdout + run.stderr)[-3000:]
+    assert _dag_run_state(site, "2026-10-26") == "success"
+    assert _task_states(site, "2026-10-26")["discover_drops"] == "success"

@@ -24,13 +24,14 @@ LOGICAL_DATE = "2026-10-21"  # the sample's as-of date: every on-time and late d
 def _fresh_demo_warehouse() -> None:
     """New sample data gets a new warehouse, so the demo's numbers are the sample's numbers.
     Only the database devenv made is reset; a warehouse you configured yourself is never touched."""
-    from halfsky.devenv import WAREHOUSE_DB
+    from halfsky.devenv import warehouse_db_name
     from halfsky.local_postgres import database_dsn, drop_database, ensure_database
 
     admin = os.environ.get("HALFSKY_ADMIN_DSN", "")
-    if admin and os.environ.get("AIRFLOW_CONN_WAREHOUSE_DB") == database_dsn(admin, WAREHOUSE_DB):
-        drop_database(admin, WAREHOUSE_DB)
-        ensure_database(admin, WAREHOUSE_DB)
+    own = warehouse_db_name()  # this checkout's: another checkout's warehouse on the same server is never reset
+    if admin and os.environ.get("AIRFLOW_CONN_WAREHOUSE_DB") == database_dsn(admin, own):
+        drop_database(admin, own)
+        ensure_database(admin, own)
         quarantine = Path(os.environ.get("AIRFLOW_VAR_QUARANTINE_URL", ""))
         if quarantine.is_dir():
             import shutil

@@ -4,11 +4,17 @@
 the virtualenv exists. It is idempotent: a second run reuses the server, the
 databases and the secrets it made the first time, and rewrites
 ``.halfsky/env.sh``, which the Makefile sources before every command.
+
+Each checkout (each HALFSKY_HOME) has its own databases on the server it finds,
+``halfsky_<8 hex of the resolved HALFSKY_HOME>`` and ``halfsky_airflow_<same>``:
+two clones on one machine never share, or rebuild, a warehouse. The name is
+printed on every run and is the path of AIRFLOW_CONN_WAREHOUSE_DB in env.sh.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import logging
 import os
 import secrets
@@ -21,8 +27,8 @@ from halfsky.dbt_runner import profile_env
 from halfsky.local_postgres import NoPostgresAvailable, ensure_database, ensure_server, normalise_dsn, redact
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-WAREHOUSE_DB = "halfsky"
-AIRFLOW_DB = "halfsky_airflow"
+# What halfsky before issue 22 called every checkout's databases: one pair for all of them on a shared server.
+LEGACY_WAREHOUSE_DB = "halfsky"
 
 # Government data on closed networks: nothing phones home, ever.
 TELEMETRY_OFF = {
@@ -37,6 +43,23 @@ TELEMETRY_OFF = {
 
 def state_dir() -> Path:
     return Path(os.environ.get("HALFSKY_HOME", REPO_ROOT / ".halfsky")).resolve()
+
+
+def checkout_tag(home: Path | None = None) -> str:
+    """8 hex digits of the resolved HALFSKY_HOME: the same for every run of one checkout, another for the next.
+    Two clones (or two HALFSKY_HOMEs) on one server must never share, and so rebuild, one another's databases."""
+    return hashlib.sha256(str((home or state_dir()).resolve()).encode("utf-8", "surrogateescape")).hexdigest()[:8]
+
+
+def warehouse_db_name(home: Path | None = None) -> str:
+    """This checkout's warehouse database, e.g. halfsky_3f2a9c01: the same rule on a shared server and on a
+    cluster of its own (a checkout uses the machine's server whenever one answers, its own cluster otherwise)."""
+    return f"halfsky_{checkout_tag(home)}"
+
+
+def airflow_db_name(home: Path | None = None) -> str:
+    """This checkout's Airflow metadata database, e.g. halfsky_airflow_3f2a9c01."""
+    return f"halfsky_airflow_{checkout_tag(home)}"
 
 
 def write_private(path: Path, text: str, *, exclusive: bool = False) -> None:
@@ -100,10 +123,14 @@ def build_env(metadata: str) -> dict[str, str]:
     if server.how == "explicit":
         warehouse = server.admin_dsn
     else:
-        warehouse = ensure_database(server.admin_dsn, WAREHOUSE_DB)
+        _hint_at_legacy_database(server.admin_dsn, warehouse_db_name(home))
+        warehouse = ensure_database(server.admin_dsn, warehouse_db_name(home))
+        print(f"halfsky: this checkout's warehouse is the database {warehouse_db_name(home)} "
+              f"(named after HALFSKY_HOME {home}; AIRFLOW_CONN_WAREHOUSE_DB in {home / 'env.sh'})", file=sys.stderr)
     if metadata == "postgres" and server.how != "explicit":
         # psycopg2, Airflow's default driver: under psycopg 3 the UI's asset graph query fails (jsonb #> varchar).
-        metadata_url = ensure_database(server.admin_dsn, AIRFLOW_DB).replace("postgresql://", "postgresql+psycopg2://", 1)
+        metadata_url = (ensure_database(server.admin_dsn, airflow_db_name(home))
+                        .replace("postgresql://", "postgresql+psycopg2://", 1))
     else:
         metadata_url = f"sqlite:///{home / 'airflow' / 'airflow.db'}"
     env = {
@@ -126,6 +153,20 @@ def build_env(metadata: str) -> dict[str, str]:
     # dbt_project/profiles.yml reads HALFSKY_DB_*: set them too, so plain `dbt` (docs, debug) works after sourcing.
     env.update(profile_env(normalise_dsn(env["AIRFLOW_CONN_WAREHOUSE_DB"])))
     return env
+
+
+def _hint_at_legacy_database(admin_dsn: str, warehouse_db: str) -> None:
+    """Once, when this checkout's own warehouse is first made beside a database an older halfsky shared between
+    every checkout: say that it is left alone (the new one starts empty; ``make demo`` fills it)."""
+    import psycopg
+
+    with psycopg.connect(admin_dsn, autocommit=True) as conn:
+        names = {r[0] for r in conn.execute("select datname from pg_database where datname = any(%s)",
+                                            ([LEGACY_WAREHOUSE_DB, warehouse_db],))}
+    if LEGACY_WAREHOUSE_DB in names and warehouse_db not in names:
+        print(f"halfsky: each checkout now has its own warehouse ({warehouse_db}, new and empty: make demo fills it); "
+              f"the database {LEGACY_WAREHOUSE_DB} and {LEGACY_WAREHOUSE_DB}_airflow that every checkout shared before "
+              "are left as they were: drop them (dropdb) once no checkout of an older halfsky uses them", file=sys.stderr)
 
 
 def write_env_file(env: dict[str, str], path: Path) -> None:

@@ -1,8 +1,6 @@
 """Warnings that need the accepted history (contract v2 and the two v1 warnings left unbuilt):
 
 - form_dropped_by_correction: a correction lacks (or has empty) a form the drop it replaces had rows of;
-- cash_over_cap: a person's cash from a capped program in a calendar year, over every accepted drop of every
-  prefecture, exceeds the program's cash_cap_per_person_year;
 - cash_exceeds_spending: the drop's cash paid to persons for a program exceeds the unit's spending on it in the
   year to date (spent = expenditure + disbursements to outside the unit);
 - spending_over_incoming: the unit's spending on a program in the year to date exceeds what came in;
@@ -14,6 +12,8 @@
 
 They run inside the transaction that accepts the drop, after older drops of the period stepped aside, so
 "accepted" is exactly the newest drop of every prefecture and period, this one included.
+
+cash_over_cap, which may move a warning onto another drop's payment, is halfsky.cash_cap.
 """
 
 from __future__ import annotations
@@ -37,8 +37,6 @@ def history_findings(conn: psycopg.Connection, submission_id: int, verdict: Verd
     findings = forms_dropped_by_correction(conn, submission_id, verdict)
     if not is_month(verdict.period):
         return findings
-    if "beneficiaries" in verdict.forms:
-        findings += _cash_over_cap(conn, submission_id, ref)
     if {"funds", "beneficiaries"} & set(verdict.forms):
         findings += _money_to_date(conn, submission_id, verdict)
     if "activity" in verdict.forms:
@@ -72,42 +70,6 @@ def forms_dropped_by_correction(conn: psycopg.Connection, submission_id: int, ve
                 f"{form.zh}：被替换的报送有此报表，本次更正没有（或为空），其数据已从数据仓库移除 / {form.name}: the replaced "
                 "drop had this form, this correction has none of its rows, so they have left the warehouse")))
     return findings
-
-
-def _cash_over_cap(conn: psycopg.Connection, submission_id: int, ref: ReferenceData) -> list[Finding]:
-    caps = {code: rules.cash_cap_per_person_year for code, rules in ref.programs.items() if rules.cash_cap_per_person_year}
-    if not caps:
-        return []
-    programs = sorted(caps)
-    # Only over-cap totals leave the aggregate, so the final join stays small whatever the planner guesses
-    # of a table it has not analysed since this drop's rows arrived (a million-row drop once took 9 minutes).
-    rows = conn.execute(
-        """with cap as (
-               select * from unnest(%(programs)s::text[], %(caps)s::numeric[]) as c(program_code, cap)
-           ),
-           mine as (
-               select b.row_number, b.id_number, b.program_code, extract(year from b.benefit_date)::int as year
-               from raw.beneficiaries as b join cap using (program_code)
-               where b.submission_id = %(sid)s and b.benefit_type = 'CASH'
-           ),
-           over_cap as (
-               select b.id_number, b.program_code, extract(year from b.benefit_date)::int as year, sum(b.amount_yuan) as total
-               from raw.beneficiaries as b
-               join ingest.submissions as s using (submission_id)
-               join cap using (program_code)
-               where s.status = 'accepted' and b.benefit_type = 'CASH'
-                 and b.id_number in (select id_number from mine)
-               group by 1, 2, 3, cap.cap
-               having sum(b.amount_yuan) > cap.cap
-           )
-           select m.row_number, m.program_code, m.year, o.total
-           from mine as m join over_cap as o using (id_number, program_code, year)
-           order by m.row_number""",
-        {"sid": submission_id, "programs": programs, "caps": [caps[p] for p in programs]},
-    ).fetchall()
-    return [Finding("cash_over_cap", "beneficiaries", row_number, "amount_yuan",
-                    f"{program} {year}: {total:,.2f} yuan to one person, cap {caps[program]:,.2f}")
-            for row_number, program, year, total in rows if total > caps[program]]
 
 
 def _money_to_date(conn: psycopg.Connection, submission_id: int, verdict: Verdict) -> list[Finding]:

@@ -26,6 +26,7 @@ from psycopg.types.json import Jsonb
 
 from halfsky import stage_clock
 from halfsky.audit import command_line_actor, declare_actor
+from halfsky.cash_cap import cap_crossings, revise_other_drops
 from halfsky.drop_report import shown_value, write_report
 from halfsky.forms import FORMS
 from halfsky.history_warnings import history_findings
@@ -33,6 +34,7 @@ from halfsky.ingest_batches import batch_by_unit
 from halfsky.judge import Verdict, judge_drop, path_findings
 from halfsky.landing import Drop, Landing
 from halfsky.period_partitions import ensure_raw_partitions
+from halfsky.periods import is_month
 from halfsky.quarantine import quarantine_dir, store, store_report
 from halfsky.reference.code_lists import reference_data
 from halfsky.rules import Finding
@@ -415,17 +417,24 @@ def accept(conn: psycopg.Connection, submission_id: int, verdict: Verdict, as_of
             """select submission_id from ingest.submissions
                where prefecture_code = %(unit)s and period = %(period)s and status in ('accepted', 'superseded')
                order by first_seen_at desc, drop_name desc limit 1""", period_key).fetchone()[0]
-        conn.execute("""update ingest.submissions set status = 'superseded'
-                        where prefecture_code = %(unit)s and period = %(period)s and status = 'accepted'
-                          and submission_id <> %(newest)s""", {**period_key, "newest": newest})
+        replaced = [r[0] for r in conn.execute(
+            """update ingest.submissions set status = 'superseded'
+               where prefecture_code = %(unit)s and period = %(period)s and status = 'accepted'
+                 and submission_id <> %(newest)s returning submission_id""", {**period_key, "newest": newest})]
         conn.execute("update ingest.submissions set status = 'accepted' where submission_id = %s and status <> 'accepted'",
                      (newest,))
         status = "accepted" if newest == submission_id else "superseded"
+        crossings = None
         if status == "accepted":  # judged against the history as it now stands, this drop in it
             with stage("history"):
                 verdict.findings += history_findings(conn, submission_id, verdict, reference_data())
+                if is_month(verdict.period):  # last: it waits for other drops' cap decisions (cash_cap._CAP_LOCK)
+                    crossings = cap_crossings(conn, submission_id, replaced, reference_data())
+                    verdict.findings += crossings.findings_of(submission_id)
         with stage("findings"):
             _store_findings(conn, submission_id, verdict.findings)
+            if crossings is not None:  # the warning may move onto, or off, another drop's payment
+                revise_other_drops(conn, crossings, submission_id)
         conn.execute("update ingest.submissions set reasons = %s, row_counts = %s, notes = %s where submission_id = %s",
                      (Jsonb(verdict.reasons()), Jsonb(verdict.row_counts()), verdict.notes, submission_id))
     log.debug("submission %s accepted (%s): %s", submission_id, status, verdict.row_counts())

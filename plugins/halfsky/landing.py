@@ -21,8 +21,10 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 import posixpath
 import shutil
+import stat
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -80,6 +82,10 @@ class Drop:
         return self.readable or (self.is_dir and self.problem == "not_a_regular_file")
 
 
+class LandingRootError(RuntimeError):
+    """The landing root is missing, not a folder, or cannot be listed: a setup problem, never a night with no drops."""
+
+
 def _is_folder_marker(info: dict) -> bool:
     """An object store's empty ``folder/`` key: it stands for the folder it names, not for a file in it."""
     return info["name"].endswith("/")
@@ -118,12 +124,44 @@ class Landing:
         """Everything under a folder drop, at any depth, but an object store's folder markers."""
         return [i for i in self.fs.find(folder, detail=True, withdirs=withdirs).values() if not _is_folder_marker(i)]
 
+    def check_root(self) -> None:
+        """Fail, naming the path, unless the root is a folder this account may list.
+
+        A root that is not there must not read as a night in which nobody sent anything (every unit then
+        looks missing, and the night stays green). An empty folder is fine: a fresh install. On an object
+        store folders do not exist: a missing bucket fails in ``_children``, an unused prefix is empty.
+        """
+        if not is_local(self.fs):
+            return
+        fix = "check the Airflow variable landing_url (AIRFLOW_VAR_LANDING_URL) and the storage it is on"
+        try:
+            mode = os.stat(self.root).st_mode  # follows a link: a root that links to a folder is a folder
+        except FileNotFoundError:
+            raise LandingRootError(f"the landing zone {self.root} does not exist; {fix}") from None
+        except PermissionError:
+            raise LandingRootError(f"the landing zone {self.root} cannot be reached: permission denied to "
+                                   f"{_account()} on a folder above it; {fix}") from None
+        except OSError as exc:  # a dead mount, a loop of links
+            raise LandingRootError(f"the landing zone {self.root} cannot be read ({exc.strerror}); {fix}") from None
+        if not stat.S_ISDIR(mode):
+            raise LandingRootError(f"the landing zone {self.root} is not a folder; {fix}")
+        try:
+            with os.scandir(self.root) as entries:
+                next(entries, None)
+        except PermissionError:
+            raise LandingRootError(f"the landing zone {self.root} cannot be listed: permission denied to "
+                                   f"{_account()}; {fix}") from None
+        except OSError as exc:
+            raise LandingRootError(f"the landing zone {self.root} cannot be read ({exc.strerror}); {fix}") from None
+
     def list_drops(self, known: frozenset[str] = frozenset()) -> Iterator[Drop | str]:
         """Every drop at depth three, in path order; anything else is logged and left alone.
 
         A path in ``known`` is yielded as its bare path, without walking a folder's
         files for size and time: the nightly listing skips years of decided drops cheaply.
+        A root that cannot be listed raises LandingRootError (``check_root``).
         """
+        self.check_root()
         for unit in sorted(self._children(self.root), key=lambda e: e["name"]):
             if not (_is_plain(unit) and unit["type"] == "directory"):
                 log.warning("ignoring %s: not a prefecture folder (links are not followed)", printable_name(unit["name"]))
@@ -248,6 +286,16 @@ class Landing:
 def printable_path(store_rel: str) -> str:
     """``prefecture/period/name`` with each name printable (see printable_name)."""
     return "/".join(printable_name(part) for part in store_rel.split("/"))
+
+
+def _account() -> str:
+    """The account the listing runs as, for an error an admin fixes with chown or chmod."""
+    try:
+        import pwd
+
+        return f"the account {pwd.getpwuid(os.geteuid()).pw_name} (uid {os.geteuid()})"
+    except (ImportError, KeyError):
+        return "this account"
 
 
 def is_local(fs: fsspec.AbstractFileSystem) -> bool:

@@ -74,6 +74,8 @@ create table if not exists ingest.drop_findings (
     severity       text not null
 );
 create index if not exists drop_findings_submission on ingest.drop_findings (submission_id);
+-- fct_data_quality takes every accepted drop's cash_over_cap each night (halfsky.cash_cap may move them).
+create index if not exists drop_findings_cash_over_cap on ingest.drop_findings (submission_id) where rule = 'cash_over_cap';
 
 -- Which person key built the marts: a keyed fingerprint, never the key. A build with another key is refused.
 create table if not exists ingest.person_key (
