@@ -9,6 +9,7 @@ identity number.
 
 from __future__ import annotations
 
+import hashlib
 import re
 
 from halfsky.id_numbers import id_number_spans
@@ -51,6 +52,27 @@ def is_safe_name(name: str) -> bool:
     """A name a drop (or a file in one) may have: printable, and no backslash, which Windows reads as a
     folder step (``..\\..\\x.json``) and which printable names use for their escapes."""
     return "\\" not in name and is_printable_name(name)
+
+
+# The longest file name ext4, XFS, APFS and NTFS take, in bytes (NTFS counts UTF-16 units: 255 of them is more).
+MAX_NAME_BYTES = 255
+_KEPT_EXTENSION_BYTES = 16
+
+
+def fitting_file_name(name: str, suffix: str = "") -> str:
+    """``name + suffix`` if it fits in MAX_NAME_BYTES of UTF-8, else the name cut at a character boundary, ``~``, 12
+    hex digits of its SHA-256 (the same name always gives the same, two names almost never one) and its extension,
+    then ``suffix``: a 250-byte Chinese name gets a ``.report`` folder, and its quarantined copy keeps ``.xlsx``."""
+    if len((name + suffix).encode("utf-8", "surrogateescape")) <= MAX_NAME_BYTES:
+        return name + suffix
+    stem, dot, extension = name.rpartition(".")
+    if not dot or not stem or len(extension.encode("utf-8", "surrogateescape")) > _KEPT_EXTENSION_BYTES:
+        stem, extension = name, ""
+    tail = f"~{hashlib.sha256(name.encode('utf-8', 'surrogateescape')).hexdigest()[:12]}"
+    tail += f".{extension}" if extension else ""
+    budget = MAX_NAME_BYTES - len((tail + suffix).encode("utf-8", "surrogateescape"))
+    cut = stem.encode("utf-8", "surrogateescape")[:budget].decode("utf-8", "ignore")  # no half character
+    return cut + tail + suffix
 
 
 def neutralise_formula(value: object) -> object:
