@@ -19,7 +19,7 @@ from pathlib import Path
 
 from halfsky.landing import is_local
 from halfsky.object_store import explained_errors, filesystem, is_s3_url
-from halfsky.untrusted_text import fitting_file_name
+from halfsky.untrusted_text import fitting_file_name, mask_id_numbers_in
 
 log = logging.getLogger(__name__)
 
@@ -27,7 +27,11 @@ PRIVATE_DIR, PRIVATE_FILE = 0o700, 0o600
 
 
 def quarantine_dir(quarantine_url: str, prefecture_code: str, period: str, submission_id: int) -> str:
-    return f"{quarantine_url.rstrip('/')}/{prefecture_code}/{period}/{submission_id}"
+    """The submission's folder. Its path is logged, sent in the digest and kept in XComs, and the folders come
+    from the landing zone's (one that is no unit may be named anything, an id number too): masked, the
+    submission id keeps it unique."""
+    unit, period = mask_id_numbers_in(prefecture_code), mask_id_numbers_in(period)
+    return f"{quarantine_url.rstrip('/')}/{unit}/{period}/{submission_id}"
 
 
 def quarantined_drop(target: str, drop_name: str) -> str:
