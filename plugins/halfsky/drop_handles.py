@@ -34,11 +34,6 @@ def handle(path: str) -> str:
     return f"{shown}{MARK}{_digest(path)}"
 
 
-def shown_path(handle_or_path: str) -> str:
-    """What a log line or the grid may show of it."""
-    return handle_or_path.rsplit(MARK, 1)[0] if MARK in handle_or_path else handle_or_path
-
-
 def resolve(landing_url: str, handles: list[str]) -> list[str]:
     """The real (printable) paths, in the handles' order. A drop gone from the landing zone since it was
     listed keeps its handle: processing it then says it is no longer there, as for any vanished drop."""
