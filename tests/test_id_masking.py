@@ -2,14 +2,26 @@
 
 halfsky.untrusted_text.mask_id_numbers_in finds 18-character ids with separators inside and 15-digit
 first-generation ids (halfsky.id_numbers.id_number_spans); the marts, their dbt test and the retention purge use
-reference.mask_id_numbers, built from the same patterns, and must find the very same spans.
+reference.mask_id_numbers, built from the same patterns, and must find the very same spans. Then what a night
+writes out: every halfsky logger, the ingest tasks' XComs, the digest, and a real `airflow dags test nightly_load`
+(its log, every table of its metadata database, its digest) searched for the ids in any spelling.
 """
 
 from __future__ import annotations
 
+import json
+import logging
+import re
+import sqlite3
+import subprocess
+import unicodedata
+from datetime import datetime
+from pathlib import Path
+
 import psycopg
 import pytest
 
+import hostile_drops as hd
 from halfsky.id_numbers import id_number_spans
 from halfsky.untrusted_text import mask_id_numbers_in
 
@@ -68,17 +80,6 @@ def test_the_warehouse_finds_the_same_spans_as_python(warehouse):
 
 
 # --- everything halfsky writes out: logs, XComs and rendered fields, the digest ---------------------------------
-
-import json  # noqa: E402
-import logging  # noqa: E402
-import re  # noqa: E402
-import sqlite3  # noqa: E402
-import subprocess  # noqa: E402
-import unicodedata  # noqa: E402
-from datetime import datetime  # noqa: E402
-from pathlib import Path  # noqa: E402
-
-import hostile_drops as hd  # noqa: E402
 
 NIGHT = datetime.fromisoformat("2026-10-21T02:00:00+08:00")
 OLD_CARD = "150302850315001"  # the same kind of person on a first-generation card
