@@ -24,6 +24,8 @@ NIGHT_1 = datetime.fromisoformat("2026-08-20T02:00:00+08:00")
 NIGHT_2 = datetime.fromisoformat("2026-08-22T02:00:00+08:00")
 NIGHT_3 = datetime.fromisoformat("2026-08-24T02:00:00+08:00")
 ID_IN_TEXT = "150100198503150022"  # valid check digit: the contract's own example person
+# As senders also type them: spaced, with an X, and a first-generation card's 15 digits with hyphens.
+SPACED_ID, OLD_CARD_ID = "150302 19850315 000X", "150302-850315-001"
 
 
 @pytest.fixture(scope="module")
@@ -39,7 +41,9 @@ def warehouse_nights(admin_dsn, tmp_path_factory):
                                      "counterparty": '=HYPERLINK("http://evil.example/","点击")'})
         july_deadline = datetime.fromisoformat("2026-08-05T09:00:00+08:00")
         hd.arrived(hd.write_json(root, "150100", "2026-07", "a_v1.json", v1), july_deadline)
-        hd.arrived(hd.write_json(root, "150200", "2026-07", "a_v1.json", hd.valid_doc("150200", "2026-07")), july_deadline)
+        baotou = hd.valid_doc("150200", "2026-07", counterparty=f"王秀英 身份证 {SPACED_ID}")
+        baotou["forms"]["funds"][0]["voucher_no"] = OLD_CARD_ID
+        hd.arrived(hd.write_json(root, "150200", "2026-07", "a_v1.json", baotou), july_deadline)
         ingest_all(dsn, root, quarantine, as_of=NIGHT_1)
         pipeline.build_marts(NIGHT_1, dsn=dsn)
         yield {"dsn": dsn, "root": root, "quarantine": quarantine, "v1": v1}
@@ -61,6 +65,8 @@ def test_id_numbers_typed_into_free_text_are_masked_in_marts_and_kept_in_raw(war
     assert marts == [('=HYPERLINK("http://evil.example/","点击")', "[身份证号已隐去 id number masked]"),
                      ("王秀英(身份证[身份证号已隐去 id number masked])", "V-2026-07-1")]
     assert not _rows(dsn, "select 1 from marts.fct_fund_flows t where t::text like %s", f"%{ID_IN_TEXT}%")
+    assert _rows(dsn, "select counterparty, voucher_no from marts.fct_fund_flows where prefecture_code = '150200'") == [
+        ("王秀英 身份证 [身份证号已隐去 id number masked]", "[身份证号已隐去 id number masked]")]
     assert len(_rows(dsn, "select 1 from raw.funds where counterparty like %s or voucher_no = %s", f"%{ID_IN_TEXT}%", ID_IN_TEXT)) == 2
     # The analyst's view of the table shows no id either.
     analyst = psycopg.conninfo.make_conninfo(dsn, user="halfsky_analyst")

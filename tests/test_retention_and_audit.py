@@ -18,6 +18,7 @@ KEY = "test-retention-key-" + "r" * 24
 NIGHT = datetime.fromisoformat("2026-10-21T02:00:00+08:00")
 OLD, RECENT = "2024-01", "2026-07"  # with 24 months' retention from 2026-10 the first is purged, the second kept
 PERSON = hd.id_number("150100" + "19850315002")  # the same woman in both periods of 呼和浩特
+SPACED_ID, OLD_CARD_ID = "150302 19850315 000X", "150302-850315-001"  # typed into free text
 MART_TABLES = ("dim_beneficiary", "fct_benefits", "fct_fund_flows", "fct_program_activity", "rpt_cost_per_beneficiary")
 
 
@@ -41,7 +42,9 @@ def purged(admin_dsn, tmp_path_factory):
         root, quarantine = base / "landing", base / "quarantine"
         for unit in ("150100", "150200"):
             for period in (OLD, RECENT):
-                hd.write_json(root, unit, period, "a_first.json", hd.valid_doc(unit, period))
+                doc = hd.valid_doc(unit, period, counterparty=f"王秀英 身份证 {SPACED_ID}")
+                doc["forms"]["activity"][0]["remarks"] = f"老身份证 {OLD_CARD_ID}"
+                hd.write_json(root, unit, period, "a_first.json", doc)
         # a correction of the old month (supersedes a_first) and a rejected drop with bytes in quarantine
         hd.write_json(root, "150100", OLD, "b_correction.json", hd.valid_doc("150100", OLD, amount="80000.00"))
         bad = hd.valid_doc("150100", OLD)
@@ -68,6 +71,18 @@ def test_purged_drops_hold_no_id_number_or_name_and_recent_ones_keep_theirs(purg
     # one pseudonym per person, whatever number of drops named her
     assert _rows(dsn, "select count(*) from raw.purged_persons")[0][0] == 2
     assert not _rows(dsn, "select 1 from ingest.submissions where period = %s and personal_data_purged_at is null", OLD)
+
+
+def test_id_numbers_typed_into_free_text_of_purged_drops_are_masked_and_recent_ones_kept(purged):
+    """The purge masks with reference.mask_id_numbers: the spellings every log and mart is masked for."""
+    dsn = purged["dsn"]
+    texts = dict(_rows(dsn, """
+        select s.period, string_agg(f.counterparty || ' ' || a.remarks, ' | ')
+        from raw.funds f join raw.activity a using (submission_id) join ingest.submissions s using (submission_id)
+        where s.drop_name = 'a_first.json' group by s.period"""))
+    assert SPACED_ID not in texts[OLD] and OLD_CARD_ID not in texts[OLD] and "身份证号已隐去" in texts[OLD]
+    assert SPACED_ID in texts[RECENT] and OLD_CARD_ID in texts[RECENT]
+    assert purged["counts"]["free_text_cells_masked"] == 2 * 2  # 2 units' old drop, a counterparty and a remark each
 
 
 def test_the_rejected_drops_bytes_leave_quarantine_and_its_report_stays(purged):

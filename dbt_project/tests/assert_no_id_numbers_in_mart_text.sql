@@ -1,4 +1,5 @@
--- Free text in marts holds no id number (18 digits with a valid check digit): they are masked on the way in.
+-- Free text in marts holds no id number (18 characters or 15 digits, with separators or without, as
+-- halfsky.id_numbers.id_number_spans finds them): they are masked on the way in.
 -- On an incremental night without full_checks: the rows of the changed prefecture-periods.
 select submission_id, 'counterparty' as field
 from {{ ref('fct_fund_flows') }} as f
@@ -7,3 +8,7 @@ union all
 select submission_id, 'voucher_no'
 from {{ ref('fct_fund_flows') }} as f
 where {{ in_checked_periods('f') }} and voucher_no is distinct from reference.mask_id_numbers(voucher_no)
+union all
+select submission_id, 'population_source'
+from {{ ref('fct_population') }} as f
+where {{ in_checked_periods('f') }} and population_source is distinct from reference.mask_id_numbers(population_source)

@@ -25,7 +25,7 @@ from airflow.sdk import BaseHook, BaseNotifier, Variable
 from airflow.sdk.exceptions import AirflowNotFoundException
 
 from halfsky.night_digest import digest_payload, format_digest, night_digest
-from halfsky.untrusted_text import printable_name
+from halfsky.untrusted_text import mask_id_numbers_in, printable_name
 
 log = logging.getLogger(__name__)
 
@@ -55,10 +55,26 @@ class AlertNotSent(RuntimeError):
 
 @dataclass(frozen=True)
 class Alert:
+    """What goes out by e-mail and webhook: every text in it masked for id numbers, whatever its parts quoted."""
+
     subject: str
     text: str
     html: str
     payload: dict[str, Any] = field(default_factory=dict)  # more JSON fields for the webhook
+
+    def __post_init__(self) -> None:
+        for name in ("subject", "text", "html", "payload"):
+            object.__setattr__(self, name, _masked(getattr(self, name)))
+
+
+def _masked(value: Any) -> Any:
+    if isinstance(value, str):
+        return mask_id_numbers_in(value)
+    if isinstance(value, dict):
+        return {k: _masked(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_masked(v) for v in value]
+    return value
 
 
 # -- notifiers ----------------------------------------------------------------------------------------------
@@ -223,7 +239,7 @@ def _first_line(exc: object) -> str:
         line = f"{type(exc).__name__}: {message[0]}" if message else type(exc).__name__
     else:  # Airflow may hand a string
         line = (str(exc).strip().splitlines() or ["—"])[0]
-    return printable_name(line[:500])
+    return mask_id_numbers_in(printable_name(line[:500]))
 
 
 def _map_index_label(ti) -> str | None:
@@ -231,7 +247,7 @@ def _map_index_label(ti) -> str | None:
     map_index = getattr(ti, "map_index", None)
     if not label and map_index is not None and map_index >= 0:
         label = str(map_index)
-    return printable_name(str(label)) if label else None
+    return mask_id_numbers_in(printable_name(str(label))) if label else None
 
 
 def _tries(ti) -> tuple[str, str]:

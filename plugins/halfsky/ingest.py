@@ -35,11 +35,11 @@ from halfsky.judge import Verdict, judge_drop, path_findings
 from halfsky.landing import Drop, Landing
 from halfsky.period_partitions import ensure_raw_partitions
 from halfsky.periods import is_month
-from halfsky.quarantine import quarantine_dir, store, store_report
+from halfsky.quarantine import quarantine_dir, quarantined_drop, store, store_report
 from halfsky.reference.code_lists import reference_data
 from halfsky.rules import Finding
 from halfsky.stage_clock import stage
-from halfsky.untrusted_text import printable_name
+from halfsky.untrusted_text import mask_id_numbers_in, printable_name
 from halfsky.warehouse_roles import LOADER, assume
 
 log = logging.getLogger(__name__)
@@ -59,7 +59,7 @@ class DropVerdict:
 
     def line(self) -> str:
         mark = {"accepted": "ACCEPTED", "superseded": "ACCEPTED", "rejected": "REJECTED"}.get(self.status, self.status.upper())
-        parts = [f"{mark:<10}{printable_name(self.path)}", f"submission {self.submission_id}"]
+        parts = [f"{mark:<10}{mask_id_numbers_in(printable_name(self.path))}", f"submission {self.submission_id}"]
         if self.status == "superseded":
             parts.append("superseded by a newer drop of the period")
         if self.is_late:
@@ -71,7 +71,8 @@ class DropVerdict:
         return " | ".join(parts)
 
     def as_dict(self) -> dict:
-        return asdict(self)
+        """For an XCom and the digest's callers: the path's id numbers masked (the grid and the UI show it)."""
+        return {**asdict(self), "path": mask_id_numbers_in(printable_name(self.path))}
 
 
 def reasons_text(reasons: list[dict], errors: bool) -> str:
@@ -161,7 +162,8 @@ def process_prefecture(dsn: str, landing_url: str, quarantine_url: str, paths: l
             conn.close()
     log.info("batch of %d drops: %s; time by stage: %s", len(paths), dict(outcome), stage_clock.summary() or "none")
     if stuck:
-        raise DropsLeftPending(f"{len(stuck)} drop(s) stay pending for the next run ({', '.join(stuck[:5])}"
+        shown = [mask_id_numbers_in(printable_name(p)) for p in stuck[:5]]  # Airflow logs the message itself
+        raise DropsLeftPending(f"{len(stuck)} drop(s) stay pending for the next run ({', '.join(shown)}"
                                f"{', …' if len(stuck) > 5 else ''}); the rest: {dict(outcome)}")
     return dict(outcome)
 
@@ -450,7 +452,7 @@ def reject(conn: psycopg.Connection, submission_id: int, verdict: Verdict, drop_
     """
     with stage("quarantine"):
         if drop_bytes is not None:
-            store(drop_bytes, f"{target}/drop/{drop_name}")
+            store(drop_bytes, quarantined_drop(target, drop_name))
         store_report(lambda folder: write_report(folder, verdict, drop_name, submission_id), target)
     with conn.transaction():
         _store_findings(conn, submission_id, verdict.findings)

@@ -35,7 +35,7 @@ import fsspec
 from halfsky.drop_reader import max_drop_bytes
 from halfsky.object_store import explained_errors, filesystem, is_missing_bucket
 from halfsky.os_litter import is_os_litter
-from halfsky.untrusted_text import is_safe_name, printable_name
+from halfsky.untrusted_text import fitting_file_name, is_safe_name, printable_name
 
 log = logging.getLogger(__name__)
 CHUNK = 1 << 20
@@ -277,7 +277,7 @@ class Landing:
         landed = scratch / "landed"
         shutil.rmtree(landed, ignore_errors=True)
         landed.mkdir(parents=True)
-        target = landed / drop.name
+        target = landed / fitting_file_name(drop.name)  # an object store's name may be longer than a file's
         with explained_errors(self.url):
             self.fs.get(source, str(target), recursive=drop.is_dir)
         return target

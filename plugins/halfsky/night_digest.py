@@ -23,7 +23,7 @@ from halfsky.periods import SHANGHAI, YEAR_END_FORMS, deadline, next_period, per
 from halfsky.forms import FORMS
 from halfsky.reference.code_lists import ReportingUnit, reference_data
 from halfsky.rules import RULES
-from halfsky.untrusted_text import printable_name
+from halfsky.untrusted_text import mask_id_numbers_in, printable_name
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +50,7 @@ class RejectedDrop:
     unit_code: str
     unit_name_zh: str | None  # None for a folder that is no known region
     period: str
-    drop_name: str  # from the landing zone: untrusted
+    drop_name: str  # from the landing zone: untrusted; its id numbers masked (the digest goes out by mail and webhook)
     rules: tuple[RuleCount, ...]
     report: str | None  # the quarantine report (report.html), where it was stored
 
@@ -131,7 +131,9 @@ def _rejected_drops(conn: psycopg.Connection, run_id: str, units: dict[str, Repo
         unit_name = units[unit].name_zh if unit in units else division_name
         rules = tuple(RuleCount(r["rule"], r["count"], r["zh"], r["en"]) for r in reasons if r["severity"] == "error")
         report = f"{quarantine.rstrip('/')}/report.html" if quarantine else None
-        drops.append(RejectedDrop(submission_id, unit, unit_name, period, name, rules, report))
+        # the folder of a drop that is no unit's, and the drop's name, are the sender's text: masked for the mail
+        drops.append(RejectedDrop(submission_id, mask_id_numbers_in(unit), unit_name, mask_id_numbers_in(period),
+                                  mask_id_numbers_in(printable_name(name)), rules, report))
     return drops
 
 

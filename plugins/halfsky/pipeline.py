@@ -85,11 +85,14 @@ def discover_drops(as_of: datetime, dsn: str | None = None, landing: str | None 
                    prefecture: str | None = None, period: str | None = None) -> list[dict]:
     """Due drops in batches by reporting unit (unknown folders together): the work of the mapped ingest tasks.
     ``prefecture``/``period`` narrow a re-run an admin asked for to one unit and/or period."""
+    from halfsky.drop_handles import handle
+
     work, skipped = pending_work(dsn or warehouse_dsn(), landing or landing_url(), as_of,
                                  only_unit=prefecture, only_period=period)
     if skipped:
         log.info("not processed this run: %s", skipped)
-    return work
+    # An XCom and a rendered field of every ingest task: no name's id number in them (halfsky.drop_handles).
+    return [{**batch, "paths": [handle(p) for p in batch["paths"]]} for batch in work]
 
 
 def unit_label(unit: str) -> str:
@@ -100,10 +103,14 @@ def unit_label(unit: str) -> str:
 
 def ingest_prefecture(batch: dict, as_of: datetime, run_id: str | None = None, dsn: str | None = None,
                       landing: str | None = None, quarantine: str | None = None) -> dict:
-    """One reporting unit's due drops; returns counts by status and every drop's verdict."""
+    """One reporting unit's due drops (paths or halfsky.drop_handles' handles); returns counts by status and every
+    drop's verdict, its path masked for id numbers (the outcome is an XCom)."""
+    from halfsky.drop_handles import resolve
+
     verdicts: list[DropVerdict] = []
-    counts = process_prefecture(dsn or warehouse_dsn(), landing or landing_url(), quarantine or quarantine_url(),
-                                batch["paths"], as_of=as_of, run_id=run_id, on_verdict=verdicts.append)
+    landing = landing or landing_url()
+    counts = process_prefecture(dsn or warehouse_dsn(), landing, quarantine or quarantine_url(),
+                                resolve(landing, batch["paths"]), as_of=as_of, run_id=run_id, on_verdict=verdicts.append)
     late = sum(v.is_late for v in verdicts if v.status != "rejected")
     outcome = {"label": batch["label"], "counts": counts, "late": late, "drops": [v.as_dict() for v in verdicts]}
     log.info("%s", night_label(outcome))

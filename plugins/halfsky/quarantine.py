@@ -19,6 +19,7 @@ from pathlib import Path
 
 from halfsky.landing import is_local
 from halfsky.object_store import explained_errors, filesystem, is_s3_url
+from halfsky.untrusted_text import fitting_file_name, mask_id_numbers_in
 
 log = logging.getLogger(__name__)
 
@@ -26,7 +27,18 @@ PRIVATE_DIR, PRIVATE_FILE = 0o700, 0o600
 
 
 def quarantine_dir(quarantine_url: str, prefecture_code: str, period: str, submission_id: int) -> str:
-    return f"{quarantine_url.rstrip('/')}/{prefecture_code}/{period}/{submission_id}"
+    """The submission's folder. Its path is logged, sent in the digest and kept in XComs, and the folders come
+    from the landing zone's (one that is no unit may be named anything, an id number too): masked, the
+    submission id keeps it unique."""
+    unit, period = mask_id_numbers_in(prefecture_code), mask_id_numbers_in(period)
+    return f"{quarantine_url.rstrip('/')}/{unit}/{period}/{submission_id}"
+
+
+def quarantined_drop(target: str, drop_name: str) -> str:
+    """Where a rejected drop's bytes go in its quarantine folder ``target``: ``drop/<name>``. A printable name can
+    be longer than a file name may be (``\\xff`` for each byte that is not UTF-8, an object store's 1,024-byte
+    key): it is cut with a hash, keeping its extension (halfsky.untrusted_text.fitting_file_name)."""
+    return f"{target.rstrip('/')}/drop/{fitting_file_name(drop_name)}"
 
 
 def _private_makedirs(path: Path) -> None:

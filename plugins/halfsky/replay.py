@@ -20,7 +20,9 @@ from halfsky.ingest import accept, reasons_text, reject
 from halfsky.judge import judge_drop
 from halfsky.landing import is_local
 from halfsky.object_store import explained_errors, filesystem
+from halfsky.quarantine import quarantined_drop
 from halfsky.settings import warehouse_dsn
+from halfsky.untrusted_text import fitting_file_name, mask_id_numbers_in
 from halfsky.warehouse_roles import LOADER, assume
 
 log = logging.getLogger(__name__)
@@ -40,9 +42,9 @@ def replay(dsn: str, submission_id: int, *, as_of: datetime, actor: str | None =
         if status != "rejected" or not qpath:
             raise ValueError(f"submission {submission_id} is {status}; only rejected drops can be replayed")
         prefecture_code, period = drop_path.split("/")[:2]
-        fs, root = filesystem(f"{qpath}/drop/{name}")
+        fs, root = filesystem(quarantined_drop(qpath, name))
         with tempfile.TemporaryDirectory(prefix="halfsky-replay-") as scratch:
-            local = Path(root) if is_local(fs) else Path(scratch) / name
+            local = Path(root) if is_local(fs) else Path(scratch) / fitting_file_name(name)
             with explained_errors(qpath):
                 if not fs.exists(root):
                     raise ValueError(f"submission {submission_id} has no bytes in quarantine (a link, device or pipe, "
@@ -70,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
         try:
             print(f"submission {sid}: {replay(warehouse_dsn(), sid, as_of=as_of)}")
         except (LookupError, ValueError) as exc:
-            print(f"submission {sid}: {exc}", file=sys.stderr)
+            print(f"submission {sid}: {mask_id_numbers_in(str(exc))}", file=sys.stderr)
             failed += 1
     return 1 if failed else 0
 
@@ -88,6 +90,7 @@ def replay_for_run(submission_id: int, *, as_of: datetime, run_id: str | None = 
             "select drop_path, reasons, quarantine_path from ingest.submissions where submission_id = %s",
             (submission_id,)).fetchone()
     errors = reasons_text(reasons, errors=True)
+    drop_path = mask_id_numbers_in(drop_path)  # an XCom, and the message Airflow logs
     log.info("replay of submission %s (%s) in run %s: %s", submission_id, drop_path, run_id, status.upper())
     if status == "rejected":
         from airflow.sdk.exceptions import AirflowFailException

@@ -5,7 +5,8 @@ For every decided drop whose period ended more than ``months`` months before the
   key), the same for the same person everywhere, and the person's key, gender, birth date and issuing
   code are kept in ``raw.purged_persons``: the dbt models read them in place of the id number, so a full
   rebuild gives the same marts;
-- names become null, and id numbers typed into a counterparty are masked;
+- names become null, and id numbers typed into free text (a counterparty, a voucher number, remarks, a source;
+  with separators or in the 15-digit form) are masked by reference.mask_id_numbers, halfsky.id_numbers' patterns;
 - the quarantined bytes of a rejected drop are deleted (its report stays: id numbers there are masked);
 - ``ingest.submissions.personal_data_purged_at`` is set, which writes a ``purged`` line in the audit log.
 
@@ -71,11 +72,25 @@ update raw.beneficiaries b
    and p.beneficiary_key = encode(hmac(upper(trim(b.id_number)), current_setting('halfsky.person_key'), 'sha256'), 'hex')
 """
 
-_MASK_COUNTERPARTIES = """
-update raw.funds f set counterparty = reference.mask_id_numbers(f.counterparty)
-  from purge_due d
- where d.submission_id = f.submission_id and f.counterparty ~ '[0-9]{17}[0-9Xx]'
-"""
+def _free_text_columns() -> list[tuple[str, str]]:
+    """(raw table, column) of every free-text field but a beneficiary's name (nulled above)."""
+    from halfsky.forms import FORMS, TEXT
+
+    return [(form.name, f.name) for form in FORMS.values() for f in form.fields
+            if f.kind == TEXT and (form.name, f.name) != ("beneficiaries", "name")]
+
+
+def _mask_free_text(conn: psycopg.Connection) -> int:
+    """Id numbers typed into the due drops' free text, masked as the marts mask them; returns the cells changed."""
+    from halfsky.id_numbers import ID_HINT_PATTERN
+
+    changed = 0
+    for table, column in _free_text_columns():
+        changed += conn.execute(
+            f"update raw.{table} t set {column} = reference.mask_id_numbers(t.{column}) from purge_due d "
+            f"where d.submission_id = t.submission_id and t.{column} ~ %s "
+            f"and t.{column} is distinct from reference.mask_id_numbers(t.{column})", (ID_HINT_PATTERN,)).rowcount
+    return changed
 
 
 def purge_personal_data(dsn: str, as_of: datetime, months: int, key: bytes, *, actor: str | None = None) -> dict:
@@ -97,14 +112,14 @@ def purge_personal_data(dsn: str, as_of: datetime, months: int, key: bytes, *, a
                 "where b.id_number not like 'P%%' or b.name is not null").fetchone()[0]
             if leftover:  # never mark a drop purged that still holds personal data
                 raise RuntimeError(f"{leftover} beneficiary rows of the due drops still hold an id number or name")
-            counterparties = conn.execute(_MASK_COUNTERPARTIES).rowcount
+            texts = _mask_free_text(conn)
             quarantined = conn.execute(
                 "select quarantine_path, drop_name from purge_due where quarantine_path is not null").fetchall()
             conn.execute("update ingest.submissions s set personal_data_purged_at = %s from purge_due d "
                          "where d.submission_id = s.submission_id", (as_of,))
     files = _delete_quarantined_bytes(quarantined)
     counts = {"cutoff": cutoff, "drops": drops, "new_pseudonyms": persons, "beneficiary_rows": rows,
-              "counterparties_masked": counterparties, "quarantined_drops_deleted": files}
+              "free_text_cells_masked": texts, "quarantined_drops_deleted": files}
     log.info("personal data purged from drops before %s (retention %d months): %s", cutoff, months, counts)
     return counts
 

@@ -4,6 +4,9 @@ Gives the verdict the nightly pipeline would give (the same parser, the same
 Great Expectations suites, the same code lists) and writes the same report.
 The prefecture and period come from the drop's path (``.../<prefecture>/<YYYY-MM>/<drop>``)
 unless given.
+
+Exit codes: 0 accepted, 1 rejected, 2 the checker itself failed (no verdict on the drop: one line says
+why, the traceback goes to a file it names) or the command line was wrong.
 """
 
 from __future__ import annotations
@@ -11,13 +14,18 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import sys
+import tempfile
+import traceback
 from datetime import datetime, timezone
 from pathlib import Path
 
 from halfsky.drop_report import shown_value, write_report
 from halfsky.judge import judge_drop
 from halfsky.landing import CHECKER_REPORT_SUFFIX
-from halfsky.untrusted_text import mask_id_numbers_in, printable_name
+from halfsky.untrusted_text import fitting_file_name, mask_id_numbers_in, printable_name
+
+ACCEPTED, REJECTED, CHECKER_FAILED = 0, 1, 2
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -29,6 +37,25 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--as-of", help="judge 'future' and 'late' as of this ISO time (default: now)")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
+    try:
+        return _check(p, args)
+    except Exception as exc:  # a fault of the checker (or of the disk), never a verdict on the drop
+        detail = _save_traceback()
+        print(f"halfsky.validate failed, no verdict on the drop / 检查程序出错，未对文件作出判断: "
+              f"{type(exc).__name__}: {mask_id_numbers_in(printable_name(str(exc)))[:300]} (details: {detail})",
+              file=sys.stderr)
+        return CHECKER_FAILED
+
+
+def _save_traceback() -> str:
+    """The current exception's traceback, id numbers masked, in a private file of the temp folder; its path."""
+    fd, path = tempfile.mkstemp(prefix="halfsky-validate-", suffix=".log")  # 0600
+    with os.fdopen(fd, "w", encoding="utf-8", errors="backslashreplace") as fh:
+        fh.write(mask_id_numbers_in(traceback.format_exc()))
+    return path
+
+
+def _check(p: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     # absolute(), not resolve(): a link is judged (and refused) as the link, and its report stays beside it.
     drop_path = args.drop.absolute()
     if not os.path.lexists(drop_path):
@@ -41,18 +68,20 @@ def main(argv: list[str] | None = None) -> int:
     received_at = datetime.fromtimestamp(drop_path.lstat().st_mtime, tz=timezone.utc)
     verdict = judge_drop(drop_path, prefecture, period, received_at=min(received_at, as_of), as_of=as_of)
     name = printable_name(drop_path.name)
-    report_dir = args.report_dir or drop_path.with_name(name + CHECKER_REPORT_SUFFIX)  # the nightly listing skips it
+    # The nightly listing skips it by its suffix; a name near the file system's limit is cut, with a hash.
+    report_dir = args.report_dir or drop_path.with_name(fitting_file_name(name, CHECKER_REPORT_SUFFIX))
     report = write_report(report_dir, verdict, name)
     word = "ACCEPTED 接收" if verdict.accepted else "REJECTED 退回"
     print(f"{word}: {mask_id_numbers_in(name)} ({printable_name(prefecture)} {printable_name(period)}); rows {verdict.row_counts()}")
     for r in verdict.reasons():
         print(f"  {r['severity']:<7} {r['rule']:<26} x{r['count']:<6} {r['zh']} / {r['en']}")
     for f in verdict.errors[:20]:
-        print(f"    {f.form or '-'} row {f.row_number or '-'} {f.field or ''} = {shown_value(f)!r}: {f.rule} {f.detail or ''}")
+        print(f"    {f.form or '-'} row {f.row_number or '-'} {f.field or ''} = {shown_value(f)!r}: {f.rule} "
+              f"{mask_id_numbers_in(f.detail) or ''}")
     if len(verdict.errors) > 20:
         print(f"    … {len(verdict.errors) - 20} more in the report")
-    print(f"report: {printable_name(str(report))}")
-    return 0 if verdict.accepted else 1
+    print(f"report: {mask_id_numbers_in(printable_name(str(report)))}")
+    return ACCEPTED if verdict.accepted else REJECTED
 
 
 if __name__ == "__main__":

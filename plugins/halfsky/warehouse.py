@@ -102,30 +102,91 @@ alter table reference.admin_divisions add column if not exists name_en text;
 """
 
 
-# Id numbers typed into free text (a counterparty "王秀英(身份证150100198503150022)") never reach marts:
-# every 18-digit run with a valid GB 11643 check digit becomes a marker. Used by the dbt facts.
-_MASK_ID_NUMBERS = r"""
+# Id numbers typed into free text (a counterparty "王秀英(身份证150100198503150022)", "150302 850315 001") never
+# reach marts: reference.id_number_spans is halfsky.id_numbers.id_number_spans in PL/pgSQL, built from the same
+# pattern strings and codes, and every span becomes a marker. Used by the dbt facts, their data test and the purge.
+ID_NUMBER_MARKER = "[身份证号已隐去 id number masked]"
+
+
+def _literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def mask_id_numbers_sql() -> str:
+    from halfsky import id_numbers as ids
+
+    digit = _literal("^" + ids.ID_DIGIT + "$")
+    return f"""
+create or replace function reference.is_real_date(y int, m int, d int) returns boolean
+language sql immutable parallel safe as $date$
+    select m between 1 and 12 and d between 1 and extract(day from make_date(y, m, 1) + interval '1 month - 1 day')::int
+$date$;
+
+create or replace function reference.id_number_spans(value text, checked boolean default true)
+returns table (span_start int, span_end int)  -- 0-based, end exclusive, as Python's slices
+language plpgsql immutable parallel safe as $spans$
+declare
+    n int;
+    pos int := 1;
+    candidate text;
+    bare text;
+    pattern text;
+begin
+    if value is null or value !~ {_literal(ids.ID_HINT_PATTERN)} then
+        return;
+    end if;
+    n := length(value);
+    while pos <= n loop
+        if substr(value, pos, 1) !~ {digit} or (pos > 1 and substr(value, pos - 1, 1) ~ {digit}) then
+            pos := pos + 1;
+            continue;
+        end if;
+        candidate := null;
+        foreach pattern in array array[{_literal(ids.ID18_PATTERN)}, {_literal(ids.ID15_PATTERN)}] loop
+            candidate := (regexp_match(substr(value, pos), '^(' || pattern || ')'))[1];
+            if candidate is not null and substr(value, pos + length(candidate), 1) !~ {digit} then
+                bare := translate(regexp_replace(candidate, {_literal(ids.ID_SEPARATOR)}, '', 'g'),
+                                  {_literal(ids.FULL_WIDTH_DIGITS + "xＸｘ")}, '0123456789XXX');
+                exit when not checked;
+                exit when length(bare) in (15, 18) and left(bare, -1) ~ '^[0-9]+$'
+                      and left(bare, 2)::int = any (array[{", ".join(str(c) for c in sorted(ids.PROVINCE_CODES))}])
+                      and case when length(bare) = 15
+                               then right(bare, 1) ~ '[0-9]' and reference.is_real_date(
+                                    1900 + substr(bare, 7, 2)::int, substr(bare, 9, 2)::int, substr(bare, 11, 2)::int)
+                               else substr(bare, 7, 4)::int between {ids.BIRTH_YEARS[0]} and {ids.BIRTH_YEARS[1]}
+                                    and reference.is_real_date(substr(bare, 7, 4)::int, substr(bare, 11, 2)::int,
+                                                               substr(bare, 13, 2)::int)
+                          end;
+            end if;
+            candidate := null;
+        end loop;
+        if candidate is null then
+            pos := pos + 1;
+        else
+            span_start := pos - 1;
+            span_end := pos - 1 + length(candidate);
+            return next;
+            pos := pos + length(candidate);
+        end if;
+    end loop;
+end
+$spans$;
+
 create or replace function reference.mask_id_numbers(value text) returns text
 language plpgsql immutable parallel safe as $mask$
 declare
-    weights constant int[] := array[7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2];
-    candidate text;
-    total int;
-    masked text := value;
+    span record;
+    masked text := '';
+    done int := 0;
 begin
-    if value is null or value !~ '[0-9]{17}[0-9Xx]' then
+    if value is null or value !~ {_literal(ids.ID_HINT_PATTERN)} then
         return value;
     end if;
-    for candidate in select m[1] from regexp_matches(value, '(?<![0-9])([0-9]{17}[0-9Xx])(?![0-9])', 'g') as m loop
-        total := 0;
-        for i in 1..17 loop
-            total := total + substr(candidate, i, 1)::int * weights[i];
-        end loop;
-        if substr('10X98765432', total % 11 + 1, 1) = upper(substr(candidate, 18, 1)) then
-            masked := replace(masked, candidate, '[身份证号已隐去 id number masked]');
-        end if;
+    for span in select * from reference.id_number_spans(value) loop
+        masked := masked || substr(value, done + 1, span.span_start - done) || {_literal(ID_NUMBER_MARKER)};
+        done := span.span_end;
     end loop;
-    return masked;
+    return masked || substr(value, done + 1);
 end
 $mask$;
 """
@@ -219,7 +280,7 @@ def ensure_schema(dsn: str | None = None) -> None:
         conn.execute(_SUBMISSION_LOG)
         conn.execute(ENSURE_PERIOD_PARTITION)
         _partition_raw(conn)
-        conn.execute(_MASK_ID_NUMBERS)
+        conn.execute(mask_id_numbers_sql())
         conn.execute(AUDIT_DDL)
         roles = ensure_pipeline_roles(conn)
     log.info("warehouse schemas ingest, raw, reference and audit are in place%s",

@@ -8,7 +8,7 @@ select
     coalesce(r.region_key, {{ unknown_key() }})                       as region_key,
     coalesce(g.population_group_key, {{ unknown_key() }})            as population_group_key,
     p.population,
-    p.population_source,
+    {{ mask_id_numbers('p.population_source') }}                      as population_source,
     p.submission_id,
     s.prefecture_code,
     s.period
