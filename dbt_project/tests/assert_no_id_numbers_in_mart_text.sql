@@ -12,3 +12,19 @@ union all
 select submission_id, 'population_source'
 from {{ ref('fct_population') }} as f
 where {{ in_checked_periods('f') }} and population_source is distinct from reference.mask_id_numbers(population_source)
+union all
+select submission_id, 'activity remarks'
+from {{ ref('fct_program_activity') }} as f
+where {{ in_checked_periods('f') }} and remarks is distinct from reference.mask_id_numbers(remarks)
+union all
+select submission_id, 'target remarks'
+from {{ ref('fct_targets') }} as f
+where {{ in_checked_periods('f') }} and remarks is distinct from reference.mask_id_numbers(remarks)
+union all
+select submission_id, 'drop_name'
+from {{ ref('dim_submission') }}
+where drop_name is distinct from reference.mask_id_numbers(drop_name)
+union all
+select submission_id, 'notes'
+from {{ ref('dim_submission') }}
+where notes is distinct from reference.mask_id_numbers(notes)
