@@ -38,39 +38,48 @@ MAD_ZERO_FLOOR = 10  # where the MAD is zero: the least distance from the median
 ACTIVITY_MEASURES = tuple(m for m in ("events", "beneficiaries", "persons_ytd") if m in ACTIVITY.field_names)
 
 # The accepted monthly drops of the unit in the 12 months before the period: the months the series has.
-_MONTHS = """months as (
-    select submission_id, period from ingest.submissions
+_MONTHS = """months as materialized (
+    select submission_id from ingest.submissions
     where status = 'accepted' and prefecture_code = %(unit)s
       and period >= %(first)s and period < %(period)s and period ~ '^[0-9]{4}-[0-9]{2}$'
 )"""
 
-# From `mine` (the drop's values: key, measure, row_number, value) and `series` (key, measure, value per month,
-# null when missing): the values that are outliers, with the median, the MAD and how many months were used.
+# From `values_` (one row per month's drop and key: is_judged for this drop's row, its row_number, key and
+# measure, and the value, null where an optional count is empty): the drop's values that are outliers, with the
+# median and the MAD. One pass groups this drop's rows with their history; the months whose drop has no row for
+# the key join the series as zeros, so it is never built month by month (joins over keys × months, which the
+# planner cannot size, cost tens of ms a drop).
 _VERDICT = """,
-centre as (
-    select key, measure, count(*) as months, array_agg(value order by value) as ordered
-    from series where value is not null group by key, measure having count(*) >= %(min_months)s
+keyed as materialized (
+    select region_code, program_code, group_code, measure,
+           min(row_number) filter (where is_judged) as row_number,
+           min(value) filter (where is_judged) as value,
+           coalesce(array_agg(value) filter (where not is_judged and value is not null), '{}')
+               || array_fill(0::numeric, array[((select count(*) from months) - count(*) filter (where not is_judged))::int])
+               as series
+    from values_
+    group by region_code, program_code, group_code, measure
+    having count(value) filter (where is_judged) > 0
 ),
-median as (
-    select key, measure, months, (ordered[(months + 1) / 2] + ordered[(months + 2) / 2]) / 2 as median from centre
+sorted as materialized (
+    select region_code, program_code, group_code, measure, row_number, value, cardinality(series) as months,
+           (select array_agg(v order by v) from unnest(series) as v) as ordered
+    from keyed where cardinality(series) >= %(min_months)s
 ),
-spread as (
-    select m.key, m.measure, m.months, m.median,
-           array_agg(abs(s.value - m.median) order by abs(s.value - m.median)) as deviations
-    from median as m join series as s using (key, measure)
-    where s.value is not null
-    group by 1, 2, 3, 4
+centre as materialized (
+    select *, (ordered[(months + 1) / 2] + ordered[(months + 2) / 2]) / 2 as median from sorted
 ),
-history as (
-    select key, measure, months, median, (deviations[(months + 1) / 2] + deviations[(months + 2) / 2]) / 2 as mad
-    from spread
+history as materialized (
+    select c.*, (select (d[(c.months + 1) / 2] + d[(c.months + 2) / 2]) / 2
+                 from (select array_agg(abs(v - c.median) order by abs(v - c.median)) as d from unnest(c.ordered) as v) as s
+                ) as mad
+    from centre as c
 )
-select d.row_number, d.key, d.measure, d.value, h.median, h.mad
-from mine as d join history as h using (key, measure)
-where case when h.mad > 0 then %(consistency)s * abs(d.value - h.median) > %(threshold)s * h.mad
-           else abs(d.value - h.median) > h.median / 2 and abs(d.value - h.median) >= %(floor)s end
-order by d.row_number, d.measure"""
-
+select row_number, region_code, program_code, measure, value, median, mad
+from history
+where case when mad > 0 then %(consistency)s * abs(value - median) > %(threshold)s * mad
+           else abs(value - median) > median / 2 and abs(value - median) >= %(floor)s end
+order by row_number, measure"""
 
 def outlier_findings(conn: psycopg.Connection, submission_id: int, verdict: Verdict) -> list[Finding]:
     params = {"sid": submission_id, "unit": verdict.prefecture_code, "period": verdict.period,
@@ -78,12 +87,12 @@ def outlier_findings(conn: psycopg.Connection, submission_id: int, verdict: Verd
               "consistency": CONSISTENCY, "threshold": THRESHOLD, "floor": MAD_ZERO_FLOOR}
     findings = []
     if "activity" in verdict.forms:
-        for row_number, _, measure, value, median, mad in conn.execute(_activity_sql(), params).fetchall():
+        for row_number, _, _, measure, value, median, mad in conn.execute(_activity_sql(), params).fetchall():
             findings.append(Finding("min_max_outlier", "activity", row_number, measure,
                                     f"{value:,.0f}: {describe_history(median, mad, Decimal(1))}"))
     if "funds" in verdict.forms:
         spent = conn.execute(_cash_spent_sql(), {**params, "own": sorted(allowed_region_codes(verdict.prefecture_code))})
-        for row_number, (region, program), _, value, median, mad in spent.fetchall():
+        for row_number, region, program, _, value, median, mad in spent.fetchall():
             findings.append(Finding("min_max_outlier", "funds", row_number, "amount_yuan",
                                     f"{region} {program}: cash spent this month {value:,.2f}, "
                                     f"{describe_history(median, mad, Decimal('0.01'))}"))
@@ -120,27 +129,14 @@ def _months_before(period: str, months: int) -> str:
 
 def _activity_sql() -> str:
     measures = ", ".join(f"('{m}', a.{m}::numeric)" for m in ACTIVITY_MEASURES)
-    picked = " ".join(f"when '{m}' then e.{m}" for m in ACTIVITY_MEASURES)
     return f"""with {_MONTHS},
-mine as (
-    select array[a.region_code, a.program_code, a.beneficiary_group_code] as key, m.measure, a.row_number, m.value
+values_ as (
+    -- a row whose optional count is empty (persons_ytd) is a month of the key, but no value: missing, not 0
+    select a.submission_id = %(sid)s as is_judged, a.row_number, a.region_code, a.program_code,
+           a.beneficiary_group_code as group_code, m.measure, m.value
     from raw.activity as a cross join lateral (values {measures}) as m(measure, value)
-    where a.submission_id = %(sid)s and a.period = %(period)s and m.value is not null
-),
-earlier as (
-    select a.submission_id, array[a.region_code, a.program_code, a.beneficiary_group_code] as key,
-           {", ".join(f"a.{m}" for m in ACTIVITY_MEASURES)}
-    from raw.activity as a join months using (submission_id)
-    where a.period >= %(first)s and a.period < %(period)s
-      and array[a.region_code, a.program_code, a.beneficiary_group_code] in (select key from mine)
-),
-series as (
-    -- a month with a drop but no row for the key is 0; a row whose optional count is empty is missing (null)
-    select k.key, k.measure,
-           case when e.key is null then 0 else (case k.measure {picked} end)::numeric end as value
-    from (select distinct key, measure from mine) as k
-    cross join months as mo
-    left join earlier as e on e.submission_id = mo.submission_id and e.key = k.key
+    where a.period >= %(first)s and a.period <= %(period)s
+      and a.submission_id = any(array(select submission_id from months) || %(sid)s::bigint)
 ){_VERDICT}"""
 
 
@@ -152,24 +148,11 @@ _CASH_SPENT = """not coalesce(f.in_kind, false) and (f.flow_type = 'EXPENDITURE'
 
 def _cash_spent_sql() -> str:
     return f"""with {_MONTHS},
-mine as (
-    select array[f.region_code, f.program_code] as key, 'amount_yuan'::text as measure,
-           min(f.row_number) as row_number, sum(f.amount_yuan) as value
+values_ as (
+    select f.submission_id = %(sid)s as is_judged, min(f.row_number) as row_number, f.region_code, f.program_code,
+           ''::text as group_code, 'amount_yuan'::text as measure, sum(f.amount_yuan) as value
     from raw.funds as f
-    where f.submission_id = %(sid)s and f.period = %(period)s and {_CASH_SPENT}
-    group by f.region_code, f.program_code
-),
-earlier as (
-    select f.submission_id, array[f.region_code, f.program_code] as key, sum(f.amount_yuan) as value
-    from raw.funds as f join months using (submission_id)
-    where f.period >= %(first)s and f.period < %(period)s and {_CASH_SPENT}
-      and array[f.region_code, f.program_code] in (select key from mine)
-    group by 1, 2
-),
-series as (
-    -- a month with a drop but no cash spent by the county on the program is 0
-    select k.key, k.measure, coalesce(e.value, 0) as value
-    from mine as k
-    cross join months as mo
-    left join earlier as e on e.submission_id = mo.submission_id and e.key = k.key
+    where f.period >= %(first)s and f.period <= %(period)s
+      and f.submission_id = any(array(select submission_id from months) || %(sid)s::bigint) and {_CASH_SPENT}
+    group by f.submission_id, f.region_code, f.program_code
 ){_VERDICT}"""
