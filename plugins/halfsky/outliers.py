@@ -81,6 +81,7 @@ where case when mad > 0 then %(consistency)s * abs(value - median) > %(threshold
            else abs(value - median) > median / 2 and abs(value - median) >= %(floor)s end
 order by row_number, measure"""
 
+
 def outlier_findings(conn: psycopg.Connection, submission_id: int, verdict: Verdict) -> list[Finding]:
     params = {"sid": submission_id, "unit": verdict.prefecture_code, "period": verdict.period,
               "first": _months_before(verdict.period, MONTHS_BACK), "min_months": MIN_MONTHS,
