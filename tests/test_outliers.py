@@ -13,10 +13,7 @@ import psycopg
 import pytest
 
 import hostile_drops as hd
-from halfsky.forms import ACTIVITY
 from ingest_helpers import AS_OF, ingest_all
-
-HAS_PERSONS_YTD = "persons_ytd" in ACTIVITY.field_names  # contract v3's activity field
 
 JUDGED = "2024-01"
 YEAR_BEFORE = [f"2023-{m:02d}" for m in range(1, 13)]
@@ -68,10 +65,8 @@ def _huangshi(period: str, judged: bool) -> dict:
     month = None if judged else YEAR_BEFORE.index(period)
     activity = [_activity(*key, judged_value if judged else series[month], events=5 if name == "spike" else 0)
                 for name, (key, series, judged_value) in SERIES.items()]
-    if HAS_PERSONS_YTD:
-        activity += [dict(_activity(*key, 60 if key[1] == "LEGAL_AID" else 150),
-                          persons_ytd=judged_value if judged else series[month])
-                     for key, series, judged_value in PERSONS_YTD.values()]
+    activity += [dict(_activity(*key, 60 if key[1] == "LEGAL_AID" else 150), persons_ytd=judged_value if judged else series[month])
+                 for key, series, judged_value in PERSONS_YTD.values()]
     funds = [
         _funds(HUANGSHI, "TWO_CANCER_RELIEF", "INCOMING", "500000", period, f"{period}-IN"),
         # Paid each month to a hospital outside the federation: spent by the prefecture's own key.
@@ -179,7 +174,6 @@ def test_a_drop_without_the_key_counts_as_zero_and_a_month_without_a_drop_is_mis
     }
 
 
-@pytest.mark.skipif(not HAS_PERSONS_YTD, reason="the activity form has no persons_ytd yet")
 def test_persons_ytd_is_judged_and_an_empty_one_is_missing_not_zero(outliers):
     ytd_row = len(SERIES) + list(PERSONS_YTD).index("ytd_spike") + 1
     assert {f for f in outliers[(HUANGSHI, JUDGED)] if f[2] == "persons_ytd"} == {

@@ -23,7 +23,6 @@ from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 
 import psycopg
 
-from halfsky.forms import ACTIVITY
 from halfsky.judge import Verdict
 from halfsky.reference.divisions import allowed_region_codes
 from halfsky.rules import Finding
@@ -34,8 +33,7 @@ CONSISTENCY = Decimal("0.6745")  # makes the MAD comparable with a standard devi
 THRESHOLD = Decimal("3.5")  # modified z-score above which a value is an outlier (Iglewicz and Hoaglin)
 MAD_ZERO_FLOOR = 10  # where the MAD is zero: the least distance from the median that is an outlier
 
-# Activity measures the rule judges; persons_ytd only once the form has it (raw.activity gains it with the field).
-ACTIVITY_MEASURES = tuple(m for m in ("events", "beneficiaries", "persons_ytd") if m in ACTIVITY.field_names)
+ACTIVITY_MEASURES = ("events", "beneficiaries", "persons_ytd")  # the activity fields the rule judges
 
 # The accepted monthly drops of the unit in the 12 months before the period: the months the series has.
 _MONTHS = """months as materialized (
