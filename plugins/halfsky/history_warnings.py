@@ -7,8 +7,8 @@
 - ytd_decreased / persons_exceed_person_times_ytd (contract v3): a key's persons reached this year (persons_ytd)
   below its value in the latest earlier month of the year that reported it, or above its person-times summed over
   the accepted months from January to this one;
-- min_max_outlier: an activity count outside the unit's own history, DHIS2-style (mean ± 3 standard deviations
-  of at least MIN_HISTORY earlier months of the same county, program and group).
+- min_max_outlier: a count or the cash spent far from the unit's own last 12 months (halfsky.outliers: the
+  modified z-score of contract v3).
 
 They run inside the transaction that accepts the drop, after older drops of the period stepped aside, so
 "accepted" is exactly the newest drop of every prefecture and period, this one included.
@@ -18,19 +18,15 @@ cash_over_cap, which may move a warning onto another drop's payment, is halfsky.
 
 from __future__ import annotations
 
-from decimal import Decimal
-
 import psycopg
 
 from halfsky.forms import FORMS
 from halfsky.judge import Verdict
+from halfsky.outliers import outlier_findings
 from halfsky.periods import is_month
 from halfsky.reference.code_lists import ReferenceData
 from halfsky.reference.divisions import allowed_region_codes
 from halfsky.rules import Finding
-
-MIN_HISTORY = 6  # earlier months needed before a value can be called an outlier
-OUTLIER_SD = 3
 
 
 def history_findings(conn: psycopg.Connection, submission_id: int, verdict: Verdict, ref: ReferenceData) -> list[Finding]:
@@ -39,8 +35,9 @@ def history_findings(conn: psycopg.Connection, submission_id: int, verdict: Verd
         return findings
     if {"funds", "beneficiaries"} & set(verdict.forms):
         findings += _money_to_date(conn, submission_id, verdict)
+    if {"activity", "funds"} & set(verdict.forms):
+        findings += outlier_findings(conn, submission_id, verdict)
     if "activity" in verdict.forms:
-        findings += _outliers(conn, submission_id, verdict)
         findings += _persons_ytd(conn, submission_id, verdict)
     return findings
 
@@ -114,34 +111,6 @@ def _money_to_date(conn: psycopg.Connection, submission_id: int, verdict: Verdic
         if spending_row is not None and spent > incoming:
             findings.append(Finding("spending_over_incoming", "funds", spending_row, "amount_yuan",
                                     f"{program}: spent {spent:,.2f} > opening balance and incoming {incoming:,.2f} in {verdict.period[:4]} to date"))
-    return findings
-
-
-def _outliers(conn: psycopg.Connection, submission_id: int, verdict: Verdict) -> list[Finding]:
-    findings = []
-    for measure in ("beneficiaries", "events", "volunteers"):
-        rows = conn.execute(
-            f"""with history as (
-                    select a.region_code, a.program_code, a.beneficiary_group_code,
-                           avg(a.{measure}) as mean, stddev_samp(a.{measure}) as sd
-                    from raw.activity as a
-                    join ingest.submissions as s using (submission_id)
-                    where s.status = 'accepted' and s.prefecture_code = %(unit)s and s.period < %(period)s
-                      and s.period ~ '^[0-9]{{4}}-[0-9]{{2}}$'
-                    group by 1, 2, 3
-                    having count(*) >= %(min_history)s
-                )
-                select a.row_number, a.{measure}, h.mean, h.sd
-                from raw.activity as a
-                join history as h using (region_code, program_code, beneficiary_group_code)
-                where a.submission_id = %(sid)s and h.sd > 0 and abs(a.{measure} - h.mean) > %(k)s * h.sd
-                order by a.row_number""",
-            {"sid": submission_id, "unit": verdict.prefecture_code, "period": verdict.period,
-             "min_history": MIN_HISTORY, "k": OUTLIER_SD},
-        ).fetchall()
-        findings += [Finding("min_max_outlier", "activity", row_number, measure,
-                             f"{value} outside {max(mean - OUTLIER_SD * sd, Decimal(0)):,.0f}–{mean + OUTLIER_SD * sd:,.0f}")
-                     for row_number, value, mean, sd in rows]
     return findings
 
 

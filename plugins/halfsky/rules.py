@@ -115,8 +115,10 @@ _RULES = (
          "Persons reached this year (persons_ytd) is lower than an earlier month of the year reported: a running count never falls"),
     Rule("persons_exceed_person_times_ytd", WARNING, "本年累计受益人数多于1月至本月累计受益人次，请核实",
          "Persons reached this year (persons_ytd) exceed the person-times reported from January to this month"),
-    Rule("min_max_outlier", WARNING, "数值超出本单位历史数据的正常范围（均值±3倍标准差），请核实",
-         "The value is outside the normal range of this unit's own history (mean ± 3 standard deviations): please check"),
+    Rule("min_max_outlier", WARNING,
+         "数值明显偏离本单位前12个月的历史数据（修正Z分数，以中位数和中位数绝对偏差计，绝对值大于3.5），请核实",
+         "The value is far from this unit's own last 12 months (modified z-score, from the median and the median "
+         "absolute deviation, beyond 3.5): please check"),
     Rule("spending_over_incoming", WARNING, "该项目本年累计支出超过累计到位资金",
          "Spending on this program in the year to date exceeds the money that came in"),
     Rule("unknown_column", WARNING, "无法识别的列，已忽略", "A column is not one of the form's fields and was ignored"),
