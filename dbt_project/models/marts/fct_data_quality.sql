@@ -8,6 +8,8 @@
                     "{% if is_incremental() %}delete from {{ this }} where rule = 'cash_over_cap'{% else %}select 'full build: nothing to replace'{% endif %}"],
           post_hook="{{ record_folded() }}") }}
 
+{#- the night's changed periods for every rule but cash_over_cap; cash_over_cap for every accepted drop -#}
+{% for submissions, rule_test in [(night_submissions(), "<> 'cash_over_cap'"), (ref('int_night_submissions'), "= 'cash_over_cap'")] %}
 select
     f.submission_id,
     s.prefecture_code,
@@ -18,20 +20,7 @@ select
     f.severity,
     f.field
 from {{ ref('stg_ingest__drop_findings') }} as f
-join {{ night_submissions() }} as s on s.submission_id = f.submission_id
-where f.severity = 'warning' and f.rule <> 'cash_over_cap'
-
-union all
-
-select
-    f.submission_id,
-    s.prefecture_code,
-    s.period,
-    f.form,
-    f.source_row_number                                               as row_number,
-    f.rule,
-    f.severity,
-    f.field
-from {{ ref('stg_ingest__drop_findings') }} as f
-join {{ ref('int_night_submissions') }} as s on s.submission_id = f.submission_id
-where f.rule = 'cash_over_cap' and f.severity = 'warning'
+join {{ submissions }} as s on s.submission_id = f.submission_id
+where f.severity = 'warning' and f.rule {{ rule_test }}
+{% if not loop.last %}union all{% endif %}
+{% endfor %}
