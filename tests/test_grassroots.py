@@ -177,6 +177,15 @@ def test_an_empty_optional_count_is_unknown_not_zero(drops):
     assert quoted == [(60, 60), (20, None), (None, 25)]
 
 
+def test_the_suite_checks_every_count_against_the_total_the_form_names():
+    from halfsky.forms import GRASSROOTS_TOTALS
+    from halfsky.gx_validation import load_suite_documents
+
+    pairs = {e["kwargs"]["column_B"]: e["kwargs"]["column_A"] for e in load_suite_documents()["grassroots"]["expectations"]
+             if e["meta"]["rule"] == "exceeds_total"}
+    assert pairs == GRASSROOTS_TOTALS
+
+
 @pytest.fixture(scope="module")
 def marts(drops):
     from halfsky import pipeline

@@ -187,7 +187,8 @@ GRASSROOTS = Form(
     period_kind=YEAR,
 )
 
-# Each count of GRASSROOTS and the total it may not exceed (exceeds_total).
+# Each count of GRASSROOTS and the total it may not exceed: what expectations/grassroots.json checks as exceeds_total
+# (tests/test_grassroots.py holds the two to the same pairs) and what the generator and rpt_org_coverage divide by.
 GRASSROOTS_TOTALS = {
     "townships_with_federation": "townships",
     "villages_with_federation": "villages",

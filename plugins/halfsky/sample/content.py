@@ -35,7 +35,7 @@ from math import gcd
 from typing import Iterator
 
 from halfsky import id_numbers
-from halfsky.forms import FORMS, YEAR
+from halfsky.forms import FORMS, GRASSROOTS_TOTALS, YEAR
 from halfsky.periods import period_bounds
 from halfsky.reference.code_lists import reference_data
 from halfsky.reference.divisions import all_divisions, allowed_region_codes
@@ -615,7 +615,7 @@ class AnnualContent:
             rng = rng_for(self.seed, "grassroots", self.prefecture, county, self.period)
             row = {"region_code": county, **totals}
             for measure, ((low, high), empty_share) in catalog.GRASSROOTS_SHARES.items():
-                total = totals["townships" if measure.startswith("townships") else "villages"]
+                total = totals[GRASSROOTS_TOTALS[measure]]
                 full = i == 0 or measure in claimed or rng.random() < catalog.GRASSROOTS_FULL_SHARE[measure]
                 if not full and empty_share and rng.random() < empty_share:
                     row[measure] = None

@@ -66,7 +66,7 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 from halfsky import id_numbers
-from halfsky.forms import ANNUAL_FORMS, MONTHLY_FORMS
+from halfsky.forms import ANNUAL_FORMS, GRASSROOTS, MONTHLY_FORMS
 from halfsky.periods import SHANGHAI, deadline, is_year, next_period, period_bounds
 from halfsky.reference.code_lists import ProgramRules, reference_data
 from halfsky.reference.divisions import all_divisions, allowed_region_codes, counties_of
@@ -90,9 +90,7 @@ FILE_INVALID_KINDS = (
     "inactive_prefecture", "malformed_period", "future_period", "missing_column", "header_mismatch", "no_forms",
 )
 FORM_INVALID_KINDS = ("wrong_period_kind", "new_exceeds_total", "exceeds_total", "not_a_county")
-# The annual forms whose count is at the year's end, each drop of them sent with sites (periods.YEAR_END_FORMS).
-GRASSROOTS_MEASURES = ("townships", "townships_with_federation", "villages", "villages_with_federation",
-                       "villages_with_womens_home", "committees_with_women", "chairs_in_committee")
+GRASSROOTS_MEASURES = tuple(name for name in GRASSROOTS.field_names if name != "region_code")  # the truth's counts
 INVALID_KINDS = FILE_INVALID_KINDS + ROW_INVALID_KINDS + FORM_INVALID_KINDS
 
 ZERO = Decimal("0.00")
