@@ -77,6 +77,13 @@ def test_codes_regions_and_headers():
     assert cells.normalise_header("受益人次（户）") == ("受益人次", Decimal(1), "户")
 
 
+@pytest.mark.parametrize("header", ['"两委"有女性成员的村(社区)数', "“两委”有女性成员的村（社区）数", "＂两委＂有女性成员的村(社区)数",
+                                    "‘两委’有女性成员的村(社区)数", "两委有女性成员的村(社区)数", ' "两委" 有女性成员的村(社区)数(个)'])
+def test_quotation_marks_around_a_term_are_typography_not_part_of_the_header(header):
+    # contract v3: grassroots headers match with or without the quotes around 两委, ASCII or full-width
+    assert cells.normalise_header(header)[0] == "两委有女性成员的村(社区)数"
+
+
 def test_id_number_check_digit():
     first17 = "65400219900307002"
     good = first17 + id_numbers.check_digit(first17)

@@ -26,7 +26,7 @@ NIGHT_3 = datetime.fromisoformat("2026-10-22T02:00:00+08:00")
 SUNDAY = datetime.fromisoformat("2026-10-25T02:00:00+08:00")
 ROWS = 300  # per drop: 30 activity, 90 funds, 180 line-list rows naming 153 persons
 MARTS = ("dim_beneficiary", "fct_benefits", "fct_fund_flows", "fct_program_activity", "fct_data_quality",
-         "fct_targets", "fct_population", "fct_sites", "rpt_reporting_completeness")
+         "fct_targets", "fct_population", "fct_sites", "fct_grassroots", "rpt_reporting_completeness")
 
 
 def _rows(dsn, query, *params):

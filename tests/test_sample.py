@@ -336,7 +336,7 @@ def test_annual_drops_plan_then_year_end_with_all_three_forms(v2_tree):
         end = annual[(unit, "2025", "year")]
         assert (last["expected_status"], end["expected_status"], this["expected_status"]) == ("superseded", "accepted", "accepted")
         assert set(typed[last["path"]]) == set(typed[this["path"]]) == {"targets", "population"}
-        assert set(typed[end["path"]]) == {"targets", "population", "sites"}
+        assert set(typed[end["path"]]) == {"targets", "population", "sites", "grassroots"}
         assert last["received_at"].startswith("2025-01") and end["received_at"].startswith("2026-01")
         assert not last["expected_warnings"] and not end["expected_warnings"]
         for r in _rows(typed[end["path"]]["sites"]):
@@ -434,3 +434,49 @@ def test_truth_money_completion_coverage_and_sites_equal_the_files(v2_tree):
     assert {(s["year"], s["reporting_unit_code"], s["site_type_code"]): [s["total"], s["new_this_year"], s["people"]]
             for s in truth["sites"]} == {(int(k[0]), k[1], k[2]): v for k, v in sites.items()}
     assert {s["year"] for s in truth["sites"]} == {2025}
+
+
+
+@pytest.fixture(scope="module")
+def year_end_tree(tmp_path_factory):
+    """Two years over (2023, 2024) for four units, dirty cells: year-end drops in every format."""
+    root = tmp_path_factory.mktemp("year_end") / "land"
+    truth_path = root.with_name("truth.json")
+    assert generate([str(root), "--prefectures", "4", "--months", "14", "--first-period", "2023-12", "--rows", "4",
+                     "--dirty", "--seed", "11", "--truth", str(truth_path)]) == 0
+    truth = json.loads(truth_path.read_text(encoding="utf-8"))
+    written, formats = {}, set()
+    for d in truth["drops"]:
+        if d["path"] in truth["newest_annual_drops"] and "year_end" in d["path"]:
+            parsed = read_drop(root / d["path"], d["prefecture_code"], d["period"])
+            form = type_rows(parsed.forms["grassroots"], 2)
+            assert form.findings == [], (d["path"], form.findings[:3])
+            formats.add(d["format"])
+            for r in _rows(form):
+                written[(int(d["period"]), d["prefecture_code"], r.pop("region_code"))] = r
+    return truth, written, formats
+
+
+def test_year_end_drops_carry_grassroots_coverage_in_every_format_as_the_truth_says(year_end_tree):
+    """Contract v3: the year-end drop holds grassroots, one row per county, each count within its total, an
+    empty optional count unknown; the seeds' 100% claims hold for Ili and for at least one county of each unit."""
+    truth, written, formats = year_end_tree
+    measures = {"townships_with_federation": "townships", "villages_with_federation": "villages",
+                "villages_with_womens_home": "villages", "committees_with_women": "villages", "chairs_in_committee": "villages"}
+    assert formats == {"csv", "xlsx", "json"}
+    assert {(g["year"], g["reporting_unit_code"], g["region_code"]): {k: v for k, v in g.items()
+            if k not in ("year", "reporting_unit_code", "region_code")} for g in truth["grassroots"]} == written
+    assert {g["year"] for g in truth["grassroots"]} == {2023, 2024}
+    fully = defaultdict(int)
+    for (year, unit, county), r in written.items():
+        assert 3 <= r["townships"] <= 30 and 20 <= r["villages"] <= 400, (unit, county)
+        for measure, total in measures.items():
+            assert r[measure] is None or 0 <= r[measure] <= r[total], (unit, county, measure)
+        assert r["townships_with_federation"] is not None and r["villages_with_federation"] is not None
+        fully[(year, unit)] += all(r[m] == r[t] for m, t in measures.items())
+        if unit == "654000":  # 全州县乡村妇联组织全覆盖, "两委"中100%有女性, 妇联主席100%进"两委"
+            assert all(r[m] == r[measures[m]] for m in ("townships_with_federation", "villages_with_federation",
+                                                        "committees_with_women", "chairs_in_committee")), county
+    assert len(fully) == 8 and min(fully.values()) >= 1
+    assert any(r[m] is None for r in written.values() for m in measures), "some county leaves an optional count empty"
+    assert any(r[m] is not None and r[m] < r[measures[m]] for r in written.values() for m in measures)

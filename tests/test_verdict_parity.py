@@ -47,7 +47,7 @@ def _differences(expected: dict, actual: dict) -> list[str]:
 def test_the_new_path_gives_every_verdict_finding_and_value_the_old_one_gave(trees, golden, tree, monkeypatch):
     monkeypatch.setenv("HALFSKY_VALIDATION_ENGINE", "polars")
     snapshot = verdict_snapshot(trees[tree], AS_OF)
-    assert len(snapshot) == 51 and sum(d["status"] == "rejected" for d in snapshot.values()) == 27
+    assert len(snapshot) == 53 and sum(d["status"] == "rejected" for d in snapshot.values()) == 29
     assert _differences(golden[tree], snapshot) == []
 
 

@@ -14,7 +14,7 @@
 {#- Every model that folds the night's drops in and keeps its line in int_fold_log. -#}
 {% macro folded_models() -%}
     {{ return(['int_person_keys', 'dim_beneficiary', 'fct_program_activity', 'fct_fund_flows', 'fct_benefits',
-               'fct_targets', 'fct_population', 'fct_sites', 'fct_data_quality']) }}
+               'fct_targets', 'fct_population', 'fct_sites', 'fct_grassroots', 'fct_data_quality']) }}
 {%- endmacro %}
 
 {#- A bookkeeping relation by name: hooks and tests read them without a ref (they are upstream or the log). -#}

@@ -232,12 +232,17 @@ def parse_id_number(value: object) -> str:
     return normalise_text(value).upper()
 
 
+# Quotation marks around a term (村"两委", 村“两委”, 村‘两委’) are typography, not part of the name (contract v3).
+# Full-width ＂ and ＇ are already ASCII after NFKC; the curly ones NFKC keeps.
+_HEADER_QUOTES = re.compile("[\"'\u201c\u201d\u2018\u2019]")
+
+
 def normalise_header(header: object) -> tuple[str, Decimal, str | None]:
-    """The header's words without spaces or brackets, the money scale its unit implies, and its unit.
+    """The header's words without spaces, brackets or quotation marks, the money scale its unit implies, and its unit.
 
     '  金额（万元） ' -> ('金额', 10000, '元'); '受益人次(户)' -> ('受益人次', 1, '户'); 'amount_yuan' -> ('amount_yuan', 1, None).
     """
-    text = normalise_text(header).replace(" ", "").replace("\u3000", "")
+    text = _HEADER_QUOTES.sub("", normalise_text(header).replace(" ", "").replace("\u3000", ""))
     scale, unit = Decimal(1), None
     match = _HEADER_UNIT.search(text)
     if match:

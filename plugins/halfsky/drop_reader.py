@@ -154,7 +154,7 @@ def read_drop(path: Path, prefecture_code: str | None = None, period: str | None
     parsed = reader(path, prefecture_code, period) if fmt == "json" else reader(path)
     if not parsed.forms:
         raise DropRejected("no_forms", "no form was found: monthly activity/项目活动, funds/资金收支, beneficiaries/受益人明细; "
-                                       "annual targets/年度任务, population/人口基数, sites/阵地组织")
+                                       "annual targets/年度任务, population/人口基数, sites/阵地组织, grassroots/基层组织覆盖")
     return parsed
 
 
@@ -341,7 +341,7 @@ def _read_csv_folder(path: Path) -> ParsedDrop:
             if resembled := form_resembled_by(entry.stem):
                 raise _misnamed(f"file {entry.name}", f"文件 {entry.name}", resembled, f"{resembled.name}.csv")
             raise DropRejected("unknown_form", f"{entry.name} is not a form: name it after one, e.g. activity.csv, funds.csv, "
-                                               "beneficiaries.csv, targets.csv, population.csv, sites.csv (or 项目活动.csv …)")
+                                               "beneficiaries.csv, targets.csv, population.csv, sites.csv, grassroots.csv (or 项目活动.csv …)")
         table = _read_csv_table(entry, form, parsed)
         if table is None:
             raise _empty_form(f"file {entry.name}", f"文件 {entry.name}", form)
@@ -821,7 +821,7 @@ def _read_json(path: Path, prefecture_code: str | None, period: str | None) -> P
             if resembled := form_resembled_by(name):
                 raise _misnamed(f'"{name}" in "forms"', f'"forms" 中的 "{name}"', resembled, f'"{resembled.name}"')
             raise DropRejected("unknown_form", f'"{name}" in "forms" is not a form: use activity, funds, beneficiaries, '
-                                               "targets, population or sites (or 项目活动, 资金收支, 受益人明细, 年度任务, 人口基数, 阵地组织)")
+                                               "targets, population, sites or grassroots (or 项目活动, 资金收支, 受益人明细, 年度任务, 人口基数, 阵地组织, 基层组织覆盖)")
         if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
             raise DropRejected("unreadable", f'"{name}" must be a list of row objects', form=form.name)
         header = list(dict.fromkeys(k for r in rows for k in r))

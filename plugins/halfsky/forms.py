@@ -1,7 +1,7 @@
 """The report forms of the contract, as data: field names, Chinese names, types, units, rules.
 
 Three monthly forms (activity, funds, beneficiaries) and, since contract v2,
-three annual ones (targets, population, sites).
+annual ones (targets, population, sites; since v3 grassroots).
 
 Parsing, validation, loading, the sample generator and the reports all read
 these definitions, so a change to the contract is a change here.
@@ -167,6 +167,36 @@ SITES = Form(
     period_kind=YEAR,
 )
 
-FORMS: dict[str, Form] = {f.name: f for f in (ACTIVITY, FUNDS, BENEFICIARIES, TARGETS, POPULATION, SITES)}
+# Contract v3: how far the federation reaches into townships and villages, one row per county-level region.
+# Each count is bounded by its total (exceeds_total); an empty optional count is unknown, not zero (no default).
+_COUNT_OF_PLACES = dict(kind=COUNT, minimum=0, unit="个")
+GRASSROOTS = Form(
+    "grassroots",
+    "基层组织覆盖",
+    (
+        _region,
+        Field("townships", "乡镇(街道)数", required=True, **_COUNT_OF_PLACES),
+        Field("townships_with_federation", "已建妇联的乡镇(街道)数", required=True, **_COUNT_OF_PLACES),
+        Field("villages", "村(社区/嘎查)数", required=True, **_COUNT_OF_PLACES),
+        Field("villages_with_federation", "已建妇联的村(社区)数", required=True, **_COUNT_OF_PLACES),
+        Field("villages_with_womens_home", "建有妇女之家的村(社区)数", required=False, **_COUNT_OF_PLACES),
+        Field("committees_with_women", '"两委"有女性成员的村(社区)数', required=False, **_COUNT_OF_PLACES),
+        Field("chairs_in_committee", '妇联主席进"两委"的村(社区)数', required=False, **_COUNT_OF_PLACES),
+    ),
+    unique_key=("region_code",),
+    period_kind=YEAR,
+)
+
+# Each count of GRASSROOTS and the total it may not exceed: what expectations/grassroots.json checks as exceeds_total
+# (tests/test_grassroots.py holds the two to the same pairs) and what the generator and rpt_org_coverage divide by.
+GRASSROOTS_TOTALS = {
+    "townships_with_federation": "townships",
+    "villages_with_federation": "villages",
+    "villages_with_womens_home": "villages",
+    "committees_with_women": "villages",
+    "chairs_in_committee": "villages",
+}
+
+FORMS: dict[str, Form] = {f.name: f for f in (ACTIVITY, FUNDS, BENEFICIARIES, TARGETS, POPULATION, SITES, GRASSROOTS)}
 MONTHLY_FORMS = tuple(name for name, f in FORMS.items() if f.period_kind == MONTH)
 ANNUAL_FORMS = tuple(name for name, f in FORMS.items() if f.period_kind == YEAR)

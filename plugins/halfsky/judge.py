@@ -92,16 +92,17 @@ def path_findings(prefecture_code: str, period: str, as_of: datetime, ref: Refer
 
 # Per unit, the region lists its drops are checked against, with the divisions they were drawn from:
 # computed once per unit, not once per drop (a flood of small drops spent a tenth of its time here).
-_REGION_LISTS: dict[str, tuple[dict, list[str], list[str]]] = {}
+_REGION_LISTS: dict[str, tuple[dict, list[str], list[str], list[str]]] = {}
 
 
-def _region_lists(prefecture_code: str) -> tuple[list[str], list[str]]:
+def _region_lists(prefecture_code: str) -> tuple[list[str], list[str], list[str]]:
     divisions = all_divisions()
     known = _REGION_LISTS.get(prefecture_code)
     if known is None or known[0] is not divisions:  # reference data reloaded: draw them again
-        known = (divisions, sorted(allowed_region_codes(prefecture_code)), sorted(divisions))
+        above_county = sorted(code for code, d in divisions.items() if d.level != "county")
+        known = (divisions, sorted(allowed_region_codes(prefecture_code)), sorted(divisions), above_county)
         _REGION_LISTS[prefecture_code] = known
-    return known[1], known[2]
+    return known[1], known[2], known[3]
 
 
 OPENING_BALANCE = "OPENING_BALANCE"
@@ -109,11 +110,13 @@ OPENING_BALANCE = "OPENING_BALANCE"
 
 def expectation_parameters(prefecture_code: str, period: str, ref: ReferenceData) -> dict:
     start, end = period_bounds(period)
-    allowed, divisions = _region_lists(prefecture_code)
+    allowed, divisions, above_county = _region_lists(prefecture_code)
     return {
         **{name: sorted(codes) for name, codes in ref.codes.items()},
         "allowed_region_codes": allowed,
         "division_codes": divisions,
+        # Contract v3: a grassroots row is a county-level region (not_a_county), never a prefecture or province.
+        "above_county_region_codes": above_county,
         "period_start": start,
         "period_end": end,
         # Contract v3: an opening balance is dated 1 January and sent only in the drop for YYYY-01.

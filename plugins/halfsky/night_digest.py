@@ -32,7 +32,7 @@ MONTHLY, ANNUAL_PLAN, ANNUAL_YEAR_END = "monthly", "annual_plan", "annual_year_e
 REPORT_NAMES = {
     MONTHLY: ("月报", "monthly report"),
     ANNUAL_PLAN: ("年度计划（任务、人口基数）", "annual plan (targets, population)"),
-    ANNUAL_YEAR_END: ("年末阵地组织数", "year-end count of sites"),
+    ANNUAL_YEAR_END: ("年末阵地组织数、基层组织覆盖", "year-end count of sites and grassroots coverage"),
 }
 
 
@@ -170,7 +170,8 @@ def _expected_reports(unit: ReportingUnit, as_of: datetime) -> list[tuple[str, s
 
 def _missing_reports(conn: psycopg.Connection, units: dict[str, ReportingUnit], as_of: datetime) -> list[MissingReport]:
     # Which report a drop speaks to, as in rpt_reporting_completeness: an annual drop to the plan when it holds
-    # targets or population, to the year-end count when it holds sites; a rejected annual drop to both.
+    # targets or population, to the year-end count when it holds a year-end form (sites, grassroots); a rejected
+    # annual drop to both.
     drops = conn.execute(
         """select s.prefecture_code, s.period, r.report,
                   bool_or(s.status in ('accepted', 'superseded')) as accepted,
@@ -180,11 +181,11 @@ def _missing_reports(conn: psycopg.Connection, units: dict[str, ReportingUnit], 
                ('monthly', s.period !~ '^[0-9]{4}$'),
                ('annual_plan', s.period ~ '^[0-9]{4}$'
                     and (s.status = 'rejected' or s.row_counts ? 'targets' or s.row_counts ? 'population')),
-               ('annual_year_end', s.period ~ '^[0-9]{4}$' and (s.status = 'rejected' or s.row_counts ? 'sites'))
+               ('annual_year_end', s.period ~ '^[0-9]{4}$' and (s.status = 'rejected' or s.row_counts ?| %s))
            ) as r(report, applies)
            where r.applies and s.status in ('accepted', 'superseded', 'rejected')
              and s.decided_at <= %s
-           group by 1, 2, 3""", (as_of,)).fetchall()
+           group by 1, 2, 3""", (sorted(YEAR_END_FORMS), as_of)).fetchall()
     seen = {(unit, period, report): (accepted, rejected) for unit, period, report, accepted, rejected in drops}
     missing = []
     for code in sorted(units):

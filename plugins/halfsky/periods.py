@@ -47,7 +47,7 @@ def period_bounds(period: str) -> tuple[date, date]:
 
 
 # The annual forms due at the start of the next year (the count at the year's end); the others are the year's plan.
-YEAR_END_FORMS = frozenset({"sites"})
+YEAR_END_FORMS = frozenset({"sites", "grassroots"})
 
 
 def _end_of_day(day: date) -> datetime:
@@ -56,7 +56,7 @@ def _end_of_day(day: date) -> datetime:
 
 def deadline(period: str, forms: frozenset[str] | set[str] = frozenset()) -> datetime:
     """Monthly reports are due by the 10th of the next month, 23:59 Asia/Shanghai. An annual drop's plan
-    (targets, population) is due by 31 January of its year; a drop holding the year-end count (sites) by
+    (targets, population) is due by 31 January of its year; a drop holding the year-end count (sites, grassroots) by
     31 January of the next year, so resending the plan with the year-end count is on time."""
     if is_year(period):
         year = int(period) + (1 if YEAR_END_FORMS & set(forms) else 0)

@@ -63,7 +63,7 @@ def build_dimensions(dsn: str | None = None) -> None:
 
 FACT_SOURCES = ("stg_ingest__submissions", "stg_ingest__drop_findings", "stg_raw__activity", "stg_raw__funds",
                 "stg_raw__beneficiaries", "stg_raw__purged_persons", "stg_raw__targets", "stg_raw__population",
-                "stg_raw__sites")
+                "stg_raw__sites", "stg_raw__grassroots")
 
 
 def build_marts(as_of: datetime, dsn: str | None = None, full_checks: bool | None = None) -> None:

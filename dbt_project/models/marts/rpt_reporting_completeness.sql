@@ -1,7 +1,7 @@
 -- 报送完整性: one row per expected report: each prefecture's months up to the month before the run's date,
 -- and (contract v2) its annual plan (targets, population: due 31 January of the year) and year-end count
--- (sites: due 31 January of the next year). Expected periods come from reporting_units
--- (active_from..active_to), so closed units never push a rate over 100%.
+-- (sites and, contract v3, grassroots: due 31 January of the next year; halfsky.periods.YEAR_END_FORMS).
+-- Expected periods come from reporting_units (active_from..active_to), so closed units never push a rate over 100%.
 with bounds as (
     select date '{{ var("as_of_date", "2026-10-21") }}' as as_of,
            to_char(date '{{ var("as_of_date", "2026-10-21") }}' - interval '1 month', 'YYYY-MM') as last_due_period
@@ -52,12 +52,13 @@ expected as (
 
 drops as (
     -- which expected report each drop speaks to: an annual drop to the plan when it holds targets or
-    -- population, to the year-end count when it holds sites; a rejected drop counts against both
+    -- population, to the year-end count when it holds a year-end form (sites, grassroots); a rejected drop
+    -- counts against both
     select
         s.*,
         case when not s.is_annual then 'monthly' end as monthly_report,
         (s.is_annual and (s.status = 'rejected' or s.row_counts ? 'targets' or s.row_counts ? 'population')) as for_plan,
-        (s.is_annual and (s.status = 'rejected' or s.row_counts ? 'sites')) as for_year_end
+        (s.is_annual and (s.status = 'rejected' or s.row_counts ?| array['sites', 'grassroots'])) as for_year_end
     from {{ ref('stg_ingest__submissions') }} as s
     where s.status <> 'duplicate'
 ),

@@ -2,7 +2,7 @@
 
 Monthly drops for every prefecture and month (and, with --prior-year, the same
 months a year earlier), annual drops for every year the months touch (the plan
-in January; the year-end resend with sites once the year is over), optionally
+in January; the year-end resend with sites and grassroots coverage once the year is over), optionally
 resubmissions, duplicates, one drop per warning the pipeline computes, and one
 rejected drop per error rule. The truth file says what the pipeline and the
 marts must make of them (see halfsky.sample.generator).
@@ -34,9 +34,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(
         prog="python -m halfsky.sample",
         description="Write sample drops <out>/<prefecture>/<YYYY-MM>/<drop> (monthly: activity, funds, beneficiaries) and "
-        "<out>/<prefecture>/<YYYY>/<drop> (annual: targets and population in the January plan; targets, population and "
-        "sites in the year-end resend, for years over before --as-of) in all three formats, with programs, amounts, "
-        "groups and site counts from the seed documents, and a truth file of what they hold. Valid drops draw no "
+        "<out>/<prefecture>/<YYYY>/<drop> (annual: targets and population in the January plan; targets, population, "
+        "sites and grassroots in the year-end resend, for years over before --as-of) in all three formats, with programs, "
+        "amounts, groups, site counts and township and village coverage from the seed documents, and a truth file of what they hold. Valid drops draw no "
         "warning unless --with-warnings asks for one.",
     )
     p.add_argument("out", type=Path, help="landing root to write (created; must be empty unless --force)")
@@ -44,7 +44,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--months", type=int, default=3, help="how many consecutive periods (default 3)")
     p.add_argument("--prior-year", action="store_true",
                    help="also write the same months one year earlier (with their annual drops), for year-over-year figures")
-    p.add_argument("--no-annual", action="store_true", help="write no annual drops (targets, population, sites)")
+    p.add_argument("--no-annual", action="store_true", help="write no annual drops (targets, population, sites, grassroots)")
     p.add_argument("--first-period", default="2026-07", help="first period, YYYY-MM (default 2026-07)")
     p.add_argument("--rows", type=int, default=40, help="rows per form per monthly drop (default 40; activity is capped by its unique key, funds "
                         "may take a few more to balance every program's money; annual forms have rows per county)")

@@ -246,3 +246,24 @@ SITES = {
     "LIVESTREAM_BASE": ((0, 3), 0.5, (2.0, 6.0)),
     "VOLUNTEER_TEAM": ((10, 120), 0.20, (15.0, 40.0)),
 }
+
+# Grassroots coverage (基层组织覆盖, contract v3) per county at the year's end. Townships (乡镇/苏木/街道) and
+# villages (村/嘎查/社区) by county type: an Inner Mongolian banner has 8-15 sumu and towns and 60-260 gacha
+# and villages, a city district 5-15 sub-districts and 30-120 communities.
+GRASSROOTS_SIZES = {"区": ((5, 15), (30, 120)), "县级市": ((6, 16), (50, 180)), "other": ((6, 20), (60, 260))}
+# The share covered by each measure in a county that is not at 100%: (low, high), and how often a county
+# leaves an optional measure empty (unknown, not zero).
+GRASSROOTS_SHARES = {
+    "townships_with_federation": ((0.85, 0.99), 0.0),
+    "villages_with_federation": ((0.80, 0.99), 0.0),
+    "villages_with_womens_home": ((0.50, 0.95), 0.10),
+    "committees_with_women": ((0.85, 0.99), 0.15),
+    "chairs_in_committee": ((0.60, 0.95), 0.20),
+}
+# How often a county is at 100% for a measure: the province's 全覆盖 claims are near true for federations.
+GRASSROOTS_FULL_SHARE = {"townships_with_federation": 0.8, "villages_with_federation": 0.5,
+                         "villages_with_womens_home": 0.2, "committees_with_women": 0.4, "chairs_in_committee": 0.3}
+# The seeds' claims for Ili (伊犁州妇联): 县(市)、乡(镇、街道)、村(社区)妇联组织全覆盖, 村(社区)"两委"中100%有女性,
+# 村(社区)妇联主席100%进"两委": every county of the unit at 100% on these measures.
+GRASSROOTS_FULLY_COVERED_UNITS = {"654000": ("townships_with_federation", "villages_with_federation",
+                                             "committees_with_women", "chairs_in_committee")}

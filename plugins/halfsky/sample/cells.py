@@ -117,4 +117,8 @@ def header(field: Field, chinese: bool, rng: random.Random | None = None, wan: b
         name = "金额（万元）" if wan else rng.choice(["金额(元)", "金额（元）", " 金额 (元) "]) if rng else name
     elif rng and rng.random() < 0.3:
         name = f" {name} "
+    if rng and '"' in name:
+        # 村"两委": senders quote the term with ASCII or full-width marks, or not at all (contract v3)
+        left, right = rng.choice([('"', '"'), ("\u201c", "\u201d"), ("", "")])
+        name = name.replace('"', left, 1).replace('"', right, 1)
     return name

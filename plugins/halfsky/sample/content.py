@@ -1,7 +1,7 @@
 """The rows of one report, generated lazily and deterministically.
 
 ``ReportContent`` is a prefecture-month (activity, funds, beneficiaries);
-``AnnualContent`` a prefecture-year (targets, population, sites). Rows are
+``AnnualContent`` a prefecture-year (targets, population, sites, grassroots). Rows are
 canonical Python values (str codes, int counts, Decimal yuan, date, bool); how
 they are written to disk (clean or dirty cells, csv/xlsx/json) is the writers'
 business. Everything is derived from a seed, so a benchmark can ask for
@@ -35,6 +35,7 @@ from math import gcd
 from typing import Iterator
 
 from halfsky import id_numbers
+from halfsky.forms import FORMS, GRASSROOTS_TOTALS, YEAR
 from halfsky.periods import period_bounds
 from halfsky.reference.code_lists import reference_data
 from halfsky.reference.divisions import all_divisions, allowed_region_codes
@@ -602,6 +603,26 @@ class AnnualContent:
                        "new_this_year": rng.randint(0, int(total * new_share)),
                        "people": round(total * rng.uniform(per_low, per_high))}
 
+    def grassroots(self) -> Iterator[dict]:
+        """Townships and villages per county and how many the federation reaches. The unit's first county is
+        at 100% on every measure (the seeds' 全覆盖 and 100% claims), Ili's counties on those its federation
+        claims; an optional measure is sometimes left empty: unknown, not zero."""
+        claimed = catalog.GRASSROOTS_FULLY_COVERED_UNITS.get(self.prefecture, ())
+        for i, county in enumerate(c for c in self.regions if not c.endswith("00")):
+            sizes = rng_for(self.seed, "grassroots sizes", county)  # the same townships and villages every year
+            (t_low, t_high), (v_low, v_high) = catalog.GRASSROOTS_SIZES.get(_county_type(county), catalog.GRASSROOTS_SIZES["other"])
+            totals = {"townships": sizes.randint(t_low, t_high), "villages": sizes.randint(v_low, v_high)}
+            rng = rng_for(self.seed, "grassroots", self.prefecture, county, self.period)
+            row = {"region_code": county, **totals}
+            for measure, ((low, high), empty_share) in catalog.GRASSROOTS_SHARES.items():
+                total = totals[GRASSROOTS_TOTALS[measure]]
+                full = i == 0 or measure in claimed or rng.random() < catalog.GRASSROOTS_FULL_SHARE[measure]
+                if not full and empty_share and rng.random() < empty_share:
+                    row[measure] = None
+                else:
+                    row[measure] = total if full else min(total - 1, round(total * rng.uniform(low, high)))
+            yield row
+
     def form_rows(self, form: str) -> Iterator[dict]:
         return getattr(self, form)()
 
@@ -614,4 +635,4 @@ class MixedContent:
         self._month, self._year = month, year
 
     def form_rows(self, form: str) -> Iterator[dict]:
-        return (self._year if form in ("targets", "population", "sites") else self._month).form_rows(form)
+        return (self._year if FORMS[form].period_kind == YEAR else self._month).form_rows(form)

@@ -4,8 +4,9 @@ Layout: ``<root>/<prefecture>/<YYYY-MM>/<drop>`` for the monthly forms and
 ``<root>/<prefecture>/<YYYY>/<drop>`` for the annual ones (contract v2), drops
 rotating through the three formats. For every year the months touch, a unit
 sends its plan (targets and population) in January, on time; once the year is
-over (before the as-of date), a full resend with the year-end count of sites in
-January of the next year, on time, which supersedes the plan.
+over (before the as-of date), a full resend with the year-end count of sites and
+(contract v3) grassroots coverage in January of the next year, on time, which
+supersedes the plan.
 
 The truth file (``Generator.truth``) says what the pipeline and the marts must
 make of the tree. "Newest valid drop" below means, per prefecture and period,
@@ -42,6 +43,10 @@ counted); monthly and annual periods are separate.
   only where persons_reached or population is not 0.
 - ``population`` and ``sites``: per year, unit and population group or site
   type, summed over the newest annual drop (sites only in year-end drops).
+- ``grassroots``: per year, unit and county of the newest year-end drop, its
+  counts as written (townships, townships_with_federation, villages,
+  villages_with_federation, villages_with_womens_home, committees_with_women,
+  chairs_in_committee; null where the county left an optional count empty).
 
 Money is a string with 2 decimals, counts are ints, years ints.
 """
@@ -61,10 +66,10 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 from halfsky import id_numbers
-from halfsky.forms import ANNUAL_FORMS, MONTHLY_FORMS
+from halfsky.forms import ANNUAL_FORMS, GRASSROOTS, MONTHLY_FORMS
 from halfsky.periods import SHANGHAI, deadline, is_year, next_period, period_bounds
 from halfsky.reference.code_lists import ProgramRules, reference_data
-from halfsky.reference.divisions import allowed_region_codes, counties_of
+from halfsky.reference.divisions import all_divisions, allowed_region_codes, counties_of
 from halfsky.sample import catalog
 from halfsky.sample.content import (INJECTIONS, AnnualContent, MixedContent, ReportContent, program_unit, rng_for,
                                     unit_counties)
@@ -84,7 +89,8 @@ FILE_INVALID_KINDS = (
     "unreadable", "undecodable", "unknown_format", "expands_too_large", "unknown_prefecture",
     "inactive_prefecture", "malformed_period", "future_period", "missing_column", "header_mismatch", "no_forms",
 )
-FORM_INVALID_KINDS = ("wrong_period_kind", "new_exceeds_total")
+FORM_INVALID_KINDS = ("wrong_period_kind", "new_exceeds_total", "exceeds_total", "not_a_county")
+GRASSROOTS_MEASURES = tuple(name for name in GRASSROOTS.field_names if name != "region_code")  # the truth's counts
 INVALID_KINDS = FILE_INVALID_KINDS + ROW_INVALID_KINDS + FORM_INVALID_KINDS
 
 ZERO = Decimal("0.00")
@@ -184,6 +190,7 @@ class AnnualTally:
         self.targets: dict = defaultdict(lambda: ZERO)  # (program, indicator): target value
         self.population: dict = defaultdict(int)  # population group: persons or households
         self.sites: dict = defaultdict(lambda: [0, 0, 0])  # site type: total, new this year, people
+        self.grassroots: dict = {}  # county: the row's counts as written (None: left empty, unknown)
 
     def __call__(self, form: str, row: dict) -> None:
         if form == "targets":
@@ -195,6 +202,8 @@ class AnnualTally:
             t[0] += row["total"]
             t[1] += row["new_this_year"] or 0
             t[2] += row["people"] or 0
+        elif form == "grassroots":
+            self.grassroots[row["region_code"]] = {m: row.get(m) for m in GRASSROOTS_MEASURES}
 
 
 @dataclass
@@ -630,6 +639,13 @@ class Generator:
                 content = MutatedContent(annual, "sites", _set_new_over_total)
                 self._write(Path(prefecture, year, f"{prefecture}_{year}_bad_{kind}{EXTENSIONS[fmt]}"), fmt, content, when, rng,
                             forms=("population", "sites"), status="rejected", rule=kind)
+            elif kind in ("exceeds_total", "not_a_county"):
+                year = period[:4]
+                annual = AnnualContent(self.seed, prefecture, year, [], version="bad")
+                change = _set_count_over_total if kind == "exceeds_total" else _set_row_to_the_unit
+                content = MutatedContent(annual, "grassroots", change)
+                self._write(Path(prefecture, year, f"{prefecture}_{year}_bad_{kind}{EXTENSIONS[fmt]}"), fmt, content, when, rng,
+                            forms=("sites", "grassroots"), status="rejected", rule=kind)
             else:
                 self._file_invalid(kind, base, stem, when, rng)
 
@@ -749,7 +765,7 @@ class Generator:
                 completion.append({"year": int(year), "reporting_unit_code": prefecture, "program_code": program,
                                    "indicator_code": indicator, "target_value": _figure(indicator, target),
                                    "actual_value": _figure(indicator, actual), "completion_rate": _rate(actual, target)})
-        coverage, population, sites = [], [], []
+        coverage, population, sites, grassroots = [], [], [], []
         programs = reference_data().programs
         for prefecture, year in sorted(set(views) | set(newest_annual)):
             view, annual = views.get((prefecture, year), YearView()), newest_annual.get((prefecture, year))
@@ -769,6 +785,8 @@ class Generator:
                 for site_type, (total, new, people) in sorted(annual.tally.sites.items()):
                     sites.append({"year": int(year), "reporting_unit_code": prefecture, "site_type_code": site_type,
                                   "total": total, "new_this_year": new, "people": people})
+                for county, counts in sorted(annual.tally.grassroots.items()):
+                    grassroots.append({"year": int(year), "reporting_unit_code": prefecture, "region_code": county, **counts})
         return {
             "parameters": parameters,
             "drops": [r.as_json() for r in sorted(self.records, key=lambda r: r.path)],
@@ -782,9 +800,25 @@ class Generator:
             "coverage": coverage,
             "population": population,
             "sites": sites,
+            "grassroots": grassroots,
         }
 
 
 def _set_new_over_total(rows: list[dict]) -> list[dict]:
     rows[1] = dict(rows[1], new_this_year=rows[1]["total"] + 3)
+    return rows
+
+
+def _set_count_over_total(rows: list[dict]) -> list[dict]:
+    """exceeds_total alone: more villages with a federation than villages (the 2nd county; the 1st if only one)."""
+    i = min(1, len(rows) - 1)
+    rows[i] = dict(rows[i], villages_with_federation=rows[i]["villages"] + 2)
+    return rows
+
+
+def _set_row_to_the_unit(rows: list[dict]) -> list[dict]:
+    """not_a_county alone: the 2nd county's row under its prefecture's code (a region the unit reports for, so
+    region_outside_prefecture holds), which no other row uses."""
+    i = min(1, len(rows) - 1)
+    rows[i] = dict(rows[i], region_code=all_divisions()[rows[i]["region_code"]].prefecture_code)
     return rows

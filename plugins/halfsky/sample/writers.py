@@ -1,7 +1,7 @@
 """Write one report as a drop: a folder of CSV files, an xlsx workbook, or a JSON file.
 
 Monthly reports (activity, funds, beneficiaries) and annual ones (targets,
-population, sites) alike: the forms to write are the caller's choice. Rows are
+population, sites, grassroots) alike: the forms to write are the caller's choice. Rows are
 streamed from the content generators to disk; ``on_row`` sees each canonical
 row as it is written so the caller can keep totals. A dirty count carries the
 unit of its own field for that row (``field_unit``).
