@@ -84,6 +84,15 @@ def v3(dimensions, tmp_path_factory):
     for path in (*folder.iterdir(), folder):  # a folder drop arrives when its files did
         hd.arrived(path, datetime.fromisoformat("2023-07-05T10:00:00+08:00"))
     rel["noted"] = str(folder.relative_to(root))
+    # persons_ytd in a csv under its Chinese header, and in a workbook under its English one
+    chinese = "区县代码,项目代码,受益群体,受益人次,本年累计受益人数（人）\n150702,LEGAL_AID,GENERAL_PUBLIC,30,25人\n"
+    csv_drop = hd.write_csv_folder(root, "150700", "2023-07", "persons_ytd_zh", {"activity.csv": chinese.encode("gb18030")})
+    workbook = hd.xlsx_bytes({"forms": {"activity": [dict(legal_aid(40, 31), region_code="150702")]}})
+    xlsx_drop = hd.write_xlsx(root, "150700", "2023-08", "persons_ytd_en.xlsx", workbook)
+    for key, drop, when in (("ytd_csv", csv_drop, "2023-08-05"), ("ytd_xlsx", xlsx_drop, "2023-09-05")):
+        for path in (*(drop.iterdir() if drop.is_dir() else ()), drop):
+            hd.arrived(path, datetime.fromisoformat(f"{when}T10:00:00+08:00"))
+        rel[key] = str(drop.relative_to(root))
     ingest_all(dimensions, root, root.parent / "quarantine", as_of=AS_OF)
     with psycopg.connect(dimensions) as conn:
         rows = conn.execute("""select s.drop_path, s.status,
@@ -173,3 +182,35 @@ def test_dim_submission_carries_notes_and_remarks_with_id_numbers_masked(v3):
         assert NOTED_ID not in text and NOTED_ID[:14] not in text, text
     unknown = _rows(v3["dsn"], "select status, approval_status from marts.dim_submission where submission_id = -1")
     assert unknown == [("unknown", None)]
+
+
+def test_the_generators_january_drops_declare_opening_balances_that_are_accepted(dimensions, tmp_path_factory):
+    from ingest_helpers import make_tree
+
+    base = tmp_path_factory.mktemp("v3_generated")
+    root, truth = make_tree(base, "--prefectures", "2", "--months", "2", "--first-period", "2026-01", "--rows", "10",
+                            "--seed", "31", "--as-of", "2026-03-20T00:00:00+08:00")
+    ingest_all(dimensions, root, base / "quarantine", as_of=datetime.fromisoformat("2026-03-20T00:00:00+08:00"))
+    declared = {(m["prefecture_code"], m["program_code"]): Decimal(m["opening_balance_yuan"]) for m in truth["money"]}
+    assert any(declared.values()), "some program declares a balance"
+    with psycopg.connect(dimensions) as conn:
+        rows = conn.execute("""select s.prefecture_code, f.program_code, sum(f.amount_yuan), min(f.txn_date)::text,
+                                      bool_and(s.period like '%%-01')
+                               from raw.funds as f join ingest.submissions as s using (submission_id)
+                               where s.drop_path = any(%s) and s.status = 'accepted' and f.flow_type = 'OPENING_BALANCE'
+                               group by 1, 2""", (truth["newest_drops"],)).fetchall()
+        warned = conn.execute("""select count(*) from ingest.drop_findings as f join ingest.submissions as s using (submission_id)
+                                 where s.drop_path = any(%s) and f.rule = 'opening_balance_outside_january'""",
+                              (truth["newest_drops"],)).fetchone()[0]
+    loaded = {(unit, program): total for unit, program, total, _, _ in rows}
+    # the truth's figure per unit and program: what was declared, 0 where January had no such program
+    assert {k: loaded.get(k, Decimal(0)) for k in declared} == declared and set(loaded) <= set(declared)
+    assert warned == 0
+    assert {(day, january) for *_, day, january in rows} == {("2026-01-01", True)}
+
+
+def test_persons_ytd_is_read_in_every_format_under_either_header(v3):
+    assert v3["ytd_csv"] == ("accepted", []) and v3["ytd_xlsx"] == ("accepted", [])
+    rows = _rows(v3["dsn"], """select period, persons_ytd from marts.fct_program_activity
+                               where prefecture_code = '150700' and period in ('2023-07', '2023-08') order by 1""")
+    assert rows == [("2023-07", 25), ("2023-08", 31)]

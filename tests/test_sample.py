@@ -236,7 +236,9 @@ def _money_by_program(forms, unit: str) -> dict[str, dict[str, Decimal]]:
     for r in _rows(forms["funds"]):
         m = out[r["program_code"]]
         internal = r["flow_type"] == "DISBURSEMENT" and r["recipient_region_code"] in own
-        if r["flow_type"] == "INCOMING":
+        if r["flow_type"] == "OPENING_BALANCE":
+            m["opening"] += r["amount_yuan"]
+        elif r["flow_type"] == "INCOMING":
             m["incoming"] += r["amount_yuan"]
             if r["fund_source_code"] != "SUPERIOR_FEDERATION":
                 m["raised"] += r["amount_yuan"]
@@ -377,8 +379,9 @@ def test_truth_money_completion_coverage_and_sites_equal_the_files(v2_tree):
             for name, value in m.items():
                 money[(*key, program)][name] += value
     assert {(m["prefecture_code"], str(m["year"]), m["program_code"]): (m["raised_yuan"], m["incoming_yuan"], m["spent_yuan"],
-            m["internal_transfers_yuan"], m["in_kind_yuan"], m["cash_paid_yuan"]) for m in truth["money"]} == {
-        key: tuple(str(Decimal(m[k]).quantize(Decimal("0.01"))) for k in ("raised", "incoming", "spent", "internal", "in_kind", "cash"))
+            m["internal_transfers_yuan"], m["in_kind_yuan"], m["cash_paid_yuan"], m["opening_balance_yuan"]) for m in truth["money"]} == {
+        key: tuple(str(Decimal(m[k]).quantize(Decimal("0.01")))
+                   for k in ("raised", "incoming", "spent", "internal", "in_kind", "cash", "opening"))
         for key, m in money.items()}
 
     targets, population, sites = defaultdict(Decimal), defaultdict(int), defaultdict(lambda: [0, 0, 0])

@@ -432,6 +432,12 @@ class ReportContent:
 
     def _ledger_rows(self, led: Ledger) -> Iterator[dict]:
         code = led.program.code
+        if self.month0 == 0:  # contract v3: what the program held at 1 January, in the January drop only
+            rng = self._ledger_rng("opening", code)
+            yield {"region_code": self.prefecture, "program_code": code, "fund_source_code": self._source(rng, code),
+                   "flow_type": "OPENING_BALANCE", "txn_date": date(self.year, 1, 1), "counterparty": None,
+                   "amount_yuan": ZERO if rng.random() < 0.125 else money(rng, 2_000, 60_000),  # a zero is allowed
+                   "recipient_region_code": None, "in_kind": False}
         yield from self._incoming_rows(led)
         yield from self._transfer_rows(led)
         rng = self._ledger_rng("cash-row", code)

@@ -96,7 +96,8 @@ INVALID_KINDS = FILE_INVALID_KINDS + ROW_INVALID_KINDS + FORM_INVALID_KINDS
 ZERO = Decimal("0.00")
 CENT = Decimal("0.01")
 RATE = Decimal("0.0001")
-MONEY_KEYS = ("raised_yuan", "incoming_yuan", "spent_yuan", "internal_transfers_yuan", "in_kind_yuan", "cash_paid_yuan")
+MONEY_KEYS = ("raised_yuan", "incoming_yuan", "spent_yuan", "internal_transfers_yuan", "in_kind_yuan", "cash_paid_yuan",
+              "opening_balance_yuan")
 MONEY_INDICATORS = {"FUNDS_RAISED": "raised_yuan", "FUNDS_SPENT": "spent_yuan", "CASH_PAID": "cash_paid_yuan"}
 ACTIVITY_INDICATORS = {"EVENTS": 0, "PERSON_TIMES": 1, "VOLUNTEER_TIMES": 2, "QUANTITY": 3}
 
@@ -148,7 +149,9 @@ class SlotTally:
             t[2] += amount if in_kind else ZERO
             t[3] += amount if internal else ZERO
             m = self.money[program]
-            if flow == "INCOMING":
+            if flow == "OPENING_BALANCE":  # neither raised, incoming nor spent (contract v3)
+                m["opening_balance_yuan"] += amount
+            elif flow == "INCOMING":
                 m["incoming_yuan"] += amount
                 m["raised_yuan"] += amount if row["fund_source_code"] != "SUPERIOR_FEDERATION" else ZERO
                 m["in_kind_yuan"] += amount if in_kind else ZERO
@@ -508,7 +511,7 @@ class Generator:
         for r in self.records:
             if (r.prefecture_code == prefecture and isinstance(r.tally, SlotTally) and r.period[:4] == period[:4]
                     and r.period < period and (m := r.tally.money.get(program))):
-                slack += m["incoming_yuan"] - m["spent_yuan"]
+                slack += m["opening_balance_yuan"] + m["incoming_yuan"] - m["spent_yuan"]
         return max(slack, ZERO)
 
     def _person_times_before(self, prefecture: str, period: str) -> dict[tuple[str, str, str], int]:
