@@ -81,6 +81,16 @@ ANALYST_QUERIES = {
         from marts.rpt_year_over_year
         where period = '2026-09' and region_level = 'prefecture' and measure = 'PERSON_TIMES'
         group by region_code, 1 order by region_code""",
+    "6. Grassroots at the end of 2025 (基层组织覆盖): counties with a federation in every village, and villages whose 两委 have a woman, by reporting unit": """
+        select region_name_zh as reporting_unit,
+               max(counties) filter (where measure = 'villages_with_federation') as counties,
+               max(counties_fully_covered) filter (where measure = 'villages_with_federation') as every_village_federated,
+               max(covered) filter (where measure = 'committees_with_women') as villages_woman_in_committee,
+               max(total) filter (where measure = 'committees_with_women') as villages,
+               max(coverage_rate) filter (where measure = 'committees_with_women') as share
+        from marts.rpt_org_coverage
+        where year = 2025 and region_level = 'reporting_unit'
+        group by region_code, 1 order by region_code""",
     "Which prefectures were late or missing for 2026-09": """
         select prefecture_code, prefecture_name_zh, status, on_time, drops_rejected
         from marts.rpt_reporting_completeness where period = '2026-09' and (not on_time or status <> 'accepted')
