@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
-from datetime import date
 from pathlib import Path
 
 import polars as pl
@@ -159,7 +158,7 @@ def load_suites() -> dict[str, list[dict]]:
     return {p.stem: json.loads(p.read_text(encoding="utf-8"))["expectations"] for p in sorted(SUITES.glob("*.json"))}
 
 
-_CONDITION = re.compile(r'^\s*(\w+)\s*==\s*"([^"]*)"\s*$')
+_CONDITION = re.compile(r'^\s*(\w+)\s*(==|!=)\s*"([^"]*)"\s*$')
 
 
 def _param(value, parameters: dict):
@@ -173,7 +172,9 @@ def _condition(kwargs: dict) -> pl.Expr:
     m = _CONDITION.match(text)
     if not m:
         raise ValueError(f"row_condition the bench cannot translate: {text}")
-    return pl.col(m.group(1)) == m.group(2)
+    column, operator, value = m.groups()
+    # as in pandas, an empty cell is never equal to the value
+    return pl.col(column).eq_missing(value) if operator == "==" else pl.col(column).ne_missing(value)
 
 
 def _id_number_invalid(column: str) -> pl.Expr:
@@ -194,6 +195,8 @@ def failing(expectation: dict, parameters: dict) -> pl.Expr:
         return cond & col.is_null()
     if kind == "expect_column_values_to_be_in_set":
         return cond & col.is_not_null() & ~col.is_in(list(_param(kw["value_set"], parameters)))
+    if kind == "expect_column_values_to_not_be_in_set":
+        return cond & col.is_not_null() & col.is_in(list(_param(kw["value_set"], parameters)))
     if kind == "expect_column_values_to_be_between":
         low, high = _param(kw.get("min_value"), parameters), _param(kw.get("max_value"), parameters)
         bad = pl.lit(False)
@@ -242,19 +245,11 @@ def check(typed: dict[str, pl.DataFrame], parameters: dict, suites: dict[str, li
 
 
 def expectation_parameters(prefecture_code: str, period: str) -> dict:
-    """What halfsky passes its suites, from the same reference data (see halfsky.judge)."""
-    from halfsky.periods import period_bounds
+    """What halfsky passes its suites: halfsky.judge's own, from the same reference data."""
+    from halfsky.judge import expectation_parameters as halfsky_parameters
     from halfsky.reference.code_lists import reference_data
-    from halfsky.reference.divisions import all_divisions, allowed_region_codes
 
-    start, end = period_bounds(period)
-    return {
-        **{name: sorted(codes) for name, codes in reference_data().codes.items()},
-        "allowed_region_codes": sorted(allowed_region_codes(prefecture_code)),
-        "division_codes": sorted(all_divisions()),
-        "period_start": start if isinstance(start, date) else start,
-        "period_end": end,
-    }
+    return halfsky_parameters(prefecture_code, period, reference_data())
 
 
 # --- load -------------------------------------------------------------------------------------

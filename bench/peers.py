@@ -272,6 +272,7 @@ def naive(job: dict) -> dict:
                 parameters = fast_path.expectation_parameters(drop["prefecture"], drop["period"])
                 parameters["period_start"] = pd.Timestamp(parameters["period_start"])
                 parameters["period_end"] = pd.Timestamp(parameters["period_end"])
+                parameters["year_start"] = pd.Timestamp(parameters["year_start"])
                 failed: Counter = Counter()
                 for name, frame in typed.items():
                     result = definitions[name].run(batch_parameters={"dataframe": frame}, expectation_parameters=parameters,
