@@ -122,3 +122,33 @@ def test_coverage_reads_as_a_percent_with_decimals_and_unknown_is_not_drawn(monk
                for f in params["adhoc_filters"])
     columns = {c["column_name"] for c in coverage["columns"]}
     assert {"numerator_source", "as_of_period", "months_reported", "months_reported_prior_year"} <= columns
+
+
+def _build_assets():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("build_assets", REPO_ROOT / "deploy" / "superset" / "build_assets.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_organisational_coverage_is_charted_per_measure_with_the_counties_fully_covered():
+    """Contract v3's rpt_org_coverage (the seeds' 全覆盖 and 100% claims): one rate per measure and reporting unit
+    (covered / total, never a mean of rates) and the counties at 100% of those that reported. Read from the
+    declarations, since build_assets leaves the dataset out of a warehouse that lacks the mart."""
+    build = _build_assets()
+    dataset = build.DATASETS["org_coverage"]
+    assert dataset["requires"] == "rpt_org_coverage" and "marts.rpt_org_coverage" in dataset["sql"]
+    contract = {"year", "region_level", "region_code", "region_name_zh", "region_name_en", "measure", "covered",
+                "total", "coverage_rate", "is_fully_covered", "counties", "counties_fully_covered"}
+    assert contract <= dataset["labels"].keys(), "every column of the mart has a Chinese label and a description"
+    metrics = {name: expression for name, expression, *_ in dataset["metrics"]}
+    _, _, viz, source, params = build.CHARTS["org_coverage_by_unit"]
+    assert source == "org_coverage" and params["groupby"] == ["measure_zh"] and params["metrics"] == ["org_coverage"]
+    assert metrics["org_coverage"].replace(" ", "") == "SUM(covered)::numeric/NULLIF(SUM(total),0)"
+    assert {f.get("comparator") for f in params["adhoc_filters"]} >= {"reporting_unit"}
+    _, _, _, source, params = build.CHARTS["org_coverage_table"]
+    assert source == "org_coverage" and {"counties_full", "counties_reporting"} <= set(params["metrics"])
+    placed = {key for _, rows in build.DASHBOARDS.values() for row in rows for key, _ in row}
+    assert {"org_coverage_by_unit", "org_coverage_table"} <= placed
