@@ -487,8 +487,10 @@ CHARTS = {
         "the chair on the 两委, as a share of those there are; latest year-end, region_level = reporting_unit "
         "(rpt_org_coverage; Ili's 全州 is 州直 + 塔城 + 阿勒泰).",
         "echarts_timeseries_bar", "org_coverage",
-        dict(BAR, x_axis="region_name_zh", metrics=["org_coverage"], groupby=["measure_zh"], y_axis_format=".0%",
-             xAxisLabelRotation=45, y_axis_bounds=[0, 1],
+        # values on the bars: most are 90-100%, which the axis alone does not tell apart; one decimal, so that
+        # 99.6% never rounds to a 100% that would claim full coverage
+        dict(BAR, x_axis="region_name_zh", metrics=["org_coverage"], groupby=["measure_zh"], y_axis_format=".1%",
+             xAxisLabelRotation=45, y_axis_bounds=[0, 1], show_value=True,
              adhoc_filters=[eq_filter("region_level", "reporting_unit"), sql_filter("is_latest_year")])),
     "org_coverage_table": (
         "基层组织覆盖明细与全覆盖县（报告单位） Grassroots coverage and counties fully covered",
