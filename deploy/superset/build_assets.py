@@ -33,7 +33,7 @@ def uid(kind: str, name: str) -> str:
 
 # --- datasets --------------------------------------------------------------------------------------
 # key: dict(table | sql, description, labels {column: (zh, en)}, calculated [(name, sql, type, zh, en)],
-#           metrics [(name, sql, zh, en, d3format)])
+#           metrics [(name, sql, zh, en, d3format)], requires: the mart without which it is left out (optional))
 QUARTER_SQL = "left(period, 4) || '-Q' || ((substr(period, 6, 2)::int + 2) / 3)::text"
 STATUS_SCORE = ("CASE WHEN status = 'accepted' AND on_time THEN 3 WHEN status = 'accepted' THEN 2 "
                 "WHEN submitted THEN 1 ELSE 0 END")
@@ -47,11 +47,11 @@ REGION_YEAR_LABELS = {
     "region_name_en": ("地区（英文）", "Region, English name"),
 }
 DATASETS = {
-    "rpt_funds_balance": dict(
-        table="rpt_funds_balance",
+    "rpt_funds_monthly": dict(
+        table="rpt_funds_monthly",
         description="Funds raised and spent per month, prefecture (reporting unit), program and fund source; "
-                    "internal transfers are excluded from spent, in-kind goods kept apart from cash "
-                    "(marts.rpt_funds_balance, contract v2).",
+                    "internal transfers are excluded from spent, in-kind goods kept apart from cash; an opening "
+                    "balance is no month's money (marts.rpt_funds_monthly, contract v3).",
         labels={
             "prefecture_code": ("报告单位代码", "Reporting unit (prefecture) code, GB/T 2260"),
             "prefecture_name_zh": ("报告单位", "Reporting unit (prefecture / league / city)"),
@@ -67,8 +67,6 @@ DATASETS = {
             "spent_cash_yuan": ("现金支出（元）", "Cash spent (expenditure + disbursements outside the unit), yuan"),
             "spent_in_kind_yuan": ("实物支出（元）", "In-kind value spent, yuan"),
             "internal_transfers_yuan": ("内部划转（元）", "Disbursements to a county of the same unit: shown, never counted as spent"),
-            "cash_balance_to_date_yuan": ("累计现金结余（元）", "Cash balance to date, yuan"),
-            "in_kind_balance_to_date_yuan": ("累计实物结余（元）", "In-kind balance to date, yuan"),
         },
         calculated=[("quarter", QUARTER_SQL, "VARCHAR", "季度", "Quarter of the reporting month, YYYY-Qn")],
         metrics=[
@@ -81,51 +79,189 @@ DATASETS = {
              "Internal transfers, yuan (shown, not counted as spent)", ",.0f"),
         ],
     ),
+    "rpt_funds_balance": dict(
+        table="rpt_funds_balance",
+        description="Cash balance per reporting unit, program, fund source and year: opening + incoming - spent "
+                    "= closing, with the basis of the opening balance; in-kind apart (marts.rpt_funds_balance, "
+                    "contract v3).",
+        labels={
+            "prefecture_code": ("报告单位代码", "Reporting unit (prefecture) code, GB/T 2260"),
+            "prefecture_name_zh": ("报告单位", "Reporting unit (prefecture / league / city)"),
+            "prefecture_name_en": ("报告单位（英文）", "Reporting unit, English name"),
+            "year": ("年度", "Year"),
+            "program_code": ("项目代码", "Program code"),
+            "program_name_zh": ("项目", "Program"),
+            "fund_source_code": ("资金来源代码", "Fund source code"),
+            "fund_source_name_zh": ("资金来源", "Fund source"),
+            "opening_balance_yuan": ("年初结余（元）", "Cash held at 1 January: declared (OPENING_BALANCE), else the "
+                                     "previous year's closing; empty in a first year without a declaration"),
+            "incoming_yuan": ("到位资金（元）", "Cash that came in, money passed down from above included"),
+            "raised_yuan": ("筹集资金（元）", "Cash incoming except money passed down by the federation above"),
+            "spent_yuan": ("支出（元）", "Cash spent: expenditure plus disbursements outside the unit"),
+            "closing_balance_yuan": ("年末结余（元）", "opening + incoming - spent (opening taken as 0 in a first "
+                                     "year without a declaration)"),
+            "balance_basis": ("结余口径", "opening_balance: from a declared opening balance; since_first_report: "
+                              "summed since the unit's first report, none declared"),
+            "incoming_in_kind_yuan": ("到位物资折价（元）", "Goods that came in, valued in yuan (apart from cash)"),
+            "spent_in_kind_yuan": ("物资支出折价（元）", "Goods given out, valued in yuan"),
+            "internal_transfers_yuan": ("内部拨付（元）", "Disbursed to a county of the same unit: neither spent nor raised"),
+            "months_reported": ("已报月数", "Months of the year with an accepted monthly drop"),
+        },
+        calculated=[],
+        metrics=[
+            # one row per group in the table below (its grain), so a SUM is the row's own figure and an
+            # unknown opening balance stays empty rather than 0
+            ("opening", "SUM(opening_balance_yuan)", "年初结余（元）", "Opening balance, yuan", ",.2f"),
+            ("incoming", "SUM(incoming_yuan)", "到位资金（元）", "Incoming cash, yuan", ",.2f"),
+            ("spent", "SUM(spent_yuan)", "支出（元）", "Cash spent, yuan", ",.2f"),
+            ("closing", "SUM(closing_balance_yuan)", "年末结余（元）", "Closing balance = opening + incoming - spent, yuan",
+             ",.2f"),
+            ("months", "MAX(months_reported)", "已报月数", "Months of the year reported", "d"),
+        ],
+    ),
     "target_completion": dict(
-        # a view of the mart with the latest year marked: Superset refuses sub-queries in a chart's filters
-        sql=LATEST_SQL.format(t="rpt_target_completion"),
+        # a view of the mart with the latest year marked (Superset refuses sub-queries in a chart's filters)
+        # and the program's and indicator's names, so a chart can keep unlike indicators apart by name
+        sql=("SELECT t.*, p.name_zh AS program_name_zh, i.name_zh AS indicator_name_zh, i.unit AS indicator_unit,\n"
+             "       p.name_zh || '·' || i.name_zh AS program_indicator,\n"
+             "       t.year = max(t.year) OVER () AS is_latest_year\n"
+             "FROM marts.rpt_target_completion t\n"
+             "LEFT JOIN marts.dim_program p ON p.program_code = t.program_code\n"
+             "LEFT JOIN marts.dim_indicator i ON i.indicator_code = t.indicator_code"),
         description="Annual targets against actuals per region level, region, program and indicator "
-                    "(marts.rpt_target_completion, contract v2).",
+                    "(marts.rpt_target_completion, contract v3). Indicators count different things (person-times, "
+                    "persons, yuan...): compare a completion rate with the share of the year gone, never average "
+                    "rates over indicators.",
         labels={
             **REGION_YEAR_LABELS,
             "program_code": ("项目代码", "Program code"),
             "indicator_code": ("指标代码", "Indicator code"),
-            "target_value": ("目标值", "Target for the year"),
-            "actual_value": ("完成值", "Actual so far"),
-            "completion_rate": ("完成率", "Actual / target (fraction)"),
+            "target_value": ("目标值", "Target for the year, in the indicator's unit"),
+            "actual_value": ("完成值", "Actual so far; DISTINCT_PERSONS empty when persons cannot be counted"),
+            "completion_rate": ("完成率", "Actual / target (fraction); empty when the actual is unknown"),
             "year_elapsed_share": ("时间进度", "Share of the year gone (fraction), to read a completion rate against"),
+            "numerator_source": ("人数来源", "For DISTINCT_PERSONS: persons_ytd (本年累计) or line_list; empty when "
+                                 "persons cannot be counted"),
+            "as_of_period": ("数据截至", "The newest month among the counts added"),
+            "months_reported": ("已报月数", "Months of the year with an accepted monthly drop"),
+            "months_reported_prior_year": ("上年已报月数", "The same for the year before"),
+            "program_name_zh": ("项目", "Program"),
+            "indicator_name_zh": ("指标", "Indicator"),
+            "indicator_unit": ("单位", "Unit of the indicator's target and actual"),
+            "program_indicator": ("项目·指标", "Program and indicator: a completion rate belongs to one of them"),
             "is_latest_year": ("最新年度", "The latest year in the mart"),
         },
         calculated=[],
         metrics=[
-            ("target", "SUM(target_value)", "目标值", "Target", ",.0f"),
-            ("actual", "SUM(actual_value)", "完成值", "Actual", ",.0f"),
+            ("target", "SUM(target_value)", "目标值", "Target (add only within one indicator)", ",.0f"),
+            ("actual", "SUM(actual_value)", "完成值", "Actual (add only within one indicator)", ",.0f"),
             ("completion", "SUM(actual_value) / NULLIF(SUM(target_value), 0)", "完成率",
-             "Actual / target", ".1%"),
-            ("avg_completion", "AVG(completion_rate)", "平均完成率",
-             "Mean completion rate over indicators", ".1%"),
+             "Actual / target of one indicator", ".1%"),
             ("elapsed", "MAX(year_elapsed_share)", "时间进度", "Share of the year gone", ".1%"),
+            ("months", "MIN(months_reported)", "已报月数", "Months of the year reported", "d"),
         ],
     ),
     "coverage": dict(
-        sql=LATEST_SQL.format(t="rpt_coverage"),
-        description="Distinct eligible persons reached against the population of the program's group, per "
-                    "region level and region (marts.rpt_coverage, contract v2).",
+        sql=("SELECT c.*, p.name_zh AS program_name_zh, c.year = max(c.year) OVER () AS is_latest_year\n"
+             "FROM marts.rpt_coverage c\n"
+             "LEFT JOIN marts.dim_program p ON p.program_code = c.program_code"),
+        description="Distinct persons reached this year (本年累计 persons_ytd, or a complete line list) against the "
+                    "population of the program's group, per region level and region (marts.rpt_coverage, contract "
+                    "v3); empty, never 0, where persons cannot be counted.",
         labels={
             **REGION_YEAR_LABELS,
             "program_code": ("项目代码", "Program code"),
+            "program_name_zh": ("项目", "Program"),
             "population_group_code": ("人群代码", "Population group of the program"),
-            "persons_reached": ("覆盖人数", "Distinct eligible persons reached"),
+            "persons_reached": ("覆盖人数", "Distinct persons reached this year; empty when they cannot be counted"),
             "population": ("人口基数", "Population of the group"),
-            "coverage_rate": ("覆盖率", "Persons reached / population (fraction); null without a denominator"),
+            "coverage_rate": ("覆盖率", "Persons reached / population (fraction); empty without a numerator or a "
+                              "denominator"),
+            "numerator_source": ("人数来源", "persons_ytd (本年累计), line_list (complete line lists only) or empty"),
+            "as_of_period": ("数据截至", "The newest month among the counts added"),
+            "months_reported": ("已报月数", "Months of the year with an accepted monthly drop"),
+            "months_reported_prior_year": ("上年已报月数", "The same for the year before"),
             "is_latest_year": ("最新年度", "The latest year in the mart"),
         },
         calculated=[],
         metrics=[
             ("persons", "SUM(persons_reached)", "覆盖人数", "Distinct persons reached (do not add across regions' levels)", ",d"),
             ("population_sum", "SUM(population)", "人口基数", "Population", ",.0f"),
+            # two decimals of a percent: a county's screening coverage is a few per cent, not 0.00%
             ("coverage", "SUM(persons_reached) / NULLIF(SUM(population), 0)", "覆盖率",
              "Persons reached / population", ".2%"),
+        ],
+    ),
+    "org_coverage": dict(
+        requires="rpt_org_coverage",  # contract v3's grassroots mart; left out while the warehouse lacks it
+        sql=("SELECT o.*, CASE o.measure\n"
+             "         WHEN 'townships_with_federation' THEN '乡镇(街道)建妇联'\n"
+             "         WHEN 'villages_with_federation' THEN '村(社区)建妇联'\n"
+             "         WHEN 'villages_with_womens_home' THEN '村(社区)建妇女之家'\n"
+             "         WHEN 'committees_with_women' THEN '“两委”有女性'\n"
+             "         WHEN 'chairs_in_committee' THEN '妇联主席进“两委”'\n"
+             "         ELSE o.measure END AS measure_zh,\n"
+             "       o.year = max(o.year) OVER () AS is_latest_year\n"
+             "FROM marts.rpt_org_coverage o"),
+        description="Grassroots organisational coverage at the year's end (基层组织覆盖): townships and villages with a "
+                    "federation, a women's home, a woman on the village committees (两委), the chair on them; per "
+                    "region level and region, with the counties fully covered (marts.rpt_org_coverage, contract v3).",
+        labels={
+            **REGION_YEAR_LABELS,
+            "measure": ("指标代码", "townships_with_federation, villages_with_federation, villages_with_womens_home, "
+                        "committees_with_women, chairs_in_committee"),
+            "measure_zh": ("指标", "What is covered"),
+            "covered": ("已覆盖", "Townships or villages covered"),
+            "total": ("总数", "Townships or villages there are (of the counties that reported the measure)"),
+            "coverage_rate": ("覆盖率", "Covered / total (fraction)"),
+            "is_fully_covered": ("全覆盖", "Covered = total > 0"),
+            "counties": ("县数", "County-level regions under the row that reported the measure"),
+            "counties_fully_covered": ("全覆盖县数", "Of them, the counties at 100%"),
+            "is_latest_year": ("最新年度", "The latest year in the mart"),
+        },
+        calculated=[],
+        metrics=[
+            ("org_covered", "SUM(covered)", "已覆盖", "Covered", ",d"),
+            ("org_total", "SUM(total)", "总数", "Total", ",d"),
+            ("org_coverage", "SUM(covered)::numeric / NULLIF(SUM(total), 0)", "覆盖率", "Covered / total", ".1%"),
+            ("counties_full", "SUM(counties_fully_covered)", "全覆盖县数", "Counties at 100%", ",d"),
+            ("counties_reporting", "SUM(counties)", "县数", "Counties that reported the measure", ",d"),
+            ("counties_full_share", "SUM(counties_fully_covered)::numeric / NULLIF(SUM(counties), 0)",
+             "全覆盖县占比", "Counties at 100% / counties that reported", ".0%"),
+        ],
+    ),
+    "year_over_year": dict(
+        sql=("SELECT y.*, p.name_zh AS program_name_zh, y.period = max(y.period) OVER () AS is_latest_period\n"
+             "FROM marts.rpt_year_over_year y\n"
+             "LEFT JOIN marts.dim_program p ON p.program_code = y.program_code"),
+        description="Year to date against the same months a year earlier (marts.rpt_year_over_year, contract v3): "
+                    "the months reported in both years are shown, and a change over unequal months is empty, "
+                    "never a decline.",
+        labels={
+            "period": ("报送期", "Year to date up to this month, YYYY-MM"),
+            "region_level": REGION_YEAR_LABELS["region_level"],
+            "region_code": REGION_YEAR_LABELS["region_code"],
+            "region_name_zh": REGION_YEAR_LABELS["region_name_zh"],
+            "region_name_en": REGION_YEAR_LABELS["region_name_en"],
+            "program_code": ("项目代码", "Program code"),
+            "program_name_zh": ("项目", "Program"),
+            "measure": ("指标", "What is counted"),
+            "value_ytd": ("本年累计", "Year to date"),
+            "value_ytd_prior_year": ("上年同期", "The same months a year earlier"),
+            "months_reported": ("已报月数", "Months of the year up to the period with an accepted monthly drop"),
+            "months_reported_prior_year": ("上年已报月数", "The same for the year before"),
+            "change": ("增减", "value_ytd - value_ytd_prior_year; empty over unequal months"),
+            "change_rate": ("增减率", "change / prior year (fraction); empty over unequal months"),
+            "is_latest_period": ("最新报送期", "The latest period in the mart"),
+        },
+        calculated=[],
+        metrics=[
+            # one row per group at the table's grain: MAX keeps an empty change empty
+            ("ytd", "MAX(value_ytd)", "本年累计", "Year to date", ",.0f"),
+            ("ytd_prior", "MAX(value_ytd_prior_year)", "上年同期", "Same months a year earlier", ",.0f"),
+            ("months_now", "MAX(months_reported)", "已报月数", "Months reported this year", "d"),
+            ("months_prior", "MAX(months_reported_prior_year)", "上年已报月数", "Months reported a year earlier", "d"),
+            ("yoy_change_rate", "MAX(change_rate)", "增减率", "Change rate; empty over unequal months", "+.1%"),
         ],
     ),
     "rpt_reporting_completeness": dict(
@@ -271,55 +407,116 @@ BAR = dict(xAxisForceCategorical=True, row_limit=10000, order_desc=True, orienta
 CHARTS = {
     "funds_by_quarter": (
         "按季度募集与支出（现金、实物分列） Funds raised and spent by quarter",
-        "Cash and in-kind raised and spent per quarter; internal transfers are not spent (rpt_funds_balance).",
-        "echarts_timeseries_bar", "rpt_funds_balance",
+        "Cash and in-kind raised and spent per quarter; internal transfers are not spent, an opening balance is "
+        "neither raised nor spent (rpt_funds_monthly).",
+        "echarts_timeseries_bar", "rpt_funds_monthly",
         dict(BAR, x_axis="quarter", metrics=["raised_cash", "spent_cash", "raised_in_kind", "spent_in_kind"],
              groupby=[], adhoc_filters=[], x_axis_title="季度", x_axis_title_margin=15)),
     "funds_pivot": (
         "报告单位 × 项目 × 季度 资金收支 Funds by reporting unit, program and quarter",
-        "Rows: reporting unit and program; columns: quarter. Cash and in-kind kept apart (rpt_funds_balance).",
-        "pivot_table_v2", "rpt_funds_balance",
+        "Rows: reporting unit and program; columns: quarter. Cash and in-kind kept apart (rpt_funds_monthly).",
+        "pivot_table_v2", "rpt_funds_monthly",
         dict(groupbyRows=["prefecture_name_zh", "program_name_zh"], groupbyColumns=["quarter"],
              metrics=["raised_cash", "spent_cash", "raised_in_kind", "spent_in_kind", "internal_transfers"],
              metricsLayout="COLUMNS", aggregateFunction="Sum", valueFormat=",.0f", adhoc_filters=[],
              row_limit=10000, order_desc=True, rowTotals=False, colTotals=True, rowSubTotals=True,
              transposePivot=False, combineMetric=False)),
-    "completion_by_unit": (
-        "各报告单位平均目标完成率（本年度） Mean target completion by reporting unit",
-        "Mean completion rate over the programs' indicators, latest year, region_level = reporting_unit; "
-        "the line of the year gone is in the table below.",
-        "echarts_timeseries_bar", "target_completion",
-        dict(BAR, x_axis="region_name_zh", metrics=["avg_completion", "elapsed"], groupby=[],
-             y_axis_format=".0%", xAxisLabelRotation=45,
-             adhoc_filters=[eq_filter("region_level", "reporting_unit"),
-                            sql_filter("is_latest_year")])),
+    "funds_balance_table": (
+        "年度资金结余：年初结余 + 到位资金 − 支出 = 年末结余 Yearly cash balance",
+        "Per reporting unit, program, fund source and year, cash only: opening balance (declared in January, else "
+        "the previous year's closing; empty in a first year without one) + incoming - spent = closing; "
+        "结余口径 says which (rpt_funds_balance).",
+        "table", "rpt_funds_balance",
+        dict(query_mode="aggregate",
+             groupby=["year", "prefecture_name_zh", "program_name_zh", "fund_source_name_zh", "balance_basis"],
+             metrics=["opening", "incoming", "spent", "closing", "months"], all_columns=[], percent_metrics=[],
+             adhoc_filters=[], order_by_cols=[], timeseries_limit_metric="closing",
+             row_limit=1000, server_page_length=10, order_desc=True, table_timestamp_format="smart_date",
+             show_cell_bars=False, color_pn=True, include_search=True, allow_render_html=False)),
+    "completion_heatmap": (
+        "目标完成率：报告单位 × 项目·指标（本年度） Target completion per program and indicator",
+        "Actual / target of each program's indicator, latest year, region_level = reporting_unit. Indicators "
+        "count unlike things (person-times, persons, yuan), so each keeps its own cell; read a rate against the "
+        "share of the year gone (时间进度, in the table below). Empty where persons cannot be counted.",
+        "heatmap_v2", "target_completion",
+        dict(x_axis="program_indicator", groupby="region_name_zh", metric="completion",
+             adhoc_filters=[eq_filter("region_level", "reporting_unit"), sql_filter("is_latest_year"),
+                            sql_filter("completion_rate IS NOT NULL")],
+             row_limit=10000, linear_color_scheme="schemeRdYlGn", normalize_across="heatmap", normalized=False,
+             show_values=True, show_legend=True, legend_type="continuous", sort_x_axis="alpha_asc",
+             sort_y_axis="alpha_asc", y_axis_format=".0%", xscale_interval=-1, yscale_interval=-1,
+             x_axis_label_rotation=45, left_margin="auto", bottom_margin="auto", value_bounds=[0, 1],
+             show_percentage=False)),
     "coverage_by_unit": (
         "各报告单位项目覆盖率（本年度） Coverage by reporting unit and program",
-        "Distinct eligible persons reached / population of the program's group, latest year, "
-        "region_level = reporting_unit (rpt_coverage).",
+        "Distinct persons reached this year (本年累计 persons_ytd, or a complete line list) / population of the "
+        "program's group, latest year, region_level = reporting_unit (rpt_coverage). A program whose persons "
+        "cannot be counted has no bar, not a bar at 0.",
         "echarts_timeseries_bar", "coverage",
-        dict(BAR, x_axis="region_name_zh", metrics=["coverage"], groupby=["program_code"], y_axis_format=".2%", xAxisLabelRotation=45,
-             adhoc_filters=[eq_filter("region_level", "reporting_unit"),
-                            sql_filter("is_latest_year")])),
+        dict(BAR, x_axis="region_name_zh", metrics=["coverage"], groupby=["program_name_zh"], y_axis_format=".2%",
+             xAxisLabelRotation=45, show_value=True,
+             adhoc_filters=[eq_filter("region_level", "reporting_unit"), sql_filter("is_latest_year"),
+                            sql_filter("coverage_rate IS NOT NULL")])),
     "completion_table": (
         "目标完成明细（报告单位） Target completion by reporting unit, program and indicator",
-        "Target, actual, completion rate and the share of the year gone (rpt_target_completion, "
-        "region_level = reporting_unit).",
+        "Target, actual, completion rate, the share of the year gone, where distinct persons come from and the "
+        "months reported (rpt_target_completion, region_level = reporting_unit).",
         "table", "target_completion",
-        dict(query_mode="aggregate", groupby=["year", "region_name_zh", "program_code", "indicator_code"],
-             metrics=["target", "actual", "completion", "elapsed"], all_columns=[], percent_metrics=[],
+        dict(query_mode="aggregate",
+             groupby=["year", "region_name_zh", "program_name_zh", "indicator_name_zh", "indicator_unit",
+                      "numerator_source"],
+             metrics=["target", "actual", "completion", "elapsed", "months"], all_columns=[], percent_metrics=[],
              adhoc_filters=[eq_filter("region_level", "reporting_unit")], order_by_cols=[],
              row_limit=1000, server_page_length=10, order_desc=True, table_timestamp_format="smart_date",
              show_cell_bars=True, color_pn=True, include_search=True, allow_render_html=False)),
     "coverage_table": (
         "覆盖明细（地市） Coverage by prefecture, program and group",
-        "Persons reached, population and coverage per prefecture (rpt_coverage, region_level = prefecture).",
+        "Persons reached, population and coverage per prefecture, with where the persons come from and as of "
+        "which month; empty where they cannot be counted (rpt_coverage, region_level = prefecture).",
         "table", "coverage",
-        dict(query_mode="aggregate", groupby=["year", "region_name_zh", "program_code", "population_group_code"],
+        dict(query_mode="aggregate",
+             groupby=["year", "region_name_zh", "program_name_zh", "population_group_code", "numerator_source",
+                      "as_of_period"],
              metrics=["persons", "population_sum", "coverage"], all_columns=[], percent_metrics=[],
              adhoc_filters=[eq_filter("region_level", "prefecture")], order_by_cols=[],
              row_limit=1000, server_page_length=10, order_desc=True, table_timestamp_format="smart_date",
              show_cell_bars=True, color_pn=True, include_search=True, allow_render_html=False)),
+    "org_coverage_by_unit": (
+        "基层组织覆盖率：各报告单位（最新年度） Grassroots organisational coverage by reporting unit",
+        "Townships and villages with a federation, villages with a women's home, with a woman on the 两委, with "
+        "the chair on the 两委, as a share of those there are; latest year-end, region_level = reporting_unit "
+        "(rpt_org_coverage; Ili's 全州 is 州直 + 塔城 + 阿勒泰).",
+        "echarts_timeseries_bar", "org_coverage",
+        # values on the bars: most are 90-100%, which the axis alone does not tell apart; one decimal, so that
+        # 99.6% never rounds to a 100% that would claim full coverage
+        dict(BAR, x_axis="region_name_zh", metrics=["org_coverage"], groupby=["measure_zh"], y_axis_format=".1%",
+             xAxisLabelRotation=45, y_axis_bounds=[0, 1], show_value=True,
+             adhoc_filters=[eq_filter("region_level", "reporting_unit"), sql_filter("is_latest_year")])),
+    "org_coverage_table": (
+        "基层组织覆盖明细与全覆盖县（报告单位） Grassroots coverage and counties fully covered",
+        "Covered / total per reporting unit and measure, latest year-end, and how many of the counties that "
+        "reported the measure are at 100% (rpt_org_coverage, region_level = reporting_unit).",
+        "table", "org_coverage",
+        dict(query_mode="aggregate", groupby=["year", "region_name_zh", "measure_zh"],
+             metrics=["org_covered", "org_total", "org_coverage", "counties_full", "counties_reporting",
+                      "counties_full_share"], all_columns=[], percent_metrics=[],
+             adhoc_filters=[eq_filter("region_level", "reporting_unit"), sql_filter("is_latest_year")],
+             order_by_cols=[], row_limit=1000, server_page_length=10, order_desc=True,
+             table_timestamp_format="smart_date", show_cell_bars=True, color_pn=True, include_search=True,
+             allow_render_html=False)),
+    "yoy_table": (
+        "同比（报告单位，最新报送期） Year to date against a year earlier",
+        "Year to date and the same months a year earlier, with the months each year reported; a change over "
+        "unequal months is empty, never a decline (rpt_year_over_year, region_level = reporting_unit, latest "
+        "period).",
+        "table", "year_over_year",
+        dict(query_mode="aggregate", groupby=["period", "region_name_zh", "program_name_zh", "measure"],
+             metrics=["ytd", "ytd_prior", "months_now", "months_prior", "yoy_change_rate"], all_columns=[],
+             percent_metrics=[],
+             adhoc_filters=[eq_filter("region_level", "reporting_unit"), sql_filter("is_latest_period")],
+             order_by_cols=[], row_limit=1000, server_page_length=10, order_desc=True,
+             table_timestamp_format="smart_date", show_cell_bars=False, color_pn=True, include_search=True,
+             allow_render_html=False)),
     "completeness_heatmap": (
         "报送完整性：地市 × 月份（3按时 2迟报 1被拒 0未报） Reporting completeness",
         "Per prefecture and month, last 24 months: 3 accepted on time, 2 accepted late, "
@@ -368,9 +565,12 @@ CHARTS = {
 DASHBOARDS = {
     "halfsky-funds-targets": (
         "半边天 · 资金与目标 (halfsky funds & targets)",
-        [[("funds_by_quarter", 12)], [("funds_pivot", 12)],
-         [("completion_by_unit", 6), ("coverage_by_unit", 6)],
-         [("completion_table", 6), ("coverage_table", 6)]]),
+        # full width from the balance on: the tables have a dozen columns, and the rates' labels need room
+        [[("funds_by_quarter", 12)], [("funds_pivot", 12)], [("funds_balance_table", 12)],
+         [("completion_heatmap", 12)], [("completion_table", 12)],
+         [("coverage_by_unit", 12)], [("coverage_table", 12)],
+         [("org_coverage_by_unit", 12)], [("org_coverage_table", 12)],
+         [("yoy_table", 12)]]),
     "halfsky-reporting-beneficiaries": (
         "半边天 · 报送与受益 (halfsky reporting & beneficiaries)",
         [[("completeness_heatmap", 12)], [("rejected_heatmap", 6), ("beneficiaries_by_group", 6)],
@@ -386,8 +586,10 @@ def chart_yaml(key: str) -> dict:
                 dataset_uuid=uid("dataset", f"{SCHEMA}.{ds}"))
 
 
-def dashboard_yaml(slug: str) -> dict:
-    title, rows = DASHBOARDS[slug]
+def dashboard_yaml(slug: str, charts: set[str]) -> dict:
+    """The dashboard with the ``charts`` of its rows that are built (a row left empty is dropped)."""
+    title, all_rows = DASHBOARDS[slug]
+    rows = [r for r in ([(key, width) for key, width in row if key in charts] for row in all_rows) if r]
     pos = {"DASHBOARD_VERSION_KEY": "v2",
            "ROOT_ID": {"type": "ROOT", "id": "ROOT_ID", "children": ["GRID_ID"]},
            "GRID_ID": {"type": "GRID", "id": "GRID_ID", "children": [], "parents": ["ROOT_ID"]},
@@ -436,12 +638,23 @@ def main() -> None:
         impersonate_user=False, configuration_method="sqlalchemy_form", uuid=uid("database", DB_NAME),
         version="1.0.0"))
     with psycopg.connect(dsn) as conn:
-        for name, spec in DATASETS.items():
-            dump(OUT / "datasets" / DB_NAME / f"{name}.yaml", dataset_yaml(conn, name, spec))
+        relations = {r[0] for r in conn.execute(
+            "select table_name from information_schema.tables where table_schema = %s", (SCHEMA,)).fetchall()}
+        # a dataset whose mart this warehouse does not have yet (an older checkout) is left out with its charts,
+        # so the other dashboards still build; say so, since the committed YAML should have them all
+        datasets = {name for name, spec in DATASETS.items() if "requires" not in spec or spec["requires"] in relations}
+        for name in DATASETS.keys() - datasets:
+            print(f"warning: marts.{DATASETS[name]['requires']} is not in this warehouse: dataset {name} and its "
+                  "charts left out")
+        for name in DATASETS:
+            if name in datasets:
+                dump(OUT / "datasets" / DB_NAME / f"{name}.yaml", dataset_yaml(conn, name, DATASETS[name]))
+    charts = {key for key, chart in CHARTS.items() if chart[3] in datasets}
     for key in CHARTS:
-        dump(OUT / "charts" / f"{key}.yaml", chart_yaml(key))
+        if key in charts:
+            dump(OUT / "charts" / f"{key}.yaml", chart_yaml(key))
     for slug in DASHBOARDS:
-        dump(OUT / "dashboards" / f"{slug}.yaml", dashboard_yaml(slug))
+        dump(OUT / "dashboards" / f"{slug}.yaml", dashboard_yaml(slug, charts))
     print(f"wrote {sum(1 for _ in OUT.rglob('*.yaml'))} files under {OUT}")
 
 
