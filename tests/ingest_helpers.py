@@ -34,6 +34,19 @@ def ingest_all(dsn: str, root: Path, quarantine: Path, as_of: datetime = AS_OF, 
     return {"work": work, "skipped": skipped, "outcomes": outcomes}
 
 
+def verdicts_by_path(dsn: str, paths: list[str]) -> dict[str, tuple[str, list[str]]]:
+    """Drop path -> (status, sorted 'rule:field' of every finding): a verdict as a test compares it."""
+    import psycopg
+
+    with psycopg.connect(dsn) as conn:
+        rows = conn.execute("""select s.drop_path, s.status,
+                                      coalesce(array_agg(f.rule || ':' || coalesce(f.field, '') order by f.rule, f.field)
+                                               filter (where f.rule is not null), '{}')
+                               from ingest.submissions as s left join ingest.drop_findings as f using (submission_id)
+                               where s.drop_path = any(%s) group by 1, 2""", (list(paths),)).fetchall()
+    return {path: (status, list(findings)) for path, status, findings in rows}
+
+
 AIRFLOW = str(Path(sys.executable).with_name("airflow"))
 
 

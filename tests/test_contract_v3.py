@@ -16,7 +16,7 @@ import psycopg
 import pytest
 
 import hostile_drops as hd
-from ingest_helpers import AS_OF, ingest_all
+from ingest_helpers import AS_OF, ingest_all, verdicts_by_path
 
 UNIT, ERENHOT, XILINHOT = "152500", "152501", "152502"  # 锡林郭勒盟, 二连浩特市, 锡林浩特市
 GIRL_15 = hd.id_number("15250120080101002")  # born 2008, 17th digit even: a girl of 15 in 2023
@@ -94,12 +94,7 @@ def v3(dimensions, tmp_path_factory):
             hd.arrived(path, datetime.fromisoformat(f"{when}T10:00:00+08:00"))
         rel[key] = str(drop.relative_to(root))
     ingest_all(dimensions, root, root.parent / "quarantine", as_of=AS_OF)
-    with psycopg.connect(dimensions) as conn:
-        rows = conn.execute("""select s.drop_path, s.status,
-                                      coalesce(array_agg(f.rule || ':' || coalesce(f.field, '')) filter (where f.rule is not null), '{}')
-                               from ingest.submissions as s left join ingest.drop_findings as f using (submission_id)
-                               where s.drop_path = any(%s) group by 1, 2""", (list(rel.values()),)).fetchall()
-    by_path = {path: (status, sorted(findings)) for path, status, findings in rows}
+    by_path = verdicts_by_path(dimensions, list(rel.values()))
     from halfsky import pipeline
 
     pipeline.build_marts(AS_OF, dimensions)

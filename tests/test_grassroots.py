@@ -14,7 +14,7 @@ import psycopg
 import pytest
 
 import hostile_drops as hd
-from ingest_helpers import AS_OF, ingest_all
+from ingest_helpers import AS_OF, ingest_all, verdicts_by_path
 
 YEAR = "2022"
 ON_TIME = datetime.fromisoformat("2023-01-20T10:00:00+08:00")  # year-end forms are due 31 January 2023
@@ -118,13 +118,7 @@ def drops(dimensions, tmp_path_factory):
         rel[key] = _arrived(write(root, unit, name), datetime.fromisoformat("2023-01-10T10:00:00+08:00"))
     ingest_all(dimensions, root, root.parent / "quarantine", as_of=AS_OF)
     rel = {key: str(path.relative_to(root)) for key, path in rel.items()}
-    with psycopg.connect(dimensions) as conn:
-        rows = conn.execute("""select s.drop_path, s.status,
-                                      coalesce(array_agg(f.rule || ':' || coalesce(f.field, '') order by f.rule, f.field)
-                                               filter (where f.rule is not null), '{}')
-                               from ingest.submissions as s left join ingest.drop_findings as f using (submission_id)
-                               where s.drop_path = any(%s) group by 1, 2""", (list(rel.values()),)).fetchall()
-    by_path = {path: (status, list(findings)) for path, status, findings in rows}
+    by_path = verdicts_by_path(dimensions, list(rel.values()))
     return {"dsn": dimensions, "paths": rel, **{key: by_path[path] for key, path in rel.items()}}
 
 

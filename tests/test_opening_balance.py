@@ -15,7 +15,7 @@ import psycopg
 import pytest
 
 import hostile_drops as hd
-from ingest_helpers import AS_OF, ingest_all
+from ingest_helpers import AS_OF, ingest_all, verdicts_by_path
 
 UNIT, COUNTY = "152900", "152921"  # 阿拉善盟, 阿拉善左旗
 
@@ -69,13 +69,7 @@ def verdicts(dimensions, tmp_path_factory):
                           datetime.fromisoformat(f"2023-02-01T10:0{minute}:00+08:00"))
         rel[key] = str(path.relative_to(root))
     ingest_all(dimensions, root, root.parent / "quarantine", as_of=AS_OF)
-    with psycopg.connect(dimensions) as conn:
-        rows = conn.execute("""select s.drop_path, s.status,
-                                      coalesce(array_agg(f.rule || ':' || coalesce(f.field, '') order by f.rule, f.field)
-                                               filter (where f.rule is not null), '{}')
-                               from ingest.submissions as s left join ingest.drop_findings as f using (submission_id)
-                               where s.drop_path = any(%s) group by 1, 2""", (list(rel.values()),)).fetchall()
-    by_path = {path: (status, list(findings)) for path, status, findings in rows}
+    by_path = verdicts_by_path(dimensions, list(rel.values()))
     return {"dsn": dimensions, **{key: by_path[path] for key, path in rel.items()}}
 
 
