@@ -24,12 +24,11 @@ from halfsky.forms import FORMS
 from halfsky.judge import Verdict
 from halfsky.outliers import outlier_findings
 from halfsky.periods import is_month
-from halfsky.reference.code_lists import ReferenceData
 from halfsky.reference.divisions import allowed_region_codes
 from halfsky.rules import Finding
 
 
-def history_findings(conn: psycopg.Connection, submission_id: int, verdict: Verdict, ref: ReferenceData) -> list[Finding]:
+def history_findings(conn: psycopg.Connection, submission_id: int, verdict: Verdict) -> list[Finding]:
     findings = forms_dropped_by_correction(conn, submission_id, verdict)
     if not is_month(verdict.period):
         return findings

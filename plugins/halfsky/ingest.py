@@ -429,7 +429,7 @@ def accept(conn: psycopg.Connection, submission_id: int, verdict: Verdict, as_of
         crossings = None
         if status == "accepted":  # judged against the history as it now stands, this drop in it
             with stage("history"):
-                verdict.findings += history_findings(conn, submission_id, verdict, reference_data())
+                verdict.findings += history_findings(conn, submission_id, verdict)
                 if is_month(verdict.period):  # last: it waits for other drops' cap decisions (cash_cap._CAP_LOCK)
                     crossings = cap_crossings(conn, submission_id, replaced, reference_data())
                     verdict.findings += crossings.findings_of(submission_id)
