@@ -44,7 +44,7 @@ COPY --chown=airflow:0 expectations /opt/halfsky/expectations
 # Bytecode now: the containers' user (AIRFLOW_UID) may not be able to write __pycache__.
 # The dbt manifest the DAG is rendered from is made here too (dbt parse connects to nothing).
 RUN python -m compileall -q /opt/halfsky/plugins /opt/halfsky/dags \
- && if python -c "import importlib.util, sys; sys.exit(importlib.util.find_spec('halfsky.dbt_manifest') is None)"; then \
-        HALFSKY_HOME=/tmp/halfsky-build python -m halfsky.dbt_manifest && rm -rf /tmp/halfsky-build; \
+ && if python -c "import importlib.util, sys; sys.exit(importlib.util.find_spec('halfsky.orchestration.dbt_manifest') is None)"; then \
+        HALFSKY_HOME=/tmp/halfsky-build python -m halfsky.orchestration.dbt_manifest && rm -rf /tmp/halfsky-build; \
     fi \
- && python -c "import halfsky.pipeline, halfsky.services"
+ && python -c "import halfsky.orchestration.pipeline, halfsky.orchestration.celery_config, halfsky.orchestration.worker_identity"

@@ -10,13 +10,14 @@ DOCS_PORT ?= 8081
 # make up EXECUTOR=celery [CELERY_WORKERS=2]: CeleryExecutor, Redis broker, workers on this machine (docs/celery.md).
 EXECUTOR ?= local
 CELERY_WORKERS ?= 2
-SERVICES := .venv/bin/python -m halfsky.services
+SERVICES := .venv/bin/python -m halfsky_dev.services
 
-.PHONY: help setup demo test bench soak up down status docs clean
+.PHONY: help setup demo test check bench soak up down status docs clean
 
 help:
 	@echo "make demo   - nightly load of bundled sample data, then a summary of the marts"
 	@echo "make test   - the test suite against a real Postgres, Airflow and dbt"
+	@echo "make check  - the fast lane: tests that need no Postgres and no Airflow (tests/unit), under a minute"
 	@echo "make bench  - halfsky's load speed and memory beside a COPY floor, pandas+GX and Polars peers, and dbt nights"
 	@echo "              (bench/run.py; BENCH_ARGS='--sizes small' for a one-minute smoke run; figures in bench/results/)"
 	@echo "make soak   - 50 nights in a row over a growing, hostile landing tree with SIGKILLs and a Postgres restart;"
@@ -31,15 +32,20 @@ help:
 
 setup:
 	@./scripts/bootstrap.sh
-	@.venv/bin/python -m halfsky.devenv
+	@.venv/bin/python -m halfsky_dev.devenv
 
 demo: setup
-	@$(ENV) .venv/bin/python -m halfsky.demo
+	@$(ENV) .venv/bin/python -m halfsky_dev.demo
 
 test:
 	@./scripts/bootstrap.sh
-	@.venv/bin/python -m halfsky.devenv --no-migrate
+	@.venv/bin/python -m halfsky_dev.devenv --no-migrate
 	@$(ENV) .venv/bin/python -m pytest -n 2 --dist loadfile $(PYTEST_ARGS)
+
+# No database, no Airflow home: only the .venv.
+check:
+	@./scripts/bootstrap.sh
+	@.venv/bin/python -m pytest -n 2 --dist loadfile tests/unit $(PYTEST_ARGS)
 
 bench: setup
 	@$(ENV) .venv/bin/python bench/run.py $(BENCH_ARGS)
@@ -60,12 +66,12 @@ docs: setup
 	@$(ENV) $(SERVICES) docs --port $(DOCS_PORT)
 
 clean: down bi-down
-	@if [ -f .halfsky/pgdata/PG_VERSION ]; then .venv/bin/python -c "from halfsky.local_postgres import *; from pathlib import Path; stop_local_cluster(Path('.halfsky/pgdata'), find_pg_bin_dir())" || true; fi
+	@if [ -f .halfsky/pgdata/PG_VERSION ]; then .venv/bin/python -c "from halfsky_dev.local_postgres import *; from pathlib import Path; stop_local_cluster(Path('.halfsky/pgdata'), find_pg_bin_dir())" || true; fi
 	rm -rf .halfsky
 
 # Superset on http://127.0.0.1:$(BI_PORT) reading the marts as halfsky_analyst, dashboards from deploy/superset/assets.
 BI_PORT ?= 8088
-BI := .venv/bin/python -m halfsky.bi
+BI := .venv/bin/python -m halfsky_dev.bi
 .PHONY: bi bi-check bi-down
 
 bi: setup

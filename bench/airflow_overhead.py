@@ -23,9 +23,9 @@ import uuid
 from datetime import datetime
 from pathlib import Path
 
-from halfsky.devenv import TELEMETRY_OFF, airflow_env
-from halfsky.local_postgres import drop_database, ensure_database
-from halfsky.sample.__main__ import main as generate
+from halfsky_dev.devenv import TELEMETRY_OFF, airflow_env
+from halfsky_dev.local_postgres import drop_database, ensure_database
+from halfsky_dev.sample.__main__ import main as generate
 
 AS_OF = datetime.fromisoformat("2026-10-21T00:00:00+00:00")
 

@@ -3,7 +3,7 @@
 For each history size it makes a throw-away warehouse, writes the history straight into raw.* and
 ingest.submissions with set-based SQL (generate_series; codes from the dbt seeds and the loaded
 divisions; id numbers with a correct GB 11643 check digit computed in SQL), builds the marts once
-(not timed), then times ``halfsky.pipeline.build_marts``, the nightly path, on two nights:
+(not timed), then times ``halfsky.orchestration.pipeline.build_marts``, the nightly path, on two nights:
 
 - "nothing new": no drop arrived since the last build;
 - "one new prefecture-period": one accepted drop of ``new_rows`` rows arrived.
@@ -30,7 +30,7 @@ from pathlib import Path
 
 import psycopg
 
-from halfsky.period_partitions import ensure_raw_partitions
+from halfsky.warehouse.partitions import ensure_raw_partitions
 
 log = logging.getLogger("bench.dbt_nights")
 ROOT = Path(__file__).resolve().parents[1]
@@ -93,7 +93,7 @@ def add_drop(conn: psycopg.Connection, index: int, rows: int, first_seen: dateti
            values (%s, %s, %s, %s, 'json', %s, %s, %s, 'accepted', %s, %s, %s) returning submission_id""",
         (unit, period, name, f"{unit}/{period}/{name}", rows * 100, first_seen - timedelta(hours=3), first_seen,
          first_seen, first_seen, psycopg.types.json.Jsonb(counts))).fetchone()[0]
-    if previous:  # the newest accepted drop of a period supersedes the older ones, as halfsky.ingest.accept does
+    if previous:  # the newest accepted drop of a period supersedes the older ones, as halfsky.ingest.loading.accept does
         conn.execute("update ingest.submissions set status = 'superseded' where submission_id = any(%s)",
                      ([p[0] for p in previous],))
     params = {
@@ -154,7 +154,7 @@ def build_history(dsn: str, history_rows: int, new_rows: int, first_seen: dateti
             conn.execute(f"drop index {index}")
         for i in range(drops):
             add_drop(conn, i, min(new_rows, history_rows - i * new_rows), first_seen - timedelta(days=drops - i))
-    from halfsky.warehouse import ensure_schema
+    from halfsky.warehouse.schema import ensure_schema
 
     ensure_schema(dsn)  # the raw indexes again, built once over the loaded rows
     with psycopg.connect(dsn, autocommit=True) as conn:
@@ -170,8 +170,8 @@ def _count(dsn: str, query: str) -> int:
 def measure_nights(admin_dsn: str, history_rows: list[int], new_rows: int = 200_000) -> list[dict]:
     """Time build_marts on a night with nothing new and on one with a new prefecture-period of ``new_rows``
     rows, over each history size (raw rows already built into the marts). One dict per night."""
-    from halfsky import pipeline
-    from halfsky.local_postgres import drop_database, ensure_database
+    from halfsky.orchestration import pipeline
+    from halfsky_dev.local_postgres import drop_database, ensure_database
 
     if not os.environ.get("HALFSKY_PERSON_HMAC_KEY"):
         os.environ["HALFSKY_PERSON_HMAC_KEY"] = BENCH_KEY
@@ -231,9 +231,9 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
     log.setLevel(logging.INFO)
     if args.dbt_project:
-        import halfsky.dbt_runner
+        import halfsky.warehouse.dbt_runner
 
-        halfsky.dbt_runner.PROJECT_DIR = Path(args.dbt_project).resolve()
+        halfsky.warehouse.dbt_runner.PROJECT_DIR = Path(args.dbt_project).resolve()
     admin = os.environ.get("HALFSKY_ADMIN_DSN")
     if not admin:
         print("HALFSKY_ADMIN_DSN is not set: source .halfsky/env.sh first", file=sys.stderr)

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import polars as pl
 
-from halfsky.forms import CODE, COUNT, DATE, FLAG, FORMS, ID_NUMBER, MEASURE, MONEY, REGION, TEXT, Form
+from halfsky.contract.forms import CODE, COUNT, DATE, FLAG, FORMS, ID_NUMBER, MEASURE, MONEY, REGION, TEXT, Form
 
 SUITES = Path(__file__).resolve().parents[1] / "expectations"
 _FLAGS_TRUE = ["true", "1", "是", "yes", "y"]
@@ -245,9 +245,9 @@ def check(typed: dict[str, pl.DataFrame], parameters: dict, suites: dict[str, li
 
 
 def expectation_parameters(prefecture_code: str, period: str) -> dict:
-    """What halfsky passes its suites: halfsky.judge's own, from the same reference data."""
-    from halfsky.judge import expectation_parameters as halfsky_parameters
-    from halfsky.reference.code_lists import reference_data
+    """What halfsky passes its suites: halfsky.ingest.judging.judge's own, from the same reference data."""
+    from halfsky.ingest.judging.judge import expectation_parameters as halfsky_parameters
+    from halfsky.contract.reference.code_lists import reference_data
 
     return halfsky_parameters(prefecture_code, period, reference_data())
 

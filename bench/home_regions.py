@@ -11,10 +11,10 @@ import time
 from collections import Counter
 from collections.abc import Iterable
 
-from halfsky.id_numbers import check_digit
-from halfsky.reference.code_history import home_regions
-from halfsky.reference.divisions import all_divisions
-from halfsky.reference.gb2260_revisions import revisions
+from halfsky.contract.id_numbers import check_digit
+from halfsky.contract.reference.code_history import home_regions
+from halfsky.contract.reference.divisions import all_divisions
+from halfsky.contract.reference.gb2260_revisions import revisions
 
 LEVELS = ("county", "prefecture", "province", "unknown")
 

@@ -51,8 +51,8 @@ def main(argv: list[str] | None = None) -> int:
     logging.getLogger("halfsky").setLevel(logging.CRITICAL)  # rejections are the point here, not news
 
     from hostile_catalogue import CASES, problems, run_case
-    from halfsky.local_postgres import drop_database, ensure_database
-    from halfsky.warehouse import ensure_schema
+    from halfsky_dev.local_postgres import drop_database, ensure_database
+    from halfsky.warehouse.schema import ensure_schema
 
     admin = os.environ.get("HALFSKY_ADMIN_DSN")
     if not admin:

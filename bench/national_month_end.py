@@ -7,12 +7,12 @@ One command. It builds, under --work (default /tmp/halfsky-national-month-end), 
 nothing of the checkout's own state:
 
 - a reference dir: dbt_project/seeds with reporting_units.csv extended to --units real prefectures
-  (halfsky.reference.divisions; prefectures without counties left out), as HALFSKY_REFERENCE_DIR;
+  (halfsky.contract.reference.divisions; prefectures without counties left out), as HALFSKY_REFERENCE_DIR;
 - a landing zone: one monthly drop per unit for --period (activity, funds and beneficiaries in one drop;
-  xlsx, json and csv folders in turn), written by halfsky.sample's Generator with a deterministic mix of
+  xlsx, json and csv folders in turn), written by halfsky_dev.sample's Generator with a deterministic mix of
   sizes (a few hundred to several thousand rows per form; made once, reused while the parameters match);
 - an Airflow home, a metadata database and a warehouse database of its own (both made anew each run);
-- the four services of ``make up`` (halfsky.services, LocalExecutor, [core] parallelism = --parallelism)
+- the four services of ``make up`` (halfsky_dev.services, LocalExecutor, [core] parallelism = --parallelism)
   on 127.0.0.1:--port with HALFSKY_HOME in the work dir, so their pid files are not the checkout's;
   with --executor celery, CeleryExecutor instead, a Redis broker on 127.0.0.1:6379 and --workers Celery
   workers sharing --parallelism slots (``make up EXECUTOR=celery``). --executor both runs LocalExecutor,
@@ -70,8 +70,8 @@ def build_reference_dir(target: Path, units: int, code: Path) -> list[str]:
     if target.exists():
         shutil.rmtree(target)
     shutil.copytree(code / "dbt_project" / "seeds", target)
-    from halfsky.reference.divisions import all_divisions
-    from halfsky.sample.content import unit_counties
+    from halfsky.contract.reference.divisions import all_divisions
+    from halfsky_dev.sample.content import unit_counties
 
     path = target / "reporting_units.csv"
     with path.open(encoding="utf-8", newline="") as fh:
@@ -101,7 +101,7 @@ def rows_for(code: str, seed: int) -> int:
 
 def generate_landing(root: Path, codes: list[str], period: str, seed: int) -> dict:
     """One monthly drop per unit, by size class (one Generator per class, so formats alternate within it)."""
-    from halfsky.sample.generator import Generator
+    from halfsky_dev.sample.generator import Generator
 
     stamp = root.with_name(root.name + ".params.json")
     params = {"codes": codes, "period": period, "seed": seed, "mix": SIZE_MIX}
@@ -145,8 +145,8 @@ def prepare_code(code: Path, work: Path) -> Path:
 
 
 def service_env(args, work: Path, dags: Path, reference: Path, landing: Path) -> dict[str, str]:
-    from halfsky.devenv import TELEMETRY_OFF, airflow_env
-    from halfsky.local_postgres import drop_database, ensure_database
+    from halfsky_dev.devenv import TELEMETRY_OFF, airflow_env
+    from halfsky_dev.local_postgres import drop_database, ensure_database
 
     admin = os.environ["HALFSKY_ADMIN_DSN"]
     for name in (WAREHOUSE_DB, METADATA_DB):
@@ -247,7 +247,7 @@ def ingest_figures(env: dict, run_id: str) -> dict:
 def import_times() -> dict:
     """Seconds to import each module in a fresh process (the .venv as it is: bytecode or not)."""
     out = {}
-    for module in ("great_expectations", "airflow", "airflow.sdk", "halfsky.pipeline"):
+    for module in ("great_expectations", "airflow", "airflow.sdk", "halfsky.orchestration.pipeline"):
         started = time.perf_counter()
         subprocess.run([str(PYTHON), "-c", f"import {module}"], check=True, capture_output=True)
         out[module] = round(time.perf_counter() - started, 2)
@@ -268,7 +268,7 @@ def run(args) -> dict:
     env = service_env(args, work, dags, reference, work / "landing")
     log("airflow db migrate (not timed)")
     airflow_cli(env, "db", "migrate")
-    services = [str(PYTHON), "-m", "halfsky.services"]
+    services = [str(PYTHON), "-m", "halfsky_dev.services"]
     figures: dict = {"label": args.label, "executor": args.executor, "workers": args.workers if args.executor == "celery" else None,
                      "code": str(args.code), "units": args.units, "period": args.period,
                      "parallelism": args.parallelism, "cores": os.cpu_count(), "landing": landing_info,

@@ -2,7 +2,7 @@
 
     source .halfsky/env.sh && .venv/bin/python bench/outliers.py [--prefectures 19] [--months 18] [--rows 40]
 
-Writes a landing tree with ``python -m halfsky.sample <tree> --prefectures N --months M --prior-year``,
+Writes a landing tree with ``python -m halfsky_dev.sample <tree> --prefectures N --months M --prior-year``,
 ingests it into a throw-away warehouse of its own (process_prefecture, as the night does) and prints:
 
 - the time the history warnings took (halfsky's "history" stage) and the outlier check within it, per drop;
@@ -66,8 +66,9 @@ def months_before(period: str, months: int) -> str:
 def ingest(dsn: str, root: Path, quarantine: Path, as_of) -> dict:
     """Every drop of the tree, batch by batch as the night runs them, with the history stage's time summed
     and the outlier check within it timed apart."""
-    from halfsky import history_warnings, stage_clock
-    from halfsky.ingest import pending_work, process_prefecture
+    from halfsky.ingest.judging import history_warnings
+    from halfsky.ingest import stage_clock
+    from halfsky.ingest.loading import pending_work, process_prefecture
 
     name = "outlier_findings" if hasattr(history_warnings, "outlier_findings") else "_outliers"
     check, outlier_seconds = getattr(history_warnings, name), [0.0]
@@ -91,8 +92,8 @@ def ingest(dsn: str, root: Path, quarantine: Path, as_of) -> dict:
 
 def read_history(dsn: str) -> tuple[dict, dict, dict]:
     """Per unit: its accepted months; per (unit, period): {(key, measure): value} of what the drop sent."""
-    from halfsky.forms import ACTIVITY
-    from halfsky.reference.divisions import allowed_region_codes
+    from halfsky.contract.forms import ACTIVITY
+    from halfsky.contract.reference.divisions import allowed_region_codes
 
     measures = [m for m in ("events", "beneficiaries", "volunteers", "persons_ytd") if m in ACTIVITY.field_names]
     sent: dict = defaultdict(dict)
@@ -165,7 +166,7 @@ def compare(months: dict, sent: dict) -> dict:
 def steady_keys() -> None:
     """What if: each unit's activity keys and funds ledger are drawn once, not once a month, so a key recurs
     every month as a federation's monthly statistics do (the activity values still vary month by month)."""
-    from halfsky.sample import content
+    from halfsky_dev.sample import content
 
     monthly = content.ReportContent._rng
 
@@ -176,10 +177,10 @@ def steady_keys() -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from halfsky import pipeline
-    from halfsky.local_postgres import drop_database, ensure_database
-    from halfsky.sample.__main__ import _default_as_of, main as generate
-    from halfsky.sample.generator import periods_from
+    from halfsky.orchestration import pipeline
+    from halfsky_dev.local_postgres import drop_database, ensure_database
+    from halfsky_dev.sample.__main__ import _default_as_of, main as generate
+    from halfsky_dev.sample.generator import periods_from
 
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--prefectures", type=int, default=19)

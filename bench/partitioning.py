@@ -4,7 +4,7 @@ tables unpartitioned, in one database, one run.
     source .halfsky/env.sh && .venv/bin/python bench/partitioning.py [--months 24 36] [--rows-per-month 150000]
 
 For each history length it builds, in a scratch database, raw.beneficiaries as halfsky makes it (partitioned,
-halfsky.warehouse.raw_table_ddl) and a fact shaped like marts.fct_benefits, partitioned the way the dbt models
+halfsky.warehouse.schema.raw_table_ddl) and a fact shaped like marts.fct_benefits, partitioned the way the dbt models
 are (reference.ensure_period_partition), plus an unpartitioned copy of each with the same indexes, holding the
 same rows: --rows-per-month line-list rows for each of --months months across 330 units. Then it times, on
 both, what a month-end and the analysts do (median of --repeat runs):
@@ -90,7 +90,7 @@ def vacuum_seconds(dsn: str, table: str) -> float:
 
 
 def build(dsn: str, months: list[str], rows: int) -> None:
-    from halfsky.warehouse import ensure_schema
+    from halfsky.warehouse.schema import ensure_schema
 
     ensure_schema(dsn)
     with psycopg.connect(dsn, autocommit=True) as conn:
@@ -191,7 +191,7 @@ def main(argv: list[str] | None = None) -> int:
     sys.path.insert(0, str(REPO / "plugins"))
     import os
 
-    from halfsky.local_postgres import drop_database, ensure_database
+    from halfsky_dev.local_postgres import drop_database, ensure_database
 
     admin = os.environ["HALFSKY_ADMIN_DSN"]
     results = {"measured_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),

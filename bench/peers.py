@@ -6,7 +6,7 @@ PEER is floor, fast, naive, halfsky, prepare (the floor's CSV, untimed) or dbt. 
 tree (root, drops), the admin DSN and where the floor's CSV files are. RESULT.json gets
 ``seconds`` (wall time of the peer's work, without creating its scratch database), ``stages``
 (seconds per stage), ``rows_loaded`` and what the peer made of the drops. Each peer loads into a
-throwaway database of its own (halfsky.local_postgres), dropped at the end.
+throwaway database of its own (halfsky_dev.local_postgres), dropped at the end.
 """
 
 from __future__ import annotations
@@ -41,8 +41,8 @@ class Clock:
 
 @contextmanager
 def scratch_database(admin_dsn: str, peer: str):
-    from halfsky.local_postgres import drop_database, ensure_database
-    from halfsky.warehouse import ensure_schema
+    from halfsky_dev.local_postgres import drop_database, ensure_database
+    from halfsky.warehouse.schema import ensure_schema
 
     name = f"halfsky_bench_{peer}_{uuid.uuid4().hex[:6]}"
     dsn = ensure_database(admin_dsn, name)
@@ -68,7 +68,7 @@ def _register(conn, drop: dict, fmt: str) -> int:
 
 def _errors(failed: dict) -> bool:
     """Whether any failing rule is an error (a warning, e.g. duplicate_cash_benefit, still loads the drop)."""
-    from halfsky.rules import ERROR, RULES
+    from halfsky.contract.rules import ERROR, RULES
 
     return any(RULES[rule].severity == ERROR for rule in failed if rule in RULES) or any(r not in RULES for r in failed)
 
@@ -85,7 +85,7 @@ def _count_raw(dsn: str, schema: str = "raw", prefix: str = "") -> int:
 
 def prepare(job: dict) -> dict:
     import fast_path
-    from halfsky.forms import FORMS
+    from halfsky.contract.forms import FORMS
 
     out = Path(job["floor_dir"])
     out.mkdir(parents=True, exist_ok=True)
@@ -134,7 +134,7 @@ def fast(job: dict) -> dict:
     import psycopg
 
     import fast_path
-    from halfsky.forms import FORMS
+    from halfsky.contract.forms import FORMS
 
     clock = Clock()
     suites = fast_path.load_suites()
@@ -180,7 +180,7 @@ def _naive_context():
     import great_expectations as gx
     from great_expectations.expectations.expectation_configuration import ExpectationConfiguration
 
-    import halfsky.gx_id_number  # noqa: F401  registers expect_column_values_to_be_valid_cn_id_number
+    import halfsky.ingest.judging.gx_id_number  # noqa: F401  registers expect_column_values_to_be_valid_cn_id_number
 
     context = gx.get_context(mode="ephemeral")
     source = context.data_sources.add_pandas("naive")
@@ -200,7 +200,7 @@ def _naive_read(path: Path):
     """form -> DataFrame, as a pandas user reads a drop: codes and text as str, the rest inferred."""
     import pandas as pd
 
-    from halfsky.forms import CODE, FORMS, ID_NUMBER, REGION, TEXT
+    from halfsky.contract.forms import CODE, FORMS, ID_NUMBER, REGION, TEXT
 
     def str_columns(form):
         return {f.name: str for f in form.fields if f.kind in (REGION, CODE, ID_NUMBER, TEXT)}
@@ -227,7 +227,7 @@ def _naive_type(name: str, frame):
     """Dates to datetime64, counts and money to numbers, blanks to missing (NaN/NaT)."""
     import pandas as pd
 
-    from halfsky.forms import COUNT, DATE, FLAG, FORMS, MONEY
+    from halfsky.contract.forms import COUNT, DATE, FLAG, FORMS, MONEY
 
     out = pd.DataFrame(index=frame.index)
     for f in FORMS[name].fields:
@@ -310,9 +310,9 @@ def halfsky(job: dict) -> dict:
     import tempfile
     from datetime import datetime
 
-    import halfsky.gx_validation  # noqa: F401  imported before the clock starts (GX itself loads on the first drop)
-    from halfsky import stage_clock
-    from halfsky.ingest import pending_work, process_prefecture
+    import halfsky.ingest.judging.gx_validation  # noqa: F401  imported before the clock starts (GX itself loads on the first drop)
+    from halfsky.ingest import stage_clock
+    from halfsky.ingest.loading import pending_work, process_prefecture
 
     as_of = datetime.fromisoformat(job["as_of"])
     stages: Counter = Counter()

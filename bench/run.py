@@ -7,7 +7,7 @@ For each size, over the same landing tree (written by halfsky's sample generator
 - fast:    Polars read + the GX suites' rules as vectorised expressions + COPY (bench/fast_path.py);
 - naive:   pandas read (read_csv, read_excel with calamine, json) + GX over the whole DataFrame with the
            same suites (expectations/*.json) + DataFrame.to_sql (SQLAlchemy, postgresql+psycopg);
-- halfsky: the real path, pending_work + process_prefecture, seconds per stage from halfsky.stage_clock;
+- halfsky: the real path, pending_work + process_prefecture, seconds per stage from halfsky.ingest.stage_clock;
 - dbt:     the nights on top of 1M and 10M rows of history (bench/dbt_nights.measure_nights), when that file exists.
 
 Each peer runs in a process of its own, into a throwaway database of its own, one after another; its

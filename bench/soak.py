@@ -5,10 +5,10 @@ What it does, in a work folder of its own (``--work``; kept when something is lo
 
 - halfsky's code copied from the working tree at the start (or ``--code REV``; ``--live`` for none), so edits
   made during an hour's soak do not change it between nights;
-- a Postgres cluster of its own (initdb/pg_ctl as halfsky.local_postgres finds them), so it can restart the
+- a Postgres cluster of its own (initdb/pg_ctl as halfsky_dev.local_postgres finds them), so it can restart the
   server without touching the machine's;
 - a landing tree written night by night from a staging tree that the sample generator writes first
-  (halfsky.sample: ``--dirty`` cells, resubmissions that supersede, byte-identical duplicates, the units'
+  (halfsky_dev.sample: ``--dirty`` cells, resubmissions that supersede, byte-identical duplicates, the units'
   annual plans and year-end resends; the slots that get a resubmission or a duplicate are spread at random).
   Night ``i`` runs as of 02:00 on the 10th or the 21st of a month (two nights a month), and a drop is put in
   the landing tree on the night its arrival time has passed: on-time drops on the 10th, late ones and most
@@ -17,7 +17,7 @@ What it does, in a work folder of its own (``--work``; kept when something is lo
   headers lie, 100,000-deep JSON, NUL bytes, links to /etc/passwd and /dev/zero, a FIFO, a name that is
   not UTF-8, folders of no reporting unit, another unit's drop, a late resend of the same bytes);
 - each night is a child process doing what nightly_load and build_marts do, with the same functions
-  (halfsky.pipeline: prepare_warehouse, discover_drops, ingest_prefecture per batch, summarize_night,
+  (halfsky.orchestration.pipeline: prepare_warehouse, discover_drops, ingest_prefecture per batch, summarize_night,
   purge_personal_data with a 12-month retention so that it purges within the soak, build_marts with dbt;
   build_dimensions until it has succeeded once). About ``--kill-rate`` of the nights get a SIGKILL of the
   child's whole process group (dbt with it) at a random moment inside a stage: ingest, the dbt build, or
@@ -102,8 +102,7 @@ def night_child(job_path: str) -> int:
 
     stage("start")
     logging.basicConfig(level=logging.INFO, stream=sys.stdout, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    from halfsky import pipeline
-
+    from halfsky.orchestration import pipeline
     dsn, as_of = job["dsn"], datetime.fromisoformat(job["as_of"])
     try:
         stage("prepare")
@@ -154,10 +153,10 @@ def night_child(job_path: str) -> int:
 
 
 class Cluster:
-    """A Postgres cluster in the work folder, started with halfsky.local_postgres; restartable."""
+    """A Postgres cluster in the work folder, started with halfsky_dev.local_postgres; restartable."""
 
     def __init__(self, data_dir: Path):
-        from halfsky.local_postgres import find_pg_bin_dir
+        from halfsky_dev.local_postgres import find_pg_bin_dir
 
         self.data_dir = data_dir
         self.bin_dir = find_pg_bin_dir() or self._pgserver_bin()
@@ -181,13 +180,13 @@ class Cluster:
         return None
 
     def start(self) -> str:
-        from halfsky.local_postgres import start_local_cluster
+        from halfsky_dev.local_postgres import start_local_cluster
 
         self.admin_dsn = start_local_cluster(self.data_dir, self.bin_dir)
         return self.admin_dsn
 
     def stop(self, mode: str = "fast") -> None:
-        from halfsky.local_postgres import _run_as, _unprivileged_user
+        from halfsky_dev.local_postgres import _run_as, _unprivileged_user
 
         _run_as(_unprivileged_user(), [str(self.bin_dir / "pg_ctl"), "-D", str(self.data_dir), "-m", mode, "-w", "stop"])
 
@@ -213,7 +212,7 @@ class Cluster:
 @contextmanager
 def counting_tallies():
     """The generator's tallies, counting every row the writers hand them per form (tally.rows)."""
-    from halfsky.sample import generator
+    from halfsky_dev.sample import generator
 
     saved = generator.SlotTally, generator.AnnualTally
 
@@ -238,7 +237,7 @@ def counting_tallies():
 
 
 def soak_generator_class():
-    from halfsky.sample.generator import Generator
+    from halfsky_dev.sample.generator import Generator
 
     class SoakGenerator(Generator):
         """Slots in a seeded random order, so resubmissions, duplicates, formats and late drops are spread over
@@ -254,7 +253,7 @@ def soak_generator_class():
 
 
 def night_times(nights: int, first_period: str) -> list[datetime]:
-    from halfsky.periods import SHANGHAI, next_period
+    from halfsky.contract.periods import SHANGHAI, next_period
 
     out, month = [], next_period(first_period)
     for i in range(nights):
@@ -265,8 +264,8 @@ def night_times(nights: int, first_period: str) -> list[datetime]:
 
 
 def soak_units(count: int, periods: list[str]) -> list[str]:
-    from halfsky.reference.code_lists import reference_data
-    from halfsky.sample.generator import PREFECTURE_ORDER
+    from halfsky.contract.reference.code_lists import reference_data
+    from halfsky_dev.sample.generator import PREFECTURE_ORDER
 
     units = reference_data().units
     ordered = [c for c in PREFECTURE_ORDER if c in units] + sorted(set(units) - set(PREFECTURE_ORDER))
@@ -323,7 +322,7 @@ class Tree:
 
 def stage_tree(work: Path, seed: int, units_n: int, rows: int, nights: list[datetime], resubmissions: float,
                duplicates: float) -> Tree:
-    from halfsky.sample.generator import periods_from
+    from halfsky_dev.sample.generator import periods_from
 
     last = nights[-1]
     months = (last.year - int(FIRST_PERIOD[:4])) * 12 + last.month - int(FIRST_PERIOD[5:7])  # periods due by the last night
@@ -345,7 +344,7 @@ def stage_tree(work: Path, seed: int, units_n: int, rows: int, nights: list[date
 
 def _place(src: Path, target: Path, when: datetime, scratch: Path) -> None:
     """Copy a drop (file or folder) in beside the landing tree, give it its arrival time, then rename it in."""
-    from halfsky.sample.generator import set_received
+    from halfsky_dev.sample.generator import set_received
 
     tmp = scratch / f"incoming-{os.getpid()}-{time.monotonic_ns()}"
     if src.is_dir():
@@ -412,8 +411,8 @@ HOSTILE_KINDS = ("generator_invalid", "billion_laughs", "xxe", "zip_size_lies", 
 
 def put_hostile(tree: Tree, night: int, as_of: datetime, rng: random.Random, used: set[str]) -> list[Expected]:
     """One to three hostile (or merely unlucky) drops, arrived in the hours before ``as_of``."""
-    from halfsky.periods import SHANGHAI, next_period
-    from halfsky.sample.generator import INVALID_KINDS
+    from halfsky.contract.periods import SHANGHAI, next_period
+    from halfsky_dev.sample.generator import INVALID_KINDS
 
     hd = _hostile_module()
     month = f"{as_of.astimezone(SHANGHAI):%Y-%m}"
@@ -684,7 +683,7 @@ def check_drops(dsn: str, tree: Tree) -> dict:
             out["judged_once"] += 1
     out["unexpected"] += sorted(set(by_path) - set(expected))
     out["purged"] = _rows(dsn, "select count(*) from ingest.submissions where personal_data_purged_at is not null")[0][0] \
-        if _has_column(dsn, "ingest", "submissions", "personal_data_purged_at") else None  # halfsky.retention
+        if _has_column(dsn, "ingest", "submissions", "personal_data_purged_at") else None  # halfsky.warehouse.retention
     return out
 
 
@@ -700,7 +699,7 @@ def _same_decision(first: tuple, now: tuple) -> bool:
 
 def check_raw(dsn: str, tree: Tree) -> dict:
     """Raw rows per submission against the rows each drop was written with."""
-    from halfsky.forms import FORMS
+    from halfsky.contract.forms import FORMS
 
     sids = dict(_rows(dsn, "select drop_path, submission_id from ingest.submissions"))
     raw: dict[int, Counter] = defaultdict(Counter)
@@ -903,7 +902,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"soak: {args.nights} nights, seed {args.seed}, kill rate {args.kill_rate:.2f}, at {commit} ({code}) on {host} "
           f"({os.cpu_count()} cores, load {os.getloadavg()[0]:.1f}); work in {work}", flush=True)
 
-    from halfsky.local_postgres import ensure_database
+    from halfsky_dev.local_postgres import ensure_database
 
     script = str(work / "soak.py")  # the nights run this copy: an edit of bench/soak.py meanwhile cannot reach them
     shutil.copyfile(Path(__file__).resolve(), script)

@@ -1,4 +1,4 @@
-"""Landing trees for the bench, written by halfsky's sample generator (halfsky.sample).
+"""Landing trees for the bench, written by halfsky's sample generator (halfsky_dev.sample).
 
 The generator's CLI writes every prefecture's drops with the same number of rows per form and rotates
 the format by slot; the bench needs a given format and a real drop's mix (mostly beneficiaries, a
@@ -9,8 +9,8 @@ keyed by their spec and the generator's source, since the same seed writes the s
 
 The contract has 19 reporting units; a national month-end needs ~330. ``bench_reference_dir``
 copies dbt_project/seeds and extends reporting_units.csv with the real prefecture-level divisions
-(halfsky.reference.divisions) that report for themselves; HALFSKY_REFERENCE_DIR points every
-process of the bench at it (halfsky.reference.code_lists.seed_dir).
+(halfsky.contract.reference.divisions) that report for themselves; HALFSKY_REFERENCE_DIR points every
+process of the bench at it (halfsky.contract.reference.code_lists.seed_dir).
 """
 
 from __future__ import annotations
@@ -52,7 +52,7 @@ class DropSpec:
 
 def bench_reference_dir(base: Path) -> Path:
     """dbt_project/seeds with every prefecture-level division that reports for itself as a reporting unit."""
-    from halfsky.reference.divisions import all_divisions
+    from halfsky.contract.reference.divisions import all_divisions
 
     target = base / "reference"
     if (target / "reporting_units.csv").exists():
@@ -78,14 +78,14 @@ def bench_reference_dir(base: Path) -> Path:
 
 def units() -> list[str]:
     """Reporting units of the (bench) reference data, the contract's first."""
-    from halfsky.reference.code_lists import reference_data
+    from halfsky.contract.reference.code_lists import reference_data
 
     all_units = reference_data().units
     return [c for c in FIRST_UNITS if c in all_units] + sorted(set(all_units) - set(FIRST_UNITS))
 
 
 def _content_class():
-    from halfsky.sample.content import ReportContent
+    from halfsky_dev.sample.content import ReportContent
 
     class BenchContent(ReportContent):
         """A report whose funds ledger has its own size; the line list (and the cash it pays) is ``rows``."""
@@ -106,9 +106,9 @@ def _content_class():
 
 def write_drop(root: str, spec: dict) -> dict[str, int]:
     """Write one drop; returns rows per form as written."""
-    from halfsky.forms import MONTHLY_FORMS
-    from halfsky.sample.generator import set_received
-    from halfsky.sample.writers import WRITERS, Style
+    from halfsky.contract.forms import MONTHLY_FORMS
+    from halfsky_dev.sample.generator import set_received
+    from halfsky_dev.sample.writers import WRITERS, Style
 
     s = DropSpec(**spec)
     content = _content_class()(SEED, s.prefecture, s.period, s.beneficiaries, s.funds)
@@ -125,7 +125,7 @@ def write_drop(root: str, spec: dict) -> dict[str, int]:
 
 
 def _generator_hash() -> str:
-    import halfsky.sample as sample
+    import halfsky_dev.sample as sample
 
     h = hashlib.sha256()
     for p in sorted(Path(sample.__file__).parent.glob("*.py")):

@@ -8,9 +8,9 @@ from pathlib import Path
 import pendulum
 from airflow.sdk import Param, dag, get_current_context, task
 
-from halfsky.dag_defaults import task_defaults
-from halfsky.assets import MARTS, RAW
-from halfsky.dbt_task_group import AS_OF_TASK_ID, dbt_task_group
+from halfsky.orchestration.dag_defaults import task_defaults
+from halfsky.orchestration.assets import MARTS, RAW
+from halfsky.orchestration.dbt_task_group import AS_OF_TASK_ID, dbt_task_group
 
 DOC = (Path(__file__).with_suffix(".md")).read_text(encoding="utf-8")
 
@@ -40,22 +40,20 @@ def build_marts():
     @task(task_id=AS_OF_TASK_ID)
     def resolve_as_of() -> str:
         """The as-of of the night that changed raw (or the form's), read by every dbt task."""
-        from halfsky import run_context
-
+        from halfsky.orchestration import run_context
         return run_context.as_of(get_current_context()).isoformat()
 
     @task
     def check_person_key() -> None:
         """Refuse to build with another person key than the warehouse's: it would publish unmatched keys."""
-        from halfsky.person_key import ensure_same_key
-        from halfsky.settings import person_hmac_key, warehouse_dsn
+        from halfsky.warehouse.person_key import ensure_same_key
+        from halfsky.config.settings import person_hmac_key, warehouse_dsn
 
         ensure_same_key(person_hmac_key(), warehouse_dsn())
 
     @task(outlets=[MARTS])
     def summarize_marts() -> dict:
-        from halfsky import pipeline
-
+        from halfsky.orchestration import pipeline
         return pipeline.summarize_marts()
 
     resolve_as_of() >> check_person_key() >> dbt_task_group() >> summarize_marts()

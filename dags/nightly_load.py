@@ -1,5 +1,5 @@
 """nightly_load: landing zone -> validation -> raw, then the night's verdicts and alerts. Wiring only:
-the work is in halfsky.pipeline; the marts are built by build_marts when raw changes."""
+the work is in halfsky.orchestration.pipeline; the marts are built by build_marts when raw changes."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ from pathlib import Path
 import pendulum
 from airflow.sdk import Param, dag, get_current_context, task
 
-from halfsky.dag_defaults import task_defaults
-from halfsky.assets import RAW
+from halfsky.orchestration.dag_defaults import task_defaults
+from halfsky.orchestration.assets import RAW
 
 DOC = (Path(__file__).with_suffix(".md")).read_text(encoding="utf-8")
 
@@ -36,25 +36,22 @@ DOC = (Path(__file__).with_suffix(".md")).read_text(encoding="utf-8")
 def nightly_load():
     @task
     def prepare_warehouse() -> dict:
-        from halfsky import pipeline
-
+        from halfsky.orchestration import pipeline
         return pipeline.prepare_warehouse()
 
     @task
     def discover_drops(params=None) -> list[dict]:
-        from halfsky import pipeline, run_context
-
+        from halfsky.orchestration import pipeline, run_context
         prefecture, period = run_context.drop_filter(params or {})
         return pipeline.discover_drops(as_of=run_context.as_of(get_current_context()), prefecture=prefecture,
                                        period=period)
 
-    # One mapped task per batch of whole units (halfsky.ingest_batches; all unknown folders share one);
+    # One mapped task per batch of whole units (halfsky.ingest.batches; all unknown folders share one);
     # each drop is decided on its own, so a bad one never blocks another. Its label in the grid ends up
     # as the batch's night, e.g. "654000 伊犁哈萨克自治州: 2 rejected, 6 accepted".
     @task(map_index_template="{{ verdict_label }}", retries=0, execution_timeout=timedelta(hours=2))
     def ingest_prefecture(batch: dict, run_id=None) -> dict:
-        from halfsky import pipeline, run_context
-
+        from halfsky.orchestration import pipeline, run_context
         context = get_current_context()
         context["verdict_label"] = pipeline.unit_label(batch["label"])  # if the task dies, the unit is still named
         outcome = pipeline.ingest_prefecture(batch, as_of=run_context.as_of(context), run_id=run_id)
@@ -64,8 +61,7 @@ def nightly_load():
     @task(trigger_rule="all_done")
     def summarize(outcomes: list[dict] | None = None, run_id=None) -> dict:
         # all_done: the accepted drops of healthy units reach the marts even if one unit's task failed.
-        from halfsky import pipeline
-
+        from halfsky.orchestration import pipeline
         return pipeline.summarize_night(list(outcomes or []), run_id=run_id)
 
     @task(outlets=[RAW])
@@ -74,8 +70,7 @@ def nightly_load():
         Skipped (no event, no rebuild) for a re-run from the form that decided no drop."""
         from airflow.sdk.exceptions import AirflowSkipException
 
-        from halfsky import pipeline, run_context
-
+        from halfsky.orchestration import pipeline, run_context
         context = get_current_context()
         if not pipeline.raw_changed(summary, context["dag_run"].run_type):
             raise AirflowSkipException("no drop was decided: raw is unchanged, the marts stay as they are")
@@ -86,16 +81,15 @@ def nightly_load():
     def purge_personal_data(run_id=None) -> dict:
         """Id numbers and names of drops older than the retention (variable personal_data_retention_months,
         default 36) leave raw; the marts keep every person under the same key."""
-        from halfsky import pipeline, run_context
-
+        from halfsky.orchestration import pipeline, run_context
         return pipeline.purge_personal_data(run_context.as_of(get_current_context()), run_id=run_id)
 
     @task(trigger_rule="all_done")
     def notify_night(run_id=None) -> dict:
         """Once per run: the rejected drops and the reports missing after their deadline, to every alert channel."""
-        from halfsky import pipeline, run_context
-        from halfsky.alerts import send_night_digest
-        from halfsky.settings import warehouse_dsn
+        from halfsky.orchestration import pipeline, run_context
+        from halfsky.orchestration.alerts import send_night_digest
+        from halfsky.config.settings import warehouse_dsn
 
         context = get_current_context()
         sent = send_night_digest(warehouse_dsn(), run_id, run_context.as_of(context), run_url=pipeline.run_url(context))
@@ -103,16 +97,14 @@ def nightly_load():
 
     @task(trigger_rule="all_done")
     def units_needing_attention(outcomes: list[dict] | None = None) -> list[dict]:
-        from halfsky import pipeline
-
+        from halfsky.orchestration import pipeline
         return pipeline.needing_attention(list(outcomes or []))
 
     # Red boxes that name the units whose reports need someone tonight; the alert already went out,
     # so no failure callback. The run's own state stays for halfsky's health (see fail_if_any_task_failed).
     @task(map_index_template="{{ task.op_kwargs['unit']['label'] }}", retries=0, on_failure_callback=None)
     def needs_attention(unit: dict) -> None:
-        from halfsky import pipeline
-
+        from halfsky.orchestration import pipeline
         pipeline.raise_if_needs_attention(unit)
 
     @task(trigger_rule="all_done")

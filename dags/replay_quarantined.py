@@ -8,8 +8,8 @@ from pathlib import Path
 import pendulum
 from airflow.sdk import Param, dag, get_current_context, task
 
-from halfsky.dag_defaults import task_defaults
-from halfsky.assets import RAW
+from halfsky.orchestration.dag_defaults import task_defaults
+from halfsky.orchestration.assets import RAW
 
 DOC = (Path(__file__).with_suffix(".md")).read_text(encoding="utf-8")
 
@@ -33,8 +33,8 @@ DOC = (Path(__file__).with_suffix(".md")).read_text(encoding="utf-8")
 def replay_quarantined():
     @task(outlets=[RAW])
     def replay(params=None, run_id=None) -> dict:
-        from halfsky import run_context
-        from halfsky.replay import replay_for_run
+        from halfsky.orchestration import run_context
+        from halfsky.ingest.replay import replay_for_run
 
         context = get_current_context()
         as_of = run_context.as_of(context)

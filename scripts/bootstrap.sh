@@ -23,7 +23,7 @@ if [ ! -x .venv/bin/python ]; then
 fi
 
 stamp=.venv/.halfsky-installed
-want="$(cat constraints.txt pyproject.toml | sha256sum | cut -d' ' -f1)"
+want="$(cat constraints.txt pyproject.toml tools/pyproject.toml | sha256sum | cut -d' ' -f1)"
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
   echo "halfsky: installing pinned dependencies into .venv (first run takes a minute or two)" >&2
   uv_version="$(grep -E '^uv==' constraints.txt | cut -d= -f3)"
@@ -33,9 +33,9 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
   # again): 14 s instead of 6 s to import Great Expectations, in each Airflow task, dbt and GX process.
   # pip compiles by default.
   if .venv/bin/python -m pip install -q --disable-pip-version-check "uv==${uv_version}" 2>/dev/null; then
-    .venv/bin/uv pip install --python .venv/bin/python -q --compile-bytecode -c constraints.txt -e '.[test]'
+    .venv/bin/uv pip install --python .venv/bin/python -q --compile-bytecode -c constraints.txt -e '.[test]' -e ./tools
   else
-    .venv/bin/python -m pip install -q -c constraints.txt -e '.[test]'
+    .venv/bin/python -m pip install -q -c constraints.txt -e '.[test]' -e ./tools
   fi
   echo "$want" > "$stamp"
   touch .venv/.halfsky-bytecode
@@ -50,4 +50,4 @@ if [ ! -f .venv/.halfsky-bytecode ]; then
   touch .venv/.halfsky-bytecode
 fi
 # halfsky itself is installed editable: its plugins/ and dags/ are compiled here, on every run (only changed files).
-.venv/bin/python -m compileall -q -j 0 plugins dags >/dev/null
+.venv/bin/python -m compileall -q -j 0 plugins tools dags >/dev/null

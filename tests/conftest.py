@@ -1,4 +1,12 @@
-"""Shared fixtures: a throw-away warehouse database per test worker, on the server `make test` found."""
+"""Shared fixtures: a throw-away warehouse database per test worker, on the server `make test` found.
+
+A test's lane is its folder, set here as a marker (``-m unit`` and so on):
+
+- ``tests/unit``: needs no database and no Airflow (``make check``);
+- ``tests/warehouse``: Postgres and dbt;
+- ``tests/airflow``: a real Airflow run (``dag.test``, ``airflow dags test``);
+- ``tests/deploy``: services started as a deployment would (``make up``, Celery workers, the bench).
+"""
 
 from __future__ import annotations
 
@@ -12,6 +20,17 @@ import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED_CODES = REPO_ROOT.parent / "shared" / "contract" / "codes"
+
+
+LANES = ("unit", "warehouse", "airflow", "deploy")
+
+
+def pytest_collection_modifyitems(config, items):
+    tests_dir = Path(__file__).parent
+    for item in items:
+        lane = item.path.relative_to(tests_dir).parts[0]
+        if lane in LANES:
+            item.add_marker(lane)
 
 
 def _admin_dsn() -> str:
@@ -29,8 +48,8 @@ def admin_dsn() -> str:
 @pytest.fixture(scope="session")
 def warehouse(admin_dsn, tmp_path_factory) -> str:
     """A fresh database holding the pipeline's schemas; dropped at the end of the session."""
-    from halfsky.local_postgres import drop_database, ensure_database
-    from halfsky.warehouse import ensure_schema
+    from halfsky_dev.local_postgres import drop_database, ensure_database
+    from halfsky.warehouse.schema import ensure_schema
 
     name = f"halfsky_test_{os.environ.get('PYTEST_XDIST_WORKER', 'main')}_{uuid.uuid4().hex[:8]}"
     dsn = ensure_database(admin_dsn, name)
@@ -42,8 +61,7 @@ def warehouse(admin_dsn, tmp_path_factory) -> str:
 @pytest.fixture(scope="session")
 def dimensions(warehouse) -> str:
     """The warehouse with reference data loaded and the dimensions built by dbt."""
-    from halfsky import pipeline
-
+    from halfsky.orchestration import pipeline
     pipeline.prepare_warehouse(warehouse)
     pipeline.build_dimensions(warehouse)
     return warehouse
@@ -52,7 +70,7 @@ def dimensions(warehouse) -> str:
 @pytest.fixture(scope="session")
 def airflow_env(warehouse, tmp_path_factory) -> dict[str, str]:
     """An Airflow home with SQLite metadata, pointed at the test warehouse."""
-    from halfsky.devenv import TELEMETRY_OFF, airflow_env as base_env
+    from halfsky_dev.devenv import TELEMETRY_OFF, airflow_env as base_env
 
     home = tmp_path_factory.mktemp("airflow")
     env = {

@@ -3,8 +3,8 @@
     python tests/crash_child.py ingest <dsn> <landing> <quarantine> <as_of> <drop path>...
     python tests/crash_child.py marts <dsn> <as_of>
 
-``ingest`` runs halfsky.ingest.process_prefecture and prints its counts as JSON (exit 3 with the message on
-stderr when drops stay pending); ``marts`` runs halfsky.pipeline.build_marts. The log goes to stderr.
+``ingest`` runs halfsky.ingest.loading.process_prefecture and prints its counts as JSON (exit 3 with the message on
+stderr when drops stay pending); ``marts`` runs halfsky.orchestration.pipeline.build_marts. The log goes to stderr.
 CRASH_RECONNECT_DELAYS ("0.2,0.5") shortens ingest's wait for a lost warehouse, so a test of a server that
 stays down does not wait the production schedule out.
 """
@@ -22,10 +22,9 @@ def main(argv: list[str]) -> int:
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")
     command, *args = argv
     if command == "ingest":
-        from halfsky import ingest
-
+        from halfsky.ingest import loading
         if os.environ.get("CRASH_RECONNECT_DELAYS"):
-            assert hasattr(ingest, "RECONNECT_DELAYS"), "halfsky.ingest no longer has RECONNECT_DELAYS"
+            assert hasattr(ingest, "RECONNECT_DELAYS"), "halfsky.ingest.loading no longer has RECONNECT_DELAYS"
             ingest.RECONNECT_DELAYS = tuple(float(d) for d in os.environ["CRASH_RECONNECT_DELAYS"].split(","))
         dsn, landing, quarantine, as_of, *paths = args
         try:
@@ -36,8 +35,7 @@ def main(argv: list[str]) -> int:
         print(json.dumps(counts))
         return 0
     if command == "marts":
-        from halfsky import pipeline
-
+        from halfsky.orchestration import pipeline
         dsn, as_of = args
         pipeline.build_marts(datetime.fromisoformat(as_of), dsn)
         print(json.dumps({"built": True}))

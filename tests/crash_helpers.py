@@ -26,8 +26,8 @@ from typing import IO, Callable
 import polars as pl
 import psycopg
 
-from halfsky.forms import FORMS
-from halfsky.id_numbers import CHECK_CHARS, CHECK_WEIGHTS, is_valid
+from halfsky.contract.forms import FORMS
+from halfsky.contract.id_numbers import CHECK_CHARS, CHECK_WEIGHTS, is_valid
 
 CHILD = str(Path(__file__).with_name("crash_child.py"))
 SEED = 2026
@@ -49,10 +49,10 @@ def big_csv_drop(root: Path, prefecture: str, period: str, name: str, beneficiar
     ``attachment`` (name, bytes): a file that is no form beside the CSVs, as a scan of the signed report would be;
     the reader ignores it (an ``unknown_file`` warning) and quarantine keeps it with the rest.
     """
-    from halfsky.forms import MONTHLY_FORMS
-    from halfsky.sample.content import ReportContent
-    from halfsky.sample.generator import set_received
-    from halfsky.sample.writers import WRITERS, Style
+    from halfsky.contract.forms import MONTHLY_FORMS
+    from halfsky_dev.sample.content import ReportContent
+    from halfsky_dev.sample.generator import set_received
+    from halfsky_dev.sample.writers import WRITERS, Style
 
     target = root / prefecture / period / name
     target.parent.mkdir(parents=True, exist_ok=True)

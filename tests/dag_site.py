@@ -198,7 +198,7 @@ def run_child(env: dict, code: str, *args: str, log: Path | None = None) -> subp
 BUILD_MARTS_CHILD = """
 import logging, sys
 from datetime import datetime
-from halfsky import pipeline
+from halfsky.orchestration import pipeline
 logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
 if "--dimensions" in sys.argv:
     pipeline.build_dimensions()
@@ -216,8 +216,8 @@ MARK_SUCCESS = r"dbt\.(?!(?:%s)\.).*" % "|".join(COSMOS_MODELS)
 
 def _build(admin_dsn: str, base: Path, site: dict) -> None:
     """Fill ``site`` (so a failure half-way still tells the caller which database to drop)."""
-    from halfsky.dbt_manifest import ensure_manifest
-    from halfsky.local_postgres import ensure_database
+    from halfsky.orchestration.dbt_manifest import ensure_manifest
+    from halfsky_dev.local_postgres import ensure_database
 
     started = time.perf_counter()
     root, truth = make_tree(base, *SAMPLE_ARGS)
@@ -231,7 +231,7 @@ def _build(admin_dsn: str, base: Path, site: dict) -> None:
     analyst_password = "an-" + secrets.token_hex(12)
     halfsky_home = base / "halfsky_home"  # dbt_runner's target/ and logs/ (HALFSKY_HOME/dbt/<db>), not the checkout's
     (halfsky_home / "dbt" / "manifest").mkdir(parents=True)
-    # build_marts is rendered from the manifest `make test` wrote for the checkout (halfsky.dbt_manifest).
+    # build_marts is rendered from the manifest `make test` wrote for the checkout (halfsky.orchestration.dbt_manifest).
     shutil.copy2(ensure_manifest(), halfsky_home / "dbt" / "manifest" / "manifest.json")
     home = base / "airflow"
     env = airflow_home(home, dsn, root, base / "quarantine", key)
@@ -254,7 +254,7 @@ def _build(admin_dsn: str, base: Path, site: dict) -> None:
         site[f"after_{name}"] = checksums(dsn)
         return done
 
-    # The night, then the marts as a site builds them (dbt through halfsky.dbt_runner, which writes dbt's logs
+    # The night, then the marts as a site builds them (dbt through halfsky.warehouse.dbt_runner, which writes dbt's logs
     # and target/ under HALFSKY_HOME), then build_marts as the scheduler starts it on the raw asset (here by
     # hand), running the person-keyed models again through Cosmos, for the same as-of.
     step("nightly_load", lambda: dags_test(env, "nightly_load", LOGICAL_DATE, log=site["logs"]))
@@ -277,7 +277,7 @@ _USERS = 0
 def shared_site(admin_dsn: str, tmp_path_factory):
     """The site, built by the first module of this pytest process that asks; its database is dropped after the last."""
     global _SITE, _USERS
-    from halfsky.local_postgres import drop_database
+    from halfsky_dev.local_postgres import drop_database
 
     if _SITE is None:
         site: dict = {}

@@ -161,7 +161,7 @@ def _memory_key(template: str):
     def build(root, unit, period):
         import fsspec
 
-        from halfsky.untrusted_text import printable_name
+        from halfsky.contract.untrusted_text import printable_name
 
         key = template.format(unit=unit, period=period)
         fs, base = fsspec.core.url_to_fs(root)
@@ -586,7 +586,7 @@ def _submission(conn, rel: str):
 
 
 def _raw_rows(conn, submission_id: int) -> int:
-    from halfsky.forms import FORMS
+    from halfsky.contract.forms import FORMS
 
     return sum(conn.execute(f"select count(*) from raw.{name} where submission_id = %s", (submission_id,)).fetchone()[0]
                for name in FORMS)
@@ -629,7 +629,7 @@ def run_case(case: Case, dsn: str, base: Path) -> Outcome:
 
 
 def _read_verdict(o: Outcome, unit: str, period: str) -> None:
-    from halfsky.quarantine import quarantine_dir
+    from halfsky.ingest.quarantine import quarantine_dir
 
     with psycopg.connect(o.dsn) as conn:
         row = _submission(conn, o.rel)

@@ -15,7 +15,7 @@ import zipfile
 from datetime import datetime
 from pathlib import Path
 
-from halfsky.id_numbers import check_digit
+from halfsky.contract.id_numbers import check_digit
 
 ARRIVED = datetime.fromisoformat("2026-10-05T12:00:00+08:00")
 
@@ -236,7 +236,7 @@ def zip_bomb_xlsx(doc: dict, expanded_bytes: int) -> bytes:
 
 def write_raw(root: Path, unit: bytes, period: bytes, name: bytes, data: bytes) -> str:
     """A drop at names given as bytes (not UTF-8, control characters…); returns the path the pipeline prints."""
-    from halfsky.landing import printable_path
+    from halfsky.ingest.reading.landing import printable_path
 
     folder = os.fsencode(root) + b"/" + unit + b"/" + period
     os.makedirs(folder, exist_ok=True)

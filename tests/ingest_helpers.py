@@ -12,8 +12,8 @@ from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 
-from halfsky.ingest import pending_work, process_prefecture
-from halfsky.sample.__main__ import main as generate
+from halfsky.ingest.loading import pending_work, process_prefecture
+from halfsky_dev.sample.__main__ import main as generate
 
 AS_OF = datetime.fromisoformat("2026-10-21T00:00:00+08:00")
 
@@ -52,7 +52,7 @@ AIRFLOW = str(Path(sys.executable).with_name("airflow"))
 
 def airflow_home(home: Path, dsn: str, landing: Path, quarantine: Path, person_key: str) -> dict[str, str]:
     """An Airflow home with SQLite metadata (migrated) pointed at a warehouse and landing zone: the env for `airflow dags test`."""
-    from halfsky.devenv import TELEMETRY_OFF, airflow_env
+    from halfsky_dev.devenv import TELEMETRY_OFF, airflow_env
 
     env = {**os.environ, **airflow_env(home, f"sqlite:///{home / 'airflow.db'}"), **TELEMETRY_OFF,
            "AIRFLOW_CONN_WAREHOUSE_DB": dsn, "AIRFLOW_VAR_LANDING_URL": str(landing),
@@ -65,8 +65,8 @@ def airflow_home(home: Path, dsn: str, landing: Path, quarantine: Path, person_k
 def keyed_warehouse(admin_dsn: str, prefix: str, key: str) -> Iterator[str]:
     """A throw-away warehouse with its dimensions built, and HALFSKY_PERSON_HMAC_KEY set to ``key`` while it
     lives (the person models and the purge read it from the environment); both undone at the end."""
-    from halfsky import pipeline
-    from halfsky.local_postgres import drop_database, ensure_database
+    from halfsky.orchestration import pipeline
+    from halfsky_dev.local_postgres import drop_database, ensure_database
 
     dsn = ensure_database(admin_dsn, f"{prefix}_{uuid.uuid4().hex[:8]}")
     previous = os.environ.get("HALFSKY_PERSON_HMAC_KEY")

@@ -8,7 +8,7 @@ import hashlib
 from datetime import datetime
 from pathlib import Path
 
-from halfsky.judge import judge_drop
+from halfsky.ingest.judging.judge import judge_drop
 
 
 def landing_drops(root: Path) -> list[Path]:

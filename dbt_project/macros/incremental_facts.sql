@@ -76,7 +76,7 @@
 
 {#- Normalised id numbers of the drops this model replaces tonight that no drop of the snapshot still
     names: the persons a full rebuild would no longer have. raw.beneficiaries holds id numbers normalised
-    (halfsky.cells.parse_id_number), so its id_number index answers "still named?" per candidate. -#}
+    (halfsky.contract.cells.parse_id_number), so its id_number index answers "still named?" per candidate. -#}
 {% macro vanished_persons() -%}
     select distinct upper(trim(replaced.id_number)) as id_number
     from raw.beneficiaries as replaced

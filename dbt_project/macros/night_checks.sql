@@ -1,6 +1,6 @@
 {#- Data tests on an incremental night look at what the night changed; every row is checked on a full
     refresh and whenever the var full_checks is true (the default; halfsky's nightly build passes false
-    except on Sundays, see halfsky.run_context.full_checks). -#}
+    except on Sundays, see halfsky.orchestration.run_context.full_checks). -#}
 
 {% macro full_checks() -%}
     {%- set asked = var('full_checks', true) -%}

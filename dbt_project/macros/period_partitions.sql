@@ -1,5 +1,5 @@
 {#- Facts partitioned by period (config partition_by_period='month', or 'year' for an annual form's): RANGE
-    on `period`, one partition per month (year), made on demand by reference.ensure_period_partition (halfsky.period_partitions) in the schema
+    on `period`, one partition per month (year), made on demand by reference.ensure_period_partition (halfsky.warehouse.partitions) in the schema
     marts_partitions, which analysts do not browse; a DEFAULT partition catches anything else.
 
     Built whole: CREATE TABLE ... PARTITION BY, the partitions of every period of the night's snapshot, then

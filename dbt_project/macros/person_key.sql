@@ -2,12 +2,12 @@
     configuration parameter" when the key was not provided, so the build fails rather than
     producing unkeyed or guessable ids. -#}
 {% macro person_key(column) -%}
-    encode(hmac({{ column }}, current_setting('halfsky.person_key'), 'sha256'), 'hex')
+    encode(hmac({{ column }}, current_setting('halfsky.warehouse.person_key'), 'sha256'), 'hex')
 {%- endmacro %}
 
 {#- A person's attributes from the normalised id number in column id_number of the relation `ids`
     (shared by the int_persons view and the incremental int_person_keys). A purged person's id_number is
-    a pseudonym (halfsky.retention); the key and attributes kept for it at the purge stand in. -#}
+    a pseudonym (halfsky.warehouse.retention); the key and attributes kept for it at the purge stand in. -#}
 {% macro person_attributes(ids) -%}
 select
     {{ ids }}.id_number,

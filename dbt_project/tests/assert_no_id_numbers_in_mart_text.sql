@@ -1,5 +1,5 @@
 -- Free text in marts holds no id number (18 characters or 15 digits, with separators or without, as
--- halfsky.id_numbers.id_number_spans finds them): they are masked on the way in.
+-- halfsky.contract.id_numbers.id_number_spans finds them): they are masked on the way in.
 -- On an incremental night without full_checks: the rows of the changed prefecture-periods.
 {%- set free_text = [
     ('fct_fund_flows', 'counterparty', true), ('fct_fund_flows', 'voucher_no', true),

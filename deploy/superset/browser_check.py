@@ -5,10 +5,10 @@ take a full-page PNG per dashboard, exit non-zero on any chart error/timeout or 
 request that the CSP did not block.
 
 Debian chromium (/usr/bin/chromium) through Playwright for Python, in its own venv
-(<HALFSKY_HOME>/superset/pw-venv, made by halfsky.bi); `playwright install` is never needed.
+(<HALFSKY_HOME>/superset/pw-venv, made by halfsky_dev.bi); `playwright install` is never needed.
 
-    python -m halfsky.bi check     # runs: pw-venv/bin/python browser_check.py --slug S ... --out-dir D
-Env: SUPERSET_URL, SUPERSET_ADMIN_PASSWORD (halfsky.bi passes both).
+    python -m halfsky_dev.bi check     # runs: pw-venv/bin/python browser_check.py --slug S ... --out-dir D
+Env: SUPERSET_URL, SUPERSET_ADMIN_PASSWORD (halfsky_dev.bi passes both).
 
 Selectors (read off Superset 6.1.0's DOM, see report):
   chart box     [data-test="chart-grid-component"][data-test-chart-id=N]

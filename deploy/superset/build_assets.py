@@ -6,7 +6,7 @@
 The charts, datasets and dashboards are declared below; column types come from the warehouse
 (information_schema, so run it after `make demo`). Every object gets a stable uuid5, so a re-import
 (`make bi`, /api/v1/assets/import/) overwrites in place. The database file holds no host and no
-password: halfsky.bi fills the URI in from the warehouse DSN and sends the analyst's password with
+password: halfsky_dev.bi fills the URI in from the warehouse DSN and sends the analyst's password with
 the import. Commit the output; edit this file, not the YAML.
 """
 from __future__ import annotations
@@ -629,7 +629,7 @@ def main() -> None:
     dump(OUT / "metadata.yaml", {"version": "1.0.0", "type": "assets", "timestamp": "2026-11-24T00:00:00+00:00"})
     dump(OUT / "databases" / f"{DB_NAME}.yaml", dict(
         database_name=DB_NAME,
-        # host, port and database come from the warehouse DSN at import (halfsky.bi); the password too
+        # host, port and database come from the warehouse DSN at import (halfsky_dev.bi); the password too
         sqlalchemy_uri="postgresql+psycopg2://halfsky_analyst:XXXXXXXXXX@127.0.0.1:5432/halfsky",
         cache_timeout=None, expose_in_sqllab=True, allow_run_async=False, allow_ctas=False, allow_cvas=False,
         allow_dml=False, allow_file_upload=False,

@@ -1,6 +1,6 @@
-# superset_config.py for halfsky's Superset 6.1.0 (`make bi`, plugins/halfsky/bi.py).
+# superset_config.py for halfsky's Superset 6.1.0 (`make bi`, tools/halfsky_dev/bi.py).
 # Loaded because SUPERSET_CONFIG_PATH points here; it overrides superset/config.py.
-# Nothing secret lives in this file: halfsky.bi passes the secret key and the paths
+# Nothing secret lives in this file: halfsky_dev.bi passes the secret key and the paths
 # in the environment (SUPERSET_SECRET_KEY, SUPERSET_HOME = <HALFSKY_HOME>/superset/home).
 import os
 
@@ -43,7 +43,7 @@ MAPBOX_API_KEY = ""
 BUG_REPORT_URL = None
 DOCUMENTATION_URL = None
 # Stats logger is a no-op by default (DummyStatsLogger); keep it.
-# (DO_NOT_TRACK=1 and SCARF_ANALYTICS=false are exported by halfsky.bi as well.)
+# (DO_NOT_TRACK=1 and SCARF_ANALYTICS=false are exported by halfsky_dev.bi as well.)
 
 # --- API use ---------------------------------------------------------------
 # CSRF stays ON. Scripts fetch /api/v1/security/csrf_token/ with their JWT and

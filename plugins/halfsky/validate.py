@@ -20,10 +20,10 @@ import traceback
 from datetime import datetime, timezone
 from pathlib import Path
 
-from halfsky.drop_report import shown_value, write_report
-from halfsky.judge import judge_drop
-from halfsky.landing import CHECKER_REPORT_SUFFIX
-from halfsky.untrusted_text import fitting_file_name, mask_id_numbers_in, printable_name
+from halfsky.ingest.drop_report import shown_value, write_report
+from halfsky.ingest.judging.judge import judge_drop
+from halfsky.ingest.reading.landing import CHECKER_REPORT_SUFFIX
+from halfsky.contract.untrusted_text import fitting_file_name, mask_id_numbers_in, printable_name
 
 ACCEPTED, REJECTED, CHECKER_FAILED = 0, 1, 2
 

@@ -1,7 +1,7 @@
 -- 受益人 (keyed): int_persons as a table the nights add to. A night hashes only the ids of its new drops that
 -- are not here yet, and removes the persons of replaced drops no drop of the night names any more, so it
 -- equals a full rebuild (the drops of int_night_submissions; macros/incremental_facts.sql).
--- Downstream of int_persons (same attributes, macro person_attributes), so `python -m halfsky.person_key
+-- Downstream of int_persons (same attributes, macro person_attributes), so `python -m halfsky.warehouse.person_key
 -- rotate` (int_persons+) rebuilds it with the new key.
 -- depends_on: {{ ref('int_persons') }}
 {{ config(materialized='incremental', incremental_strategy='append', on_schema_change='append_new_columns',

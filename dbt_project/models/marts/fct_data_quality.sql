@@ -1,7 +1,7 @@
 -- 数据质量事实: every warning of every accepted drop that speaks for its prefecture and period, per row and
 -- rule, so analysts can see and filter what was loaded with a doubt. No cell values: they may be personal data.
 -- cash_over_cap is taken again for every accepted drop each night, not only for the periods redone: a drop of
--- another prefecture or period can move it onto an earlier drop's payment (halfsky.cash_cap, benefit-date order).
+-- another prefecture or period can move it onto an earlier drop's payment (halfsky.ingest.judging.cash_cap, benefit-date order).
 {{ config(materialized='incremental', incremental_strategy='append', on_schema_change='append_new_columns',
           indexes=[{'columns': ['prefecture_code', 'period']}],
           pre_hook=["{{ delete_changed_periods() }}",

@@ -1,6 +1,6 @@
 -- 报送完整性: one row per expected report: each prefecture's months up to the month before the run's date,
 -- and (contract v2) its annual plan (targets, population: due 31 January of the year) and year-end count
--- (sites and, contract v3, grassroots: due 31 January of the next year; halfsky.periods.YEAR_END_FORMS).
+-- (sites and, contract v3, grassroots: due 31 January of the next year; halfsky.contract.periods.YEAR_END_FORMS).
 -- Expected periods come from reporting_units (active_from..active_to), so closed units never push a rate over 100%.
 with bounds as (
     select date '{{ var("as_of_date", "2026-10-21") }}' as as_of,

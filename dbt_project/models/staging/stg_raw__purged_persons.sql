@@ -1,4 +1,4 @@
--- Persons purged after the retention period (halfsky.retention): what the marts still need of them.
+-- Persons purged after the retention period (halfsky.warehouse.retention): what the marts still need of them.
 select
     pseudonym::text                 as id_number,
     beneficiary_key,

@@ -1,0 +1,111 @@
+"""Where halfsky finds its warehouse, landing zone, quarantine and secrets.
+
+Inside an Airflow task these come from the ``warehouse_db`` connection and the
+``landing_url``/``quarantine_url`` variables (which Airflow also reads from
+``AIRFLOW_CONN_*``/``AIRFLOW_VAR_*``); command-line tools read the same
+environment variables directly, so both see one configuration.
+"""
+
+from __future__ import annotations
+
+import os
+
+from halfsky.config.dsn import normalise_dsn
+
+WAREHOUSE_CONN_ID = "warehouse_db"
+PERSON_KEY_CONN_ID = "person_hmac_key"
+OBJECT_STORE_CONN_ID = "halfsky_object_store"
+
+
+class MissingSetting(RuntimeError):
+    pass
+
+
+def _airflow_connection_uri(conn_id: str) -> str | None:
+    try:
+        from airflow.sdk import BaseHook
+    except ImportError:
+        return None
+    try:
+        return BaseHook.get_connection(conn_id).get_uri()
+    except Exception:  # not defined, or no Airflow context: fall back to env
+        return None
+
+
+def warehouse_dsn() -> str:
+    for name in ("WAREHOUSE_DSN", "AIRFLOW_CONN_WAREHOUSE_DB"):
+        if os.environ.get(name, "").strip():
+            return normalise_dsn(os.environ[name].strip())
+    uri = _airflow_connection_uri(WAREHOUSE_CONN_ID)
+    if uri:
+        return normalise_dsn(uri)
+    raise MissingSetting(
+        f"no warehouse: define the Airflow connection '{WAREHOUSE_CONN_ID}' "
+        "or set AIRFLOW_CONN_WAREHOUSE_DB=postgresql://user:password@host:port/db"
+    )
+
+
+def _variable(name: str) -> str | None:
+    env_value = os.environ.get(f"AIRFLOW_VAR_{name.upper()}")
+    if env_value:
+        return env_value
+    try:
+        from airflow.sdk import Variable
+
+        return Variable.get(name, default=None)
+    except Exception:  # no Airflow context
+        return None
+
+
+def landing_url() -> str:
+    value = _variable("landing_url")
+    if not value:
+        raise MissingSetting("no landing zone: set the Airflow variable 'landing_url' (AIRFLOW_VAR_LANDING_URL)")
+    return value
+
+
+def quarantine_url() -> str:
+    """Rejected drops and their reports; defaults to a sibling of the landing root."""
+    value = _variable("quarantine_url")
+    if value:
+        return value
+    return landing_url().rstrip("/") + "_quarantine"
+
+
+def object_store_conn_id() -> str:
+    """The Airflow connection (type aws) holding the key, secret and endpoint for s3:// landing and quarantine URLs."""
+    return _variable("object_store_conn_id") or OBJECT_STORE_CONN_ID
+
+
+def person_hmac_key() -> bytes:
+    """The secret that turns an id number into a beneficiary key; never in the repo."""
+    value = os.environ.get("HALFSKY_PERSON_HMAC_KEY", "").strip()
+    if not value:
+        try:
+            from airflow.sdk import BaseHook
+
+            value = (BaseHook.get_connection(PERSON_KEY_CONN_ID).password or "").strip()
+        except Exception:
+            value = ""
+    if len(value) < 16:
+        raise MissingSetting(
+            "no person key: set HALFSKY_PERSON_HMAC_KEY (at least 16 characters) or the password of "
+            f"the Airflow connection '{PERSON_KEY_CONN_ID}'. Beneficiaries cannot be keyed without it."
+        )
+    return value.encode()
+
+
+DEFAULT_RETENTION_MONTHS = 36
+RETENTION_VARIABLE = "personal_data_retention_months"
+
+
+def retention_months() -> int:
+    """How long raw keeps id numbers and names (halfsky.warehouse.retention): the Airflow variable
+    personal_data_retention_months (AIRFLOW_VAR_PERSONAL_DATA_RETENTION_MONTHS), else 36 months."""
+    value = _variable(RETENTION_VARIABLE)
+    if value in (None, ""):
+        return DEFAULT_RETENTION_MONTHS
+    months = int(value)
+    if months < 1:
+        raise MissingSetting(f"{RETENTION_VARIABLE} must be at least 1 month, not {months}")
+    return months

@@ -1,0 +1,262 @@
+"""Cells to typed columns: what the suites check, and the exact values COPY loads.
+
+A cell that cannot be read as its field's type is a ``type`` finding, and is
+null in its column so the other rules judge the rest of the row.
+
+Typing is column by column. Each kind has a *plain lane*: a pattern for cells
+already written canonically ('2026-09-03', '475.27', '150102'), cast in one
+vectorised step. The pattern only admits cells the exact parser in
+``halfsky.contract.cells`` would turn into the same value, so every other cell (units,
+万元, full-width digits, spaces, Excel serials, numbers from a workbook) takes
+the *exact lane*: the same per-cell code as before, with the same findings.
+A national month-end is mostly plain cells, so it costs a cast, not a call per cell.
+
+A small form (up to ``SMALL_FORM_ROWS`` rows) takes the exact lane whole: for a handful of cells the
+vectorised steps cost more than the cells themselves (a flood of one-row drops is then cheap to judge).
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from dataclasses import dataclass, field
+from decimal import Decimal
+from functools import cached_property
+
+import polars as pl
+
+from halfsky.contract import cells
+from halfsky.ingest.reading.drop_reader import FormTable
+from halfsky.contract.forms import CODE, COUNT, DATE, FLAG, ID_NUMBER, MEASURE, MONEY, REGION, TEXT, UNIT_OF_INDICATOR, \
+    UNIT_OF_POPULATION_GROUP, UNIT_OF_PROGRAM, Field, Form
+from halfsky.contract.rules import Finding
+
+_PARSERS = {
+    REGION: cells.parse_region,
+    CODE: cells.parse_code,
+    COUNT: cells.parse_count,
+    DATE: cells.parse_date,
+    ID_NUMBER: cells.parse_id_number,
+    TEXT: cells.normalise_text,
+    FLAG: cells.parse_flag,
+}
+# Units that depend on the row (program, indicator, population group): checked by halfsky.ingest.judging.unit_rules.
+_ROW_UNITS = {UNIT_OF_PROGRAM, UNIT_OF_INDICATOR, UNIT_OF_POPULATION_GROUP}
+
+POLARS_TYPES = {
+    REGION: pl.String, CODE: pl.String, TEXT: pl.String, ID_NUMBER: pl.String,
+    COUNT: pl.Int64, MONEY: pl.Decimal(18, 2), MEASURE: pl.Decimal(20, 2), DATE: pl.Date, FLAG: pl.Boolean,
+}
+
+# Text that NFKC leaves alone and strip() would not shorten: printable ASCII, CJK unified ideographs and
+# the few CJK marks names and remarks use. Full-width forms (，１２３) are not here: NFKC changes them.
+TEXT_SAFE_CHARS = "\u0020-\u007e\u00b7\u3001\u3002\u300a\u300b\u3010\u3011\u4e00-\u9fff"
+_TEXT_EDGE = "\u0021-\u007e\u00b7\u3001\u3002\u300a\u300b\u3010\u3011\u4e00-\u9fff"
+# Patterns for plain cells, in Rust regex syntax ([0-9], never \d: that would admit other scripts' digits).
+PLAIN_CELLS = {
+    REGION: r"^[0-9]{6}$",
+    CODE: r"^[A-Za-z0-9_]+$",
+    ID_NUMBER: r"^[0-9A-Za-z]+$",
+    TEXT: rf"^[{_TEXT_EDGE}](?:[{TEXT_SAFE_CHARS}]*[{_TEXT_EDGE}])?$",
+    COUNT: r"^[0-9]{1,18}$",
+    MONEY: r"^[0-9]{1,16}(?:\.[0-9]{1,2})?$",  # below 10^16, to the fen: what parse_money accepts unchanged
+    DATE: r"^[1-9][0-9]{3}-[0-9]{2}-[0-9]{2}$",  # an impossible day (02-30) casts to null and takes the exact lane
+    FLAG: r"^(?:[Tt][Rr][Uu][Ee]|[Ff][Aa][Ll][Ss][Ee]|[Yy][Ee][Ss]|[Nn][Oo]|[YyNn01]|是|否)$",
+}
+
+
+# Up to this many rows, every cell takes the exact lane (same values and findings, fewer polars calls).
+SMALL_FORM_ROWS = 100
+
+
+@dataclass
+class TypedForm:
+    form: Form
+    table: pl.DataFrame  # row_number, then one typed column per field in the form's order
+    findings: list[Finding]
+    # field -> unit written in each row's cell or column header, for fields whose unit the row decides
+    written_units: dict[str, list[str | None]] = field(default_factory=dict)
+
+    @cached_property
+    def values(self) -> dict[str, list]:
+        """field -> canonical values (Decimal, int, date, str, bool or None), in row order."""
+        return {f.name: self.table[f.name].to_list() for f in self.form.fields}
+
+    @cached_property
+    def row_numbers(self) -> list[int]:
+        return self.table["row_number"].to_list()
+
+    def frame(self):
+        """The GX view (a pandas frame): money as float (only compared with 0), everything else as read."""
+        import pandas as pd  # only the GX engine needs pandas
+
+        data = {}
+        for f in self.form.fields:
+            column = self.values[f.name]
+            if f.kind in (MONEY, COUNT, MEASURE):
+                data[f.name] = pd.Series([float(v) if v is not None else None for v in column], dtype="float64")
+            else:
+                data[f.name] = pd.Series(column, dtype="object")
+        frame = pd.DataFrame(data)
+        frame.index = pd.Index(self.row_numbers, name="row_number")
+        return frame
+
+    def load_rows(self):
+        """(row_number, *fields) tuples in the raw table's column order."""
+        columns = [self.values[f.name] for f in self.form.fields]
+        return zip(self.row_numbers, *columns)
+
+    def __len__(self) -> int:
+        return self.table.height
+
+
+def type_rows(table: FormTable, first_row_number: int) -> TypedForm:
+    form = table.form
+    present = {f.name: i for i, f in enumerate(table.fields) if f is not None}
+    n = table.row_count
+    findings: list[Finding] = []
+    columns = [pl.Series("row_number", range(first_row_number, first_row_number + n), dtype=pl.Int32)]
+    written_units: dict[str, list[str | None]] = {}
+    for f in form.fields:
+        i = present.get(f.name)
+        header_unit = table.units[i] if i is not None else None
+        if i is None:
+            column = pl.Series(f.name, [f.default] * n, dtype=POLARS_TYPES[f.kind])
+            units = [header_unit] * n
+        else:
+            column, units = _type_column(form, f, table.column(i), table.scales[i], header_unit, first_row_number, findings)
+        columns.append(column)
+        if f.unit in _ROW_UNITS:
+            written_units[f.name] = units
+    # The findings in the order a reader meets them: row by row, field by field.
+    order = {f.name: k for k, f in enumerate(form.fields)}
+    findings.sort(key=lambda x: (x.row_number, order[x.field]))
+    return TypedForm(form, pl.DataFrame(columns), findings, written_units)
+
+
+def _type_column(form: Form, f: Field, cells_in: pl.Series | list, scale: Decimal, header_unit: str | None,
+                 first_row_number: int, findings: list[Finding]) -> tuple[pl.Series, list[str | None]]:
+    """One field's column, and the unit written for each row (header unless the cell says otherwise)."""
+    dtype = POLARS_TYPES[f.kind]
+    if len(cells_in) <= SMALL_FORM_ROWS:
+        return _type_small_column(form, f, cells_in, scale, header_unit, first_row_number, findings)
+    if isinstance(cells_in, pl.Series):
+        text, others = cells_in, {}
+    else:  # a workbook's or a JSON's cells: numbers, dates, lists… take the exact lane
+        text = pl.Series([c if type(c) is str else None for c in cells_in], dtype=pl.String)
+        others = {k: c for k, c in enumerate(cells_in) if c is not None and type(c) is not str}
+    blank = text.is_null() | (text == "")
+    plain = _plain_mask(f, text, scale, header_unit)
+    if plain is None:
+        plain, typed = pl.Series([False] * len(text)), pl.Series([None] * len(text), dtype=dtype)
+    else:
+        typed = _cast_plain(f, text, plain)
+        plain = plain & typed.is_not_null()  # an impossible date (2026-02-30) is the exact lane's to report
+    if others:
+        plain = plain.scatter(list(others), False)
+        blank = blank.scatter(list(others), False)
+    default = f.default
+    if default is not None:
+        typed = pl.select(pl.when(blank).then(pl.lit(default, dtype=dtype)).otherwise(typed)).to_series()
+    exact = (~(plain | blank)).arg_true().to_list()
+    units: list[str | None] = [header_unit] * len(text)
+    if exact:
+        values = []
+        for k in exact:
+            raw = others[k] if k in others else text[k]
+            value, unit = _type_cell(form, f, raw, scale, header_unit, first_row_number + k, findings)
+            values.append(value)
+            units[k] = unit
+        typed = typed.scatter(exact, pl.Series(values, dtype=dtype))
+    return typed.rename(f.name), units
+
+
+def _type_small_column(form: Form, f: Field, cells_in: pl.Series | list, scale: Decimal, header_unit: str | None,
+                       first_row_number: int, findings: list[Finding]) -> tuple[pl.Series, list[str | None]]:
+    """The exact lane for every cell: a blank (null or '') is the field's default, as in the plain lane."""
+    values, units = [], []
+    for k, raw in enumerate(cells_in.to_list() if isinstance(cells_in, pl.Series) else cells_in):
+        if raw is None or raw == "":
+            value, unit = f.default, header_unit
+        else:
+            value, unit = _type_cell(form, f, raw, scale, header_unit, first_row_number + k, findings)
+        values.append(value)
+        units.append(unit)
+    return pl.Series(f.name, values, dtype=POLARS_TYPES[f.kind]), units
+
+
+def _plain_mask(f: Field, text: pl.Series, scale: Decimal, header_unit: str | None) -> pl.Series | None:
+    """Which cells the plain lane may take; None when none may (a 万元 header, a unit the field does not count)."""
+    if f.kind == MEASURE:
+        return None
+    if f.kind == MONEY and scale != 1:
+        return None
+    if f.kind in (MONEY, COUNT) and f.unit not in _ROW_UNITS and not cells.unit_agrees(header_unit, f.unit or "元"):
+        return None  # every non-blank cell is a unit_mismatch: the exact lane says so
+    return text.str.contains(PLAIN_CELLS[f.kind]).fill_null(False)
+
+
+def _cast_plain(f: Field, text: pl.Series, plain: pl.Series) -> pl.Series:
+    kept = pl.select(pl.when(plain).then(text)).to_series()
+    if f.kind in (REGION, TEXT):
+        return kept
+    if f.kind in (CODE, ID_NUMBER):
+        return kept.str.to_uppercase()
+    if f.kind == COUNT:
+        return kept.cast(pl.Int64)
+    if f.kind == MONEY:
+        return kept.cast(POLARS_TYPES[MONEY])
+    if f.kind == DATE:
+        return kept.str.to_date("%Y-%m-%d", strict=False)
+    if f.kind == FLAG:
+        return kept.str.to_lowercase().replace_strict(cells.FLAG_WORDS, default=None, return_dtype=pl.Boolean)
+    raise ValueError(f.kind)
+
+
+def _type_cell(form: Form, f: Field, raw, scale: Decimal, header_unit: str | None, number: int,
+               findings: list[Finding]) -> tuple[object, str | None]:
+    """The exact lane: one cell as halfsky.contract.cells reads it; (value, unit written), a finding when it cannot be read."""
+    row_unit = f.unit in _ROW_UNITS
+    if isinstance(raw, str) and "\x00" in raw:  # Postgres text cannot hold it, whatever the field
+        findings.append(Finding("nul_byte", form.name, number, f.name, raw[:200]))
+        return None, header_unit
+    if isinstance(raw, (dict, list)):  # JSON: a cell is a value, not a list or an object
+        findings.append(Finding("type", form.name, number, f.name, str(raw)[:200], "a list or object, not a value"))
+        return None, header_unit
+    if cells.is_blank(raw):
+        return f.default, header_unit
+    try:
+        value, unit = _parse(f, raw, scale, header_unit)
+    except cells.CellError as exc:
+        findings.append(Finding(exc.rule, form.name, number, f.name, cells.normalise_text(raw)[:200], str(exc)))
+        return None, None
+    if row_unit:
+        return value, unit
+    if not cells.unit_agrees(unit, f.unit or ("元" if f.kind == MONEY else None)):
+        findings.append(Finding("unit_mismatch", form.name, number, f.name, cells.normalise_text(raw)[:200],
+                                f"written in {unit}, but this field counts {f.unit or '元'}"))
+        return None, unit
+    return value, unit
+
+
+def _parse(f, raw, header_scale, header_unit: str | None) -> tuple[object, str | None]:
+    """The canonical value and the unit the cell (or else its header) was written in."""
+    if f.kind == MONEY:
+        return cells.parse_money(raw, header_scale), header_unit
+    if f.kind == MEASURE:
+        value, unit = cells.parse_measure(raw, header_scale)
+        return value, unit or header_unit
+    if f.kind == COUNT:
+        value, unit = cells.parse_count_with_unit(raw)
+        if unit and header_unit and not cells.unit_agrees(unit, header_unit):
+            raise cells.CellError(f"the cell says {unit} but its column says {header_unit}", rule="unit_mismatch")
+        return value, unit or header_unit
+    return _PARSERS[f.kind](raw), None
+
+
+def text_lane_is_exact() -> bool:
+    """Every character the plain text lane admits is one NFKC keeps as it is (checked by the tests)."""
+    import re
+
+    ranges = re.findall(r"(.)(?:-(.))?", TEXT_SAFE_CHARS)
+    return all(unicodedata.normalize("NFKC", chr(c)) == chr(c)
+               for lo, hi in ranges for c in range(ord(lo), ord(hi or lo) + 1))

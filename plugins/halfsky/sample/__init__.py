@@ -1,1 +1,0 @@
-"""Sample landing zones for demos, tests and benchmarks: ``python -m halfsky.sample --help``."""

@@ -1,0 +1,606 @@
+"""Airflow's UI and services (and dbt docs) on this machine, in the background.
+
+``make up`` / ``make down`` / ``make docs`` call this with the environment of
+``.halfsky/env.sh``::
+
+    python -m halfsky_dev.services up [--port 8080]   # api-server, scheduler, dag-processor, triggerer
+    python -m halfsky_dev.services up --executor celery [--workers 2]   # the same, plus Celery workers
+    python -m halfsky_dev.services status
+    python -m halfsky_dev.services docs [--port 8081] # dbt docs generate, then serve
+    python -m halfsky_dev.services down               # stops what up and docs started, nothing else
+
+With ``--executor celery`` the scheduler hands tasks to a Redis broker (AIRFLOW__CELERY__BROKER_URL, default
+redis://127.0.0.1:6379/0) and ``--workers`` Celery workers on this machine take them, each named
+``worker-N@<host>`` in Celery and in every task instance it runs (halfsky.orchestration.worker_identity). Workers on other
+machines join with the same settings: ``airflow celery worker --queues <the queue>`` (docs/celery.md).
+
+Everything listens on 127.0.0.1 only (the scheduler and triggerer do not start
+Airflow's log server, which would listen on every interface: the api-server
+reads task logs from the shared AIRFLOW_HOME). State lives in
+``<HALFSKY_HOME>/services``: one ``<name>.pid`` and ``<name>.log`` per process,
+and, each made once and kept ``0600``, the api/JWT secrets all four services
+share and the simple auth manager's password file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import fcntl
+import hashlib
+import importlib.util
+import json
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import psutil
+
+from halfsky_dev.devenv import TELEMETRY_OFF, state_dir
+from halfsky.orchestration.worker_identity import HOSTNAME_CALLABLE
+
+HOST = "127.0.0.1"
+DEFAULT_PORT = 8080
+DEFAULT_DOCS_PORT = 8081
+# The UI shows times in the browser's zone (a per-user choice saved in the browser; Airflow 3.3 has no
+# server-side UI default); the server reads naive datetimes (trigger form, CLI dates) in this one.
+TIMEZONE = "Asia/Shanghai"
+ADMIN_USER = "admin"
+AIRFLOW_SERVICES = ("api-server", "scheduler", "dag-processor", "triggerer")
+EXECUTORS = {"local": "LocalExecutor", "celery": "CeleryExecutor"}
+DEFAULT_BROKER_URL = "redis://127.0.0.1:6379/0"
+WORKER_PREFIX = "celery-worker-"
+DOCS = "dbt-docs"
+BIN = Path(sys.executable).parent
+
+
+class ServiceError(RuntimeError):
+    pass
+
+
+def services_dir() -> Path:
+    path = state_dir() / "services"
+    path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    return path
+
+
+def _secret_file(path: Path, make, min_length: int = 0) -> str:
+    """A value made once per checkout, 0600; never in the repository. One shorter than ``min_length`` is made anew."""
+    if path.exists() and len(path.read_text().strip()) < min_length:
+        path.unlink()
+    if not path.exists():
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(make())
+    path.chmod(0o600)
+    return path.read_text().strip()
+
+
+def password_file() -> Path:
+    return services_dir() / "simple_auth_manager_passwords.json"
+
+
+def admin_password() -> str:
+    """The admin's password, from the simple auth manager's own file (made here first, so it is known)."""
+    path = password_file()
+    _secret_file(path, lambda: json.dumps({ADMIN_USER: secrets.token_urlsafe(12)}) + "\n")
+    return json.loads(path.read_text())[ADMIN_USER]
+
+
+# Each task is forked from a server that has imported the Task SDK and halfsky's ingest path already, instead
+# of importing them itself: about 4 s less per task start on 2 cores (national month-end 4.4 -> 3.3 min,
+# bench/national_month_end.py). Only modules that start no threads at import belong here.
+FORKSERVER_PRELOAD = {
+    "AIRFLOW__SCHEDULER__MP_START_METHOD": "forkserver",
+    "AIRFLOW__SCHEDULER__MP_FORKSERVER_PRELOAD": "airflow.sdk.execution_time.task_runner,halfsky.orchestration.pipeline,halfsky.ingest.judging.suite_checks",
+}
+
+
+def celery_queue() -> str:
+    """This checkout's own queue: two checkouts (or a test) sharing one Redis never run each other's tasks."""
+    digest = hashlib.sha256(str(state_dir()).encode()).hexdigest()[:10]
+    return f"halfsky-{digest}"
+
+
+def service_env(port: int, executor: str = "local") -> dict[str, str]:
+    """os.environ (from env.sh) plus what the services (and workers) must agree on."""
+    folder = services_dir()
+    env = {**os.environ, **TELEMETRY_OFF}
+    env.setdefault("AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS", f"{ADMIN_USER}:admin")
+    env.setdefault("AIRFLOW__CORE__DEFAULT_TIMEZONE", TIMEZONE)
+    env["AIRFLOW__CORE__EXECUTOR"] = EXECUTORS[executor]
+    if executor == "celery":
+        # Results go to the metadata database (Celery's db+ backend, Airflow's default); only the broker is Redis.
+        env.setdefault("AIRFLOW__CELERY__BROKER_URL", DEFAULT_BROKER_URL)
+        env.setdefault("AIRFLOW__OPERATORS__DEFAULT_QUEUE", celery_queue())
+        # Redis hands an unacknowledged task to another worker after this long: longer than nightly_load's
+        # dagrun_timeout (6 h), so a long ingest is never run twice at once.
+        env.setdefault("AIRFLOW__CELERY_BROKER_TRANSPORT_OPTIONS__VISIBILITY_TIMEOUT", "21600")
+        env["AIRFLOW__CORE__HOSTNAME_CALLABLE"] = HOSTNAME_CALLABLE
+        # Workers import what every task needs once, before they fork (halfsky.orchestration.celery_config).
+        env.setdefault("AIRFLOW__CELERY__CELERY_CONFIG_OPTIONS", "halfsky.orchestration.celery_config.CELERY_CONFIG")
+    # LocalExecutor forks `parallelism` workers up front (32 by default, ~30 MB each); a laptop or a 2-core
+    # machine runs a night's prefectures and dbt models no faster with more than 4 at once.
+    env.setdefault("AIRFLOW__CORE__PARALLELISM", "4")
+    env.update(FORKSERVER_PRELOAD)
+    env.update({
+        "AIRFLOW__API__HOST": HOST,
+        "AIRFLOW__API__PORT": str(port),
+        "AIRFLOW__API__BASE_URL": f"http://{HOST}:{port}",
+        "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://{HOST}:{port}/execution/",
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(password_file()),
+        # One secret for the api-server's sessions and one for the JWTs every service signs or checks.
+        "AIRFLOW__API__SECRET_KEY": _secret_file(folder / "api_secret_key", lambda: secrets.token_urlsafe(32)),
+        # JWTs are signed with HMAC-SHA512, which wants a key of at least 64 bytes.
+        "AIRFLOW__API_AUTH__JWT_SECRET": _secret_file(folder / "jwt_secret", lambda: secrets.token_urlsafe(64),
+                                                      min_length=64),
+    })
+    return env
+
+
+def worker_names(count: int) -> list[str]:
+    return [f"{WORKER_PREFIX}{n}" for n in range(1, count + 1)]
+
+
+def worker_label(name: str) -> str:
+    """celery-worker-1 (its pid and log files) is worker-1 in Celery and in the grid."""
+    return f"worker-{name.removeprefix(WORKER_PREFIX)}"
+
+
+def worker_argv(name: str, env: dict[str, str], concurrency: int) -> list[str]:
+    """A Celery worker on this checkout's queue. No log server (it would take port 8793 once per worker): the
+    api-server reads task logs from the shared AIRFLOW_HOME, as with the scheduler's."""
+    return [str(BIN / "airflow"), "celery", "worker", "--celery-hostname", f"{worker_label(name)}@%h",
+            "--queues", env["AIRFLOW__OPERATORS__DEFAULT_QUEUE"], "--concurrency", str(concurrency),
+            "--skip-serve-logs", "--without-gossip", "--without-mingle"]
+
+
+def _argv(name: str, port: int) -> list[str]:
+    airflow = str(BIN / "airflow")
+    return {
+        "api-server": [airflow, "api-server", "--host", HOST, "--port", str(port)],
+        "scheduler": [airflow, "scheduler", "--skip-serve-logs"],
+        "dag-processor": [airflow, "dag-processor"],
+        "triggerer": [airflow, "triggerer", "--skip-serve-logs"],
+    }[name]
+
+
+# --- processes -----------------------------------------------------------------------------------
+
+def pid_file(name: str) -> Path:
+    return services_dir() / f"{name}.pid"
+
+
+def log_file(name: str) -> Path:
+    return services_dir() / f"{name}.log"
+
+
+def running(name: str) -> int | None:
+    """The pid of ``name`` if the process its pid file names is alive and is the one we started."""
+    path = pid_file(name)
+    try:
+        pid = int(path.read_text().strip())
+        proc = psutil.Process(pid)
+        alive = proc.is_running() and proc.status() != psutil.STATUS_ZOMBIE
+        # A pid the system handed to another program since: that program started after the pid file was written.
+        ours = proc.create_time() <= path.stat().st_mtime + 1
+    except (OSError, ValueError, psutil.Error):
+        return None
+    return pid if alive and ours else None
+
+
+# What the services write (task logs, Cosmos' cache, dbt's files, quarantined drops and reports on a local
+# disk) is the account's own: Airflow's `daemon_umask` (077) applies only to `--daemon`, which `up` does not use.
+SERVICE_UMASK = 0o077
+
+
+def start(name: str, argv: list[str], env: dict[str, str], cwd: Path | None = None) -> int:
+    fd = os.open(log_file(name), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    os.fchmod(fd, 0o600)
+    with os.fdopen(fd, "ab") as log:
+        log.write(f"\n--- {time.strftime('%Y-%m-%d %H:%M:%S')} halfsky: starting {' '.join(argv)}\n".encode())
+        log.flush()
+        # Its own session and process group: `down` signals the group, so every child goes with it.
+        proc = subprocess.Popen(argv, env=env, cwd=cwd, stdin=subprocess.DEVNULL, stdout=log,
+                                stderr=subprocess.STDOUT, start_new_session=True, umask=SERVICE_UMASK)
+    pid_file(name).write_text(f"{proc.pid}\n")
+    return proc.pid
+
+
+def _group(name: str) -> tuple[int | None, list[psutil.Process]]:
+    """The process group ``start`` made for ``name``: its id and its live members ([] when gone).
+
+    The group's id is the pid in the pid file. A leader counts if it is older than that file; other
+    members (workers, a child the leader left behind when it died) if they are younger and run
+    Airflow or dbt, so a stale pid file never names someone else's processes.
+    """
+    path = pid_file(name)
+    try:
+        pgid = int(path.read_text().strip())
+        written = path.stat().st_mtime
+    except (OSError, ValueError):
+        return None, []
+    members = []
+    for proc in psutil.process_iter(["create_time", "cmdline", "status"]):
+        try:
+            if proc.info["status"] == psutil.STATUS_ZOMBIE or os.getpgid(proc.pid) != pgid:
+                continue
+        except OSError:
+            continue
+        if proc.pid == pgid:
+            ours = proc.info["create_time"] <= written + 1
+        else:
+            command = " ".join(proc.info["cmdline"] or [])
+            # Celery's pool processes rename themselves "[celeryd: worker-1@host:ForkPoolWorker-1]".
+            ours = proc.info["create_time"] >= written - 5 and any(word in command for word in ("airflow", "dbt", "celeryd"))
+        if ours:
+            members.append(proc)
+    return pgid, members
+
+
+def _group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # Only zombies left (a leader its parent has not reaped yet)?
+    for proc in psutil.process_iter(["status"]):
+        try:
+            if proc.info["status"] != psutil.STATUS_ZOMBIE and os.getpgid(proc.pid) == pgid:
+                return True
+        except OSError:
+            pass
+    return False
+
+
+def stop(*names: str, timeout: float = 30.0) -> list[str]:
+    """SIGTERM each process group ``start`` made, all at once; SIGKILL what is left after ``timeout``.
+
+    Returns the names that had processes.
+    """
+    now = time.monotonic()
+    deadlines = {}
+    for name in names:
+        pgid, members = _group(name)
+        pid_file(name).unlink(missing_ok=True)
+        if not members:
+            continue
+        if any(proc.pid == pgid for proc in members):
+            deadlines[name] = (pgid, now + timeout)
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(pgid, signal.SIGTERM)
+        else:  # the leader died and left these (LocalExecutor workers wait for it, not for SIGTERM)
+            deadlines[name] = (pgid, now + 5)
+            for proc in members:
+                with contextlib.suppress(psutil.Error):
+                    proc.terminate()
+    waiting = dict(deadlines)
+    killed: dict[str, float] = {}
+    while waiting:
+        for name, (pgid, deadline) in list(waiting.items()):
+            with contextlib.suppress(ChildProcessError, OSError):
+                os.waitpid(pgid, os.WNOHANG)  # reap it if this process started it (tests, a failed `up`)
+            if not _group_alive(pgid):
+                del waiting[name]
+            elif name not in killed and time.monotonic() > deadline:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(pgid, signal.SIGKILL)
+                killed[name] = time.monotonic()
+                print(f"halfsky: {name} did not stop within {deadline - now:.0f} s; killed", file=sys.stderr)
+            elif name in killed and time.monotonic() > killed[name] + 10:
+                raise ServiceError(f"{name}: processes of group {pgid} survive SIGKILL")
+        if waiting:
+            time.sleep(0.3)
+    return list(deadlines)
+
+
+@contextlib.contextmanager
+def _lock() -> Iterator[None]:
+    """One `up`/`down`/`docs` at a time, so two at once never start two of anything."""
+    with open(services_dir() / ".lock", "w") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def _tail(path: Path, lines: int = 30) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return ""
+
+
+def _port_taken(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.settimeout(1)
+        return sock.connect_ex((HOST, port)) == 0
+
+
+def _get_json(url: str, timeout: float = 5.0, token: str | None = None) -> dict | None:
+    request = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"} if token else {})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            return json.loads(response.read())
+    except (urllib.error.URLError, OSError, ValueError):
+        return None
+
+
+def login(base_url: str, username: str, password: str, timeout: float = 10.0) -> str:
+    """A JWT from the simple auth manager, as the UI's login form gets one."""
+    body = json.dumps({"username": username, "password": password}).encode()
+    request = urllib.request.Request(f"{base_url}/auth/token", data=body, method="POST",
+                                     headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=timeout) as response:
+        return json.loads(response.read())["access_token"]
+
+
+# --- commands ------------------------------------------------------------------------------------
+
+def _write_dbt_manifest(env: dict[str, str]) -> None:
+    """nightly_load renders its dbt tasks from a manifest; write it first when halfsky can."""
+    if importlib.util.find_spec("halfsky.orchestration.dbt_manifest") is None:
+        return
+    from halfsky.orchestration import dbt_manifest
+    is_stale = getattr(dbt_manifest, "is_stale", None)
+    if is_stale is not None and not is_stale():
+        return  # newer than every file of the dbt project: a second `make up` need not rewrite it
+    log = log_file("dbt-manifest")
+    with open(log, "wb") as fh:
+        result = subprocess.run([sys.executable, "-m", "halfsky.orchestration.dbt_manifest"], env=env, stdout=fh,
+                                stderr=subprocess.STDOUT)
+    if result.returncode != 0:
+        print(f"halfsky: WARNING python -m halfsky.orchestration.dbt_manifest failed (exit {result.returncode}); "
+              f"nightly_load may not load. See {log}:\n{_tail(log, 15)}", file=sys.stderr)
+
+
+def started_workers() -> list[str]:
+    """The Celery workers ``up`` started here (their pid files), running or not."""
+    return sorted(path.stem for path in services_dir().glob(f"{WORKER_PREFIX}*.pid"))
+
+
+def up(port: int, timeout: float, manifest: bool = True, executor: str = "local", workers: int = 2) -> int:
+    base_url = f"http://{HOST}:{port}"
+    with _lock():
+        already = {name: pid for name in AIRFLOW_SERVICES if (pid := running(name))}
+        state = services_dir() / "api-server.port"
+        if "api-server" in already and state.exists() and int(state.read_text()) != port:
+            raise ServiceError(f"the api-server already runs on port {state.read_text().strip()}: "
+                               "`make down` first to move it")
+        executor_file = services_dir() / "executor"
+        if already and executor_file.exists() and executor_file.read_text().strip() != executor:
+            raise ServiceError(f"the services already run with the {executor_file.read_text().strip()} executor: "
+                               f"`make down` first to switch to {executor}")
+        if "api-server" not in already and _port_taken(port):
+            raise ServiceError(f"{HOST}:{port} is taken by another program; pick another port: "
+                               f"make up AIRFLOW_PORT={port + 10}")
+        env = service_env(port, executor)
+        password = admin_password()
+        if manifest:
+            _write_dbt_manifest(env)
+        names = list(AIRFLOW_SERVICES)
+        argv = {name: _argv(name, port) for name in AIRFLOW_SERVICES}
+        envs = {name: env for name in AIRFLOW_SERVICES}
+        if executor == "celery":
+            _check_broker(env["AIRFLOW__CELERY__BROKER_URL"])
+            # [core] parallelism caps what the scheduler sends; the workers share it out.
+            concurrency = max(1, int(env.get("AIRFLOW__CORE__PARALLELISM", "4")) // max(1, workers))
+            for name in worker_names(workers):
+                names.append(name)
+                envs[name] = {**env, "HALFSKY_WORKER_NAME": worker_label(name)}
+                argv[name] = worker_argv(name, env, concurrency)
+        started = []
+        for name in names:
+            if running(name):
+                print(f"halfsky: {name} already running (pid {running(name)})", file=sys.stderr)
+                continue
+            if stop(name):  # its leader died, but some of its processes did not
+                print(f"halfsky: stopped what was left of an earlier {name}", file=sys.stderr)
+            pid = start(name, argv[name], envs[name])
+            started.append(name)
+            print(f"halfsky: started {name} (pid {pid}), log {log_file(name)}", file=sys.stderr)
+        executor_file.write_text(f"{executor}\n")
+        if "api-server" in started:
+            state.write_text(f"{port}\n")
+        try:
+            health = _wait_healthy(base_url, timeout, names)
+            if executor == "celery":
+                _wait_workers(env, [n for n in names if n.startswith(WORKER_PREFIX)], timeout)
+        except ServiceError:
+            stop(*started)
+            raise
+    for component in ("scheduler", "triggerer", "dag_processor"):
+        status = (health.get(component) or {}).get("status")
+        if status != "healthy":
+            print(f"halfsky: {component}: {status or 'starting'} (see `python -m halfsky_dev.services status`)",
+                  file=sys.stderr)
+    workers_line = ""
+    if executor == "celery":
+        workers_line = (f"\nExecutor:    CeleryExecutor, broker {_redacted(env['AIRFLOW__CELERY__BROKER_URL'])}, "
+                        f"queue {env['AIRFLOW__OPERATORS__DEFAULT_QUEUE']}, {workers} workers "
+                        f"({', '.join(map(worker_label, worker_names(workers)))})")
+    print(f"""
+Airflow UI:  {base_url}
+Log in as:   {ADMIN_USER} / {password}
+             (kept in {password_file()}; other users of
+             AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS get theirs in that file too)
+Time zone:   the server reads dates in {TIMEZONE}; the UI shows the browser's zone
+             (choose {TIMEZONE} under User > Timezone if your browser is elsewhere){workers_line}
+Logs:        {services_dir()}/*.log
+Stop:        make down""")
+    return 0
+
+
+def _redacted(url: str) -> str:
+    """A broker URL without its password, for printing."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    if parts.password:
+        return url.replace(f":{parts.password}@", ":***@", 1)
+    return url
+
+
+def _check_broker(url: str, timeout: float = 3.0) -> None:
+    """Fail before starting anything when the broker does not answer: the workers would retry for ever."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    host, port = parts.hostname or "127.0.0.1", parts.port or {"redis": 6379, "rediss": 6379, "amqp": 5672}.get(parts.scheme, 6379)
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            pass
+    except OSError as exc:
+        raise ServiceError(f"the Celery broker {_redacted(url)} does not answer ({exc}): start Redis "
+                           "(redis-server) or set AIRFLOW__CELERY__BROKER_URL") from exc
+
+
+def _wait_workers(env: dict[str, str], names: list[str], timeout: float) -> None:
+    """Until every worker answers a Celery ping (it has connected to the broker and consumes the queue)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        for name in names:
+            if running(name) is None:
+                raise ServiceError(f"{name} exited; the end of {log_file(name)}:\n{_tail(log_file(name))}")
+        result = subprocess.run([str(BIN / "celery"), "--app", "airflow.providers.celery.executors.celery_executor_utils.app",
+                                 "inspect", "ping", "--timeout", "2", "--json"],
+                                env=env, capture_output=True, text=True)
+        try:
+            answered = {key.split("@", 1)[0] for key in json.loads(result.stdout or "{}")}
+        except ValueError:
+            answered = set()
+        if set(map(worker_label, names)) <= answered:
+            return
+        if time.monotonic() > deadline:
+            raise ServiceError(f"Celery workers did not answer within {timeout:.0f} s (answered: {sorted(answered)}); "
+                               f"see {', '.join(str(log_file(n)) for n in names)}")
+        time.sleep(1)
+
+
+def _wait_healthy(base_url: str, timeout: float, names: list[str] | tuple[str, ...] = AIRFLOW_SERVICES) -> dict:
+    """Until the api-server answers /api/v2/monitor/health; fail early if a service exits."""
+    deadline = time.monotonic() + timeout
+    health = None
+    while time.monotonic() < deadline:
+        for name in names:
+            if running(name) is None:
+                raise ServiceError(f"{name} exited; the end of {log_file(name)}:\n{_tail(log_file(name))}")
+        health = _get_json(f"{base_url}/api/v2/monitor/health", timeout=3)
+        if health is not None:
+            break
+        time.sleep(1)
+    if health is None:
+        raise ServiceError(f"the api-server did not answer within {timeout:.0f} s; "
+                           f"the end of {log_file('api-server')}:\n{_tail(log_file('api-server'))}")
+    # The other three report through the metadata database: give them a moment to show up.
+    end = min(deadline, time.monotonic() + 30)
+    while time.monotonic() < end and any(
+            (health.get(c) or {}).get("status") != "healthy" for c in ("scheduler", "triggerer", "dag_processor")):
+        time.sleep(2)
+        health = _get_json(f"{base_url}/api/v2/monitor/health", timeout=3) or health
+    return health
+
+
+def down() -> int:
+    with _lock():
+        stopped = stop(DOCS, *AIRFLOW_SERVICES, *started_workers())
+        (services_dir() / "api-server.port").unlink(missing_ok=True)
+        (services_dir() / "executor").unlink(missing_ok=True)
+    print(f"halfsky: stopped {', '.join(stopped)}" if stopped else "halfsky: nothing was running", file=sys.stderr)
+    return 0
+
+
+def status() -> int:
+    for name in (*AIRFLOW_SERVICES, *started_workers(), DOCS):
+        pid = running(name)
+        print(f"{name:16} {'running, pid ' + str(pid) if pid else 'stopped'}")
+    port_file = services_dir() / "api-server.port"
+    if running("api-server") and port_file.exists():
+        port = int(port_file.read_text())
+        health = _get_json(f"http://{HOST}:{port}/api/v2/monitor/health")
+        print(f"http://{HOST}:{port}  health: {json.dumps(health) if health else 'no answer'}")
+    return 0
+
+
+def docs(port: int, timeout: float = 60.0) -> int:
+    """dbt docs generate against the warehouse, then dbt docs serve on 127.0.0.1 in the background."""
+    from halfsky.warehouse.dbt_runner import PROJECT_DIR, profile_env
+    from halfsky.config.settings import warehouse_dsn
+
+    work = state_dir() / "dbt" / "docs"
+    paths = ["--project-dir", str(PROJECT_DIR), "--profiles-dir", str(PROJECT_DIR),
+             "--target-path", str(work / "target"), "--log-path", str(work / "logs")]
+    env = {**os.environ, **TELEMETRY_OFF, **profile_env(warehouse_dsn()), "DBT_USE_COLORS": "False"}
+    dbt = str(BIN / "dbt")
+    print("halfsky: dbt docs generate (the catalogue reads the warehouse's tables)", file=sys.stderr)
+    result = subprocess.run([dbt, "docs", "generate", *paths], env=env, cwd=PROJECT_DIR)
+    if result.returncode != 0:
+        raise ServiceError(f"dbt docs generate failed (exit {result.returncode})")
+    url = f"http://{HOST}:{port}"
+    with _lock():
+        pid = running(DOCS)
+        if pid is not None:
+            print(f"halfsky: dbt docs server already running (pid {pid}); it serves the new catalogue", file=sys.stderr)
+            port = int((services_dir() / f"{DOCS}.port").read_text())
+            url = f"http://{HOST}:{port}"
+        else:
+            if _port_taken(port):
+                raise ServiceError(f"{HOST}:{port} is taken by another program; pick another port: "
+                                   f"make docs DOCS_PORT={port + 10}")
+            stop(DOCS)
+            pid = start(DOCS, [dbt, "docs", "serve", "--host", HOST, "--port", str(port), "--no-browser", *paths],
+                        env, cwd=PROJECT_DIR)
+            (services_dir() / f"{DOCS}.port").write_text(f"{port}\n")
+            deadline = time.monotonic() + timeout
+            while not _port_taken(port):
+                if running(DOCS) is None or time.monotonic() > deadline:
+                    stop(DOCS)
+                    raise ServiceError(f"dbt docs serve did not start; the end of {log_file(DOCS)}:\n"
+                                       f"{_tail(log_file(DOCS))}")
+                time.sleep(0.5)
+    print(f"\ndbt docs:  {url}   (log {log_file(DOCS)}; stop with make down)")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m halfsky_dev.services", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    p_up = sub.add_parser("up", help="start the api-server, scheduler, dag-processor and triggerer")
+    p_up.add_argument("--port", type=int, default=int(os.environ.get("HALFSKY_AIRFLOW_PORT", DEFAULT_PORT)))
+    p_up.add_argument("--timeout", type=float, default=180.0, help="seconds to wait for the api-server")
+    p_up.add_argument("--no-manifest", action="store_true", help="do not write the dbt manifest first")
+    p_up.add_argument("--executor", choices=sorted(EXECUTORS), default=os.environ.get("HALFSKY_EXECUTOR", "local"),
+                      help="local (LocalExecutor, default) or celery (CeleryExecutor, Redis broker, local workers)")
+    p_up.add_argument("--workers", type=int, default=2, help="Celery workers to start on this machine (default 2)")
+    sub.add_parser("down", help="stop everything up and docs started")
+    sub.add_parser("status", help="which services run")
+    p_docs = sub.add_parser("docs", help="dbt docs generate, then serve them on 127.0.0.1")
+    p_docs.add_argument("--port", type=int, default=int(os.environ.get("HALFSKY_DOCS_PORT", DEFAULT_DOCS_PORT)))
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "up":
+            return up(args.port, args.timeout, manifest=not args.no_manifest, executor=args.executor,
+                      workers=args.workers)
+        if args.command == "down":
+            return down()
+        if args.command == "status":
+            return status()
+        return docs(args.port)
+    except ServiceError as exc:
+        print(f"halfsky: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
