@@ -8,19 +8,13 @@ from halfsky.contract.reference.code_history import home_regions
 from halfsky.contract.reference.divisions import SOURCE, all_divisions
 from halfsky.contract.reference.gb2260_revisions import SOURCE as HISTORY_SOURCE
 from halfsky.contract.reference.romanised_names import english_name
+from halfsky.warehouse.ddl import read_ddl
 from halfsky.warehouse.schema import connect
 
 log = logging.getLogger(__name__)
 
-# Owned here rather than in warehouse.py: only this loader writes it, and it is rebuilt whole each time.
-HOME_REGIONS_DDL = """
-create table if not exists reference.home_regions (
-    code         char(6) primary key,  -- an id number's first six digits, as issued
-    region_code  char(6) not null,     -- the current division it resolves to
-    level        text not null,        -- county | prefecture | province
-    method       text not null         -- same code | renamed/recoded | via counties | via parent | province only
-);
-"""
+# Owned here rather than in ensure_schema: only this loader writes it, and it is rebuilt whole each time.
+HOME_REGIONS_DDL = read_ddl("home_regions.sql")
 
 
 def load_admin_divisions(dsn: str | None = None) -> int:

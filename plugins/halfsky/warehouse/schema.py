@@ -1,8 +1,9 @@
 """The warehouse's own tables: the submission log, the restricted raw layer, reference data.
 
 dbt owns staging, intermediate and marts; these tables are written by the
-pipeline with COPY and read by dbt as sources. The DDL is generated from the
-form definitions so raw columns always match the contract.
+pipeline with COPY and read by dbt as sources. Hand-written DDL is in ``sql/`` (``halfsky.warehouse.ddl``);
+what is generated from Python data stays here: the raw tables from the form definitions, so raw columns
+always match the contract, and the id-number masking functions from the contract's id-number patterns.
 """
 
 from __future__ import annotations
@@ -16,90 +17,14 @@ import psycopg
 from halfsky.warehouse.audit import AUDIT_DDL
 from halfsky.contract.forms import FORMS, PG_TYPES
 from halfsky.config.settings import warehouse_dsn
+from halfsky.warehouse.ddl import read_ddl
 from halfsky.warehouse.partitions import ENSURE_PERIOD_PARTITION, ensure_raw_partitions
 from halfsky.warehouse.roles import ensure_pipeline_roles
 
 log = logging.getLogger(__name__)
 
-SUBMISSION_STATUSES = ("pending", "accepted", "rejected", "duplicate", "superseded")
-
-_SUBMISSION_LOG = f"""
-create schema if not exists ingest;
-create schema if not exists raw;
-create schema if not exists reference;
--- hmac() keys beneficiaries; trusted since PostgreSQL 13, so the database owner may create it.
-create extension if not exists pgcrypto;
-
-create table if not exists ingest.submissions (
-    submission_id    bigint generated always as identity primary key,
-    prefecture_code  text not null,
-    period           text not null,
-    drop_name        text not null,
-    drop_path        text not null unique,      -- relative to the landing root
-    format           text not null,
-    sha256           char(64),
-    size_bytes       bigint not null,
-    received_at      timestamptz not null,      -- the landing store's timestamp for the drop
-    first_seen_at    timestamptz not null,      -- end of the data interval of the run that found it
-    status           text not null check (status in {SUBMISSION_STATUSES!r}),
-    duplicate_of     bigint references ingest.submissions,
-    is_late          boolean not null default false,
-    reasons          jsonb not null default '[]',  -- [{{rule, severity, count, zh, en}}]
-    row_counts       jsonb not null default '{{}}',
-    quarantine_path  text,
-    decided_at       timestamptz,
-    accepted_at      timestamptz,
-    run_id           text,
-    replays          int not null default 0
-);
--- null for a drop that is never read (a link or device, or over the size limit)
-alter table ingest.submissions alter column sha256 drop not null;
--- contract v3: a csv folder's manifest.json notes, the prefecture's word on its drop (masked in the marts)
-alter table ingest.submissions add column if not exists notes text;
-create index if not exists submissions_unit_period on ingest.submissions (prefecture_code, period);
-create index if not exists submissions_sha on ingest.submissions (sha256);
--- The newest drop of a period and its accepted one, found without reading the period's other drops.
-create index if not exists submissions_newest on ingest.submissions (prefecture_code, period, first_seen_at desc, drop_name desc)
-    where status in ('accepted', 'superseded');
-create index if not exists submissions_accepted on ingest.submissions (prefecture_code, period) where status = 'accepted';
-
--- Every failing (or warned) row, field and rule of every decided drop: the quarantine report's rows.
-create table if not exists ingest.drop_findings (
-    submission_id  bigint not null references ingest.submissions on delete cascade,
-    form           text,
-    row_number     int,
-    field          text,
-    value          text,
-    rule           text not null,
-    severity       text not null
-);
-create index if not exists drop_findings_submission on ingest.drop_findings (submission_id);
--- fct_data_quality takes every accepted drop's cash_over_cap each night (halfsky.ingest.judging.cash_cap may move them).
-create index if not exists drop_findings_cash_over_cap on ingest.drop_findings (submission_id) where rule = 'cash_over_cap';
-
--- Which person key built the marts: a keyed fingerprint, never the key. A build with another key is refused.
-create table if not exists ingest.person_key (
-    singleton    boolean primary key default true check (singleton),
-    fingerprint  text not null,
-    recorded_at  timestamptz not null default now()
-);
-
-create table if not exists reference.admin_divisions (
-    code             char(6) primary key,
-    name_zh          text not null,
-    level            text not null,
-    province_code    char(6) not null,
-    prefecture_code  char(6),
-    county_type      text,     -- county level only: 区, 县, 旗, 自治县, 自治旗, 县级市, 林区, 特区, 其他
-    reporting_unit_code char(6),  -- the federation that reports for the region; null for provinces
-    longitude        numeric(9, 6),
-    latitude         numeric(9, 6)
-);
-alter table reference.admin_divisions add column if not exists county_type text;
-alter table reference.admin_divisions add column if not exists reporting_unit_code char(6);
--- pinyin and the division's kind in English (halfsky.contract.reference.romanised_names), for analysts who read no Chinese
-alter table reference.admin_divisions add column if not exists name_en text;
-"""
+# Hand-written DDL that ensure_schema runs before the raw tables, in this order (one transaction).
+_BEFORE_RAW = ("schemas.sql", "submission_log.sql", "person_key.sql", "admin_divisions.sql")
 
 
 # Id numbers typed into free text (a counterparty "王秀英(身份证150100198503150022)", "150302 850315 001") never
@@ -115,12 +40,9 @@ def _literal(text: str) -> str:
 def mask_id_numbers_sql() -> str:
     from halfsky.contract import id_numbers as ids
     digit = _literal("^" + ids.ID_DIGIT + "$")
-    return f"""
-create or replace function reference.is_real_date(y int, m int, d int) returns boolean
-language sql immutable parallel safe as $date$
-    select m between 1 and 12 and d between 1 and extract(day from make_date(y, m, 1) + interval '1 month - 1 day')::int
-$date$;
-
+    # Generated, not a .sql file: the patterns, separators, full-width digits, province codes and birth years
+    # are halfsky.contract.id_numbers' own values, so SQL and Python find the same spans. is_real_date is not.
+    return read_ddl("id_numbers.sql") + f"""
 create or replace function reference.id_number_spans(value text, checked boolean default true)
 returns table (span_start int, span_end int)  -- 0-based, end exclusive, as Python's slices
 language plpgsql immutable parallel safe as $spans$
@@ -195,6 +117,7 @@ def raw_table_ddl() -> str:
     # raw.* rows carry their submission_id without a foreign key: accept() writes them in the transaction
     # that holds the submission row, and is their only writer. The key's per-row check was 12 s of a 1M-row COPY.
     # Each is partitioned by the submission's period (halfsky.warehouse.partitions), which every row repeats.
+    # Generated, not a .sql file: the columns and their types are the contract's forms (FORMS, PG_TYPES).
     statements = []
     for form in FORMS.values():
         columns = ",\n    ".join(f"{f.name} {PG_TYPES[f.kind]}" for f in form.fields)
@@ -211,11 +134,7 @@ create index if not exists {form.name}_submission on raw.{form.name} (submission
         statements.append(f"alter table raw.{form.name} drop constraint if exists {form.name}_submission_id_fkey;")
         # Fields added by a later contract version reach a warehouse created before it.
         statements += [f"alter table raw.{form.name} add column if not exists {f.name} {PG_TYPES[f.kind]};" for f in form.fields]
-    # cash_over_cap looks a person's cash up across every prefecture's history. Only cash rows, and a hash:
-    # a btree over every id number cost a 1M-row drop 9 s of random inserts.
-    statements.append("drop index if exists raw.beneficiaries_id_number;")
-    statements.append("create index if not exists beneficiaries_cash_id_number on raw.beneficiaries "
-                      "using hash (id_number) where benefit_type = 'CASH';")
+    statements.append(read_ddl("raw_indexes.sql"))
     statements.append(PURGED_PERSONS_DDL)
     return "\n".join(statements)
 
@@ -255,14 +174,7 @@ def _partition_raw(conn: psycopg.Connection) -> None:
 
 
 # What the marts keep of a person whose id number and name were purged (halfsky.warehouse.retention).
-PURGED_PERSONS_DDL = """create table if not exists raw.purged_persons (
-    pseudonym        char(18) primary key,   -- replaced the id number in raw.beneficiaries: 'P' and 17 hex digits
-    beneficiary_key  text not null unique,   -- the marts' key, computed with the person key at the purge
-    gender           char(1) not null,
-    birth_year       int not null,
-    birth_date       date not null,
-    issuing_code     char(6) not null        -- the first six digits: the home region the marts show
-);"""
+PURGED_PERSONS_DDL = read_ddl("purged_persons.sql")
 
 
 @contextmanager
@@ -276,7 +188,8 @@ def ensure_schema(dsn: str | None = None) -> None:
     with connect(dsn) as conn:
         # One migration at a time when several workers start together.
         conn.execute("select pg_advisory_xact_lock(hashtext('halfsky.ensure_schema'))")
-        conn.execute(_SUBMISSION_LOG)
+        for name in _BEFORE_RAW:
+            conn.execute(read_ddl(name))
         conn.execute(ENSURE_PERIOD_PARTITION)
         _partition_raw(conn)
         conn.execute(mask_id_numbers_sql())
