@@ -1,4 +1,4 @@
-"""The README's "Hostile input" table, generated: every case of tests/hostile_catalogue.py through the pipeline.
+"""The table of docs/hostile-input.md, generated: every case of tests/hostile_catalogue.py through the pipeline.
 
     source .halfsky/env.sh && .venv/bin/python bench/hostile_table.py [--only TEXT] [--skip TEXT]
 
