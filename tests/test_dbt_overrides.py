@@ -148,25 +148,26 @@ def test_no_unfenced_override_outside_overrides():
 
 
 def _cases():
-    return [pytest.param(name, up, id=f"{name}:{up['macro']}")
+    return [pytest.param(name, entry["config"]["meta"]["override_file"], up, id=f"{name}:{up['macro']}")
             for name, entry in sorted(documented().items()) for up in _upstream(entry)]
 
 
-@pytest.mark.parametrize("override, up", _cases())
-def test_upstream_macro_is_the_one_the_override_was_taken_from(override, up):
+@pytest.mark.parametrize("override, override_file, up", _cases())
+def test_upstream_macro_is_the_one_the_override_was_taken_from(override, override_file, up):
     version, path = installed(up["package"], up["path"])
+    copy = f"dbt_project/macros/overrides/{override_file}"
     assert path.is_file(), (
         f"{up['package']} {version} has no {up['path']} any more: re-check the override {override} "
-        f"(dbt_project/macros/overrides/) against where {up['macro']} went, then update its upstream entry in {PROPERTIES}")
+        f"({copy}) against where {up['macro']} went, then update its upstream entry in {PROPERTIES}")
     try:
         actual = macro_sha256(path.read_text(), up["macro"])
     except LookupError as error:
         raise AssertionError(
             f"{up['package']} {version}: {up['macro']} not found once in {up['path']} ({error}): re-check the override "
-            f"{override} and update its upstream entry in {PROPERTIES}") from None
+            f"{override} ({copy}) and update its upstream entry in {PROPERTIES}") from None
     assert actual == up["sha256"], (
         f"{up['package']} {version} changed {up['macro']} ({path}) since the override {override} was taken from "
-        f"{up['version']}: re-check dbt_project/macros/overrides/ against the new upstream text (diff the two "
+        f"{up['version']}: re-check {copy} against the new upstream text (diff the two "
         f"{up['package']} versions' {up['path']}), carry the change into the copy or justify not doing so, then record "
         f"in {PROPERTIES} (config.meta.upstream of {override}, and the description) version: \"{version}\" and "
         f"sha256: {actual}. `python tests/test_dbt_overrides.py` prints every installed hash.")
