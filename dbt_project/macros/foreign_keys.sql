@@ -4,7 +4,7 @@
     fact rows with four keys (0.68 s against 11.6 s), minutes on a national month-end. The relationships
     tests already check every key. So a fact's keys are dropped before its rows change (pre-hook) and added
     back NOT VALID after (post-hook): instant, listed in the catalogue, never re-checked. CREATE TABLE leaves
-    them out for the same reason (postgres__get_table_columns_and_constraints below).
+    them out for the same reason (overrides/postgres__get_table_columns_and_constraints.sql).
 
     A dimension rebuilt as a table drops the keys that point at it (dbt drops the old table with cascade);
     the facts' next build adds them back. Keys are added in the order of the tables they point at, so two
@@ -40,30 +40,4 @@ alter table {{ this }} add constraint {{ adapter.quote(key['name']) }}
     foreign key ({{ adapter.quote(key['column']) }}) references {{ key['target'] }} ({{ key['to_columns'] | join(', ') }}) not valid;
     {%- endif -%}
   {%- endfor -%}
-{%- endmacro %}
-
-
-{#- CREATE TABLE with the contract's columns and constraints, but no foreign key (see above). -#}
-{% macro postgres__get_table_columns_and_constraints() -%}
-  {%- set columns = {} -%}
-  {%- for name, column in model['columns'].items() -%}
-    {%- set kept = [] -%}
-    {%- for c in column.get('constraints', []) if c['type'] != 'foreign_key' -%}{%- do kept.append(c) -%}{%- endfor -%}
-    {%- set copy = {} -%}
-    {%- do copy.update(column) -%}
-    {%- do copy.update({'constraints': kept}) -%}
-    {%- do columns.update({name: copy}) -%}
-  {%- endfor -%}
-  {%- set model_constraints = [] -%}
-  {%- for c in model.get('constraints', []) if c['type'] != 'foreign_key' -%}{%- do model_constraints.append(c) -%}{%- endfor -%}
-  {%- set raw_column_constraints = adapter.render_raw_columns_constraints(raw_columns=columns) -%}
-  {%- set raw_model_constraints = adapter.render_raw_model_constraints(raw_constraints=model_constraints) -%}
-    (
-    {% for c in raw_column_constraints -%}
-      {{ c }}{{ "," if not loop.last or raw_model_constraints }}
-    {% endfor %}
-    {% for c in raw_model_constraints -%}
-        {{ c }}{{ "," if not loop.last }}
-    {% endfor -%}
-    )
 {%- endmacro %}

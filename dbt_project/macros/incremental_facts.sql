@@ -78,19 +78,23 @@
     names: the persons a full rebuild would no longer have. raw.beneficiaries holds id numbers normalised
     (halfsky.contract.cells.parse_id_number), so its id_number index answers "still named?" per candidate. -#}
 {% macro vanished_persons() -%}
+    {%- set beneficiaries = source('raw', 'beneficiaries') -%}
     select distinct upper(trim(replaced.id_number)) as id_number
-    from raw.beneficiaries as replaced
+    from {{ beneficiaries }} as replaced
     where replaced.submission_id in (
         select replaced_submission_id from ({{ fold_delta() }}) as delta where replaced_submission_id is not null)
       and not exists (
         select 1
-        from raw.beneficiaries as kept
+        from {{ beneficiaries }} as kept
         join {{ night_relation('int_night_submissions') }} as s on s.submission_id = kept.submission_id
         where kept.id_number = upper(trim(replaced.id_number))::char(18))
 {%- endmacro %}
 
-{#- Pre-hook of the person models: remove the vanished persons (hashing only them, for the dimension). -#}
+{#- Pre-hook of the person models: remove the vanished persons (hashing only them, for the dimension).
+    The source is resolved on every build, so dbt sees the hook's read of raw when it parses the model (lineage
+    in dbt docs); vanished_persons reads it on incremental nights only. -#}
 {% macro delete_vanished_persons(keyed=false) -%}
+    {%- do source('raw', 'beneficiaries') -%}
     {%- if is_incremental() -%}
     {% if keyed -%}
     -- materialized: each vanished id is hashed once, not again wherever the planner copies the expression

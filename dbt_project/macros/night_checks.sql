@@ -23,7 +23,8 @@
     where {{ 'changed' if limited_checks() else 'true' }}
 {%- endmacro %}
 
-{#- A predicate on a model's rows that keeps what the night changed; '' when everything is checked. -#}
+{#- A predicate on a model's rows that keeps what the night changed; '' when everything is checked
+    (generic tests get it through overrides/get_where_subquery.sql). -#}
 {% macro night_predicate(relation) -%}
     {%- set name = relation.identifier if relation.identifier is defined else none -%}
     {%- if name is none or not limited_checks() -%}
@@ -34,27 +35,15 @@
         {{ return("(prefecture_code, period) in (select prefecture_code, period from " ~ snapshot ~ " where changed)") }}
     {%- elif name == 'dim_beneficiary' -%}
         {%- set persons = night_relation('int_person_keys') -%}
+        {#- source() resolves here, when the test runs, not when dbt parses it (limited_checks() is false then):
+            raw.beneficiaries does not become a parent of dim_beneficiary's tests, whose selection
+            (cautious indirect selection, Cosmos's tests of several parents) stays that of their model. -#}
         {{ return("beneficiary_key in (select p.beneficiary_key from " ~ persons ~ " as p where p.id_number in ("
-                  ~ "select upper(trim(b.id_number)) from raw.beneficiaries as b join " ~ snapshot
+                  ~ "select upper(trim(b.id_number)) from " ~ source('raw', 'beneficiaries') ~ " as b join " ~ snapshot
                   ~ " as s on s.submission_id = b.submission_id where s.changed))") }}
     {%- endif -%}
     {{ return('') }}
 {%- endmacro %}
-
-{#- dbt wraps the model of every generic test in get_where_subquery: here it also gets the night's filter. -#}
-{% macro get_where_subquery(relation) -%}
-    {%- set where = config.get('where', '') -%}
-    {%- set predicates = [] -%}
-    {%- if where -%}{%- do predicates.append('(' ~ where ~ ')') -%}{%- endif -%}
-    {%- set night = night_predicate(relation) -%}
-    {%- if night -%}{%- do predicates.append(night) -%}{%- endif -%}
-    {%- if predicates -%}
-        {%- do return('(select * from ' ~ relation ~ ' where ' ~ predicates | join(' and ') ~ ') dbt_subquery') -%}
-    {%- else -%}
-        {%- do return(relation) -%}
-    {%- endif -%}
-{%- endmacro %}
-
 {#- In a singular test: the fact rows of the checked prefecture-periods (every row when all is checked). -#}
 {% macro in_checked_periods(alias) -%}
     {%- if limited_checks() -%}

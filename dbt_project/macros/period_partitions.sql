@@ -3,7 +3,7 @@
     marts_partitions, which analysts do not browse; a DEFAULT partition catches anything else.
 
     Built whole: CREATE TABLE ... PARTITION BY, the partitions of every period of the night's snapshot, then
-    the INSERT. On incremental nights the pre-hook makes the partitions of the periods being redone before
+    the INSERT (overrides/postgres__create_table_as.sql). On incremental nights the pre-hook makes the partitions of the periods being redone before
     the rows of the night are appended (dbt's append strategy inserts from a temporary table). -#}
 
 {% macro partition_schema() -%}marts_partitions{%- endmacro %}
@@ -15,49 +15,4 @@
 select reference.ensure_default_partition('{{ relation }}'::regclass, '{{ partition_schema() }}');
 select reference.ensure_period_partition('{{ relation }}'::regclass, periods.period, '{{ partition_schema() }}')
 from (select distinct period from ({{ periods_sql }}) as wanted where period ~ '{{ pattern }}' order by 1) as periods
-{%- endmacro %}
-
-
-{#- dbt-postgres 1.11's postgres__create_table_as, with PARTITION BY for the partitioned facts. -#}
-{% macro postgres__create_table_as(temporary, relation, sql) -%}
-  {%- set partitioned = config.get('partition_by_period', false) and not temporary -%}
-  {%- set unlogged = config.get('unlogged', default=false) -%}
-  {%- set sql_header = config.get('sql_header', none) -%}
-  {{ sql_header if sql_header is not none }}
-  {%- if not partitioned %}
-  create {% if temporary -%}
-    temporary
-  {%- elif unlogged -%}
-    unlogged
-  {%- endif %} table {{ relation }}
-  {% set contract_config = config.get('contract') %}
-  {% if contract_config.enforced %}
-    {{ get_assert_columns_equivalent(sql) }}
-  {% endif -%}
-  {% if contract_config.enforced and (not temporary) -%}
-      {{ get_table_columns_and_constraints() }} ;
-    insert into {{ relation }} (
-      {{ adapter.dispatch('get_column_names', 'dbt')() }}
-    )
-    {%- set sql = get_select_subquery(sql) %}
-  {% else %}
-    as
-  {% endif %}
-  (
-    {{ sql }}
-  );
-  {%- else %}
-  create table {{ relation }}
-  {{ get_assert_columns_equivalent(sql) }}
-  {{ get_table_columns_and_constraints() }}
-  partition by range (period);
-  {{ ensure_period_partitions(relation, "select period from " ~ night_relation('int_night_submissions') ~ " where submission_id is not null") }};
-  insert into {{ relation }} (
-    {{ adapter.dispatch('get_column_names', 'dbt')() }}
-  )
-  {%- set sql = get_select_subquery(sql) %}
-  (
-    {{ sql }}
-  );
-  {%- endif %}
 {%- endmacro %}
