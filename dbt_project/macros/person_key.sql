@@ -2,7 +2,7 @@
     configuration parameter" when the key was not provided, so the build fails rather than
     producing unkeyed or guessable ids. -#}
 {% macro person_key(column) -%}
-    encode(hmac({{ column }}, current_setting('halfsky.warehouse.person_key'), 'sha256'), 'hex')
+    encode(hmac({{ column }}, current_setting('halfsky.person_key'), 'sha256'), 'hex')
 {%- endmacro %}
 
 {#- A person's attributes from the normalised id number in column id_number of the relation `ids`

@@ -145,7 +145,7 @@ def test_the_sampler_sees_a_secret_in_a_command_line_and_in_a_query(admin_dsn):
 
 
 def test_no_secret_shows_in_ps_or_pg_stat_activity_during_the_runs(site):
-    """The key reaches dbt as PGOPTIONS (`-c halfsky.warehouse.person_key=<hex>`): an environment variable, read by libpq
+    """The key reaches dbt as PGOPTIONS (`-c halfsky.person_key=<hex>`): an environment variable, read by libpq
     at connect time. Not an argument (ps), not query text (pg_stat_activity), whichever way dbt is run."""
     samplers = site["samplers"]
     assert set(samplers) == {"nightly_load", "build_marts", "pipeline.build_marts"}

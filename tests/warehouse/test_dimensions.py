@@ -162,7 +162,7 @@ def test_int_persons_resolves_every_home_region_to_a_current_division(dimensions
     with psycopg.connect(dimensions) as conn:  # rolled back: nothing stays behind
         assert conn.execute("select to_regclass('intermediate.int_region_rollup')").fetchone()[0], \
             "the shared warehouse keeps its reference views"
-        conn.execute(f"set local halfsky.warehouse.person_key = '{key.hex()}'")
+        conn.execute(f"set local halfsky.person_key = '{key.hex()}'")
         (submission,), = conn.execute(
             """insert into ingest.submissions (prefecture_code, period, drop_name, drop_path, format, size_bytes,
                    received_at, first_seen_at, status)

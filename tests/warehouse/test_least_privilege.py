@@ -82,10 +82,10 @@ def test_the_analyst_reads_nothing_outside_marts(built, statement):
 
 def test_the_analyst_cannot_see_the_person_key_of_a_session_that_holds_it(built):
     key = "analyst-must-not-see-" + "k" * 20
-    with psycopg.connect(built, options=f"-c halfsky.warehouse.person_key={key} -c application_name=keyed_build") as keyed:
-        keyed.execute("select current_setting('halfsky.warehouse.person_key')")  # a build's session, idle with its key
+    with psycopg.connect(built, options=f"-c halfsky.person_key={key} -c application_name=keyed_build") as keyed:
+        keyed.execute("select current_setting('halfsky.person_key')")  # a build's session, idle with its key
         with _as(built, ANALYST_ROLE) as analyst:
-            assert analyst.execute("select current_setting('halfsky.warehouse.person_key', true)").fetchone()[0] in (None, "")
+            assert analyst.execute("select current_setting('halfsky.person_key', true)").fetchone()[0] in (None, "")
             seen = analyst.execute("select coalesce(query, '') from pg_stat_activity where application_name = 'keyed_build'"
                                    ).fetchall()
             assert all(key not in row[0] for row in seen)

@@ -1,5 +1,5 @@
 -- 受益人: one row per person (normalised id number) in the newest drops, keyed by HMAC-SHA256.
--- The key comes from the session setting halfsky.warehouse.person_key, which halfsky.warehouse.dbt_runner sets
+-- The key comes from the session setting halfsky.person_key, which halfsky.warehouse.dbt_runner sets
 -- from the secret; it never appears in SQL, logs or the repo.
 -- Restricted layer: birth_date stays here; marts get birth_year only.
 -- A view, live over raw: it hashes whatever it is read for. The nightly build reads its incremental

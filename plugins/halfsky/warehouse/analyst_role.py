@@ -26,7 +26,7 @@ def ensure_analyst_role(dsn: str | None = None) -> None:
     """
     role = sql.Identifier(ANALYST_ROLE)
     with connect(dsn) as conn:
-        conn.execute("select pg_advisory_xact_lock(hashtext('halfsky.warehouse.analyst_role'))")
+        conn.execute("select pg_advisory_xact_lock(hashtext('halfsky.analyst_role'))")
         exists = conn.execute("select 1 from pg_roles where rolname = %s", (ANALYST_ROLE,)).fetchone()
         if not exists:
             try:

@@ -55,10 +55,10 @@ def _work_dir(dbname: str) -> Path:
 def person_key_options(key: bytes) -> dict[str, str]:
     """Hand the person key to Postgres as a session setting, outside any SQL text or log.
 
-    libpq reads PGOPTIONS at connect time; SQL reads current_setting('halfsky.warehouse.person_key').
+    libpq reads PGOPTIONS at connect time; SQL reads current_setting('halfsky.person_key').
     The key is hex-encoded so no character of it can break the option syntax.
     """
-    return {"PGOPTIONS": f"-c halfsky.warehouse.person_key={key.hex()}"}
+    return {"PGOPTIONS": f"-c halfsky.person_key={key.hex()}"}
 
 
 def as_of_vars(as_of: datetime) -> dict[str, str]:

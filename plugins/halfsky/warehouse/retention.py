@@ -55,7 +55,7 @@ select 'P' || upper(left(k.beneficiary_key, 17)), k.beneficiary_key,
        case when substr(k.id_number, 17, 1)::int % 2 = 1 then 'M' else 'F' end,
        substr(k.id_number, 7, 4)::int, to_date(substr(k.id_number, 7, 8), 'YYYYMMDD'), substr(k.id_number, 1, 6)
 from (
-    select ids.id_number, encode(hmac(ids.id_number, current_setting('halfsky.warehouse.person_key'), 'sha256'), 'hex') as beneficiary_key
+    select ids.id_number, encode(hmac(ids.id_number, current_setting('halfsky.person_key'), 'sha256'), 'hex') as beneficiary_key
     from (select distinct upper(trim(b.id_number)) as id_number
           from raw.beneficiaries b join purge_due d using (submission_id)
           where b.id_number not like 'P%%') as ids
@@ -69,7 +69,7 @@ update raw.beneficiaries b
   from raw.purged_persons p, purge_due d
  where d.submission_id = b.submission_id
    and b.id_number not like 'P%%'
-   and p.beneficiary_key = encode(hmac(upper(trim(b.id_number)), current_setting('halfsky.warehouse.person_key'), 'sha256'), 'hex')
+   and p.beneficiary_key = encode(hmac(upper(trim(b.id_number)), current_setting('halfsky.person_key'), 'sha256'), 'hex')
 """
 
 def _free_text_columns() -> list[tuple[str, str]]:
@@ -99,7 +99,7 @@ def purge_personal_data(dsn: str, as_of: datetime, months: int, key: bytes, *, a
 
     ensure_same_key(key, dsn)  # pseudonyms keyed with another key would split every purged person from the marts
     cutoff = cutoff_period(as_of, months)
-    with psycopg.connect(dsn, options=f"-c halfsky.warehouse.person_key={key.hex()}") as conn:
+    with psycopg.connect(dsn, options=f"-c halfsky.person_key={key.hex()}") as conn:
         assume(conn, LOADER)
         declare_actor(conn, actor or command_line_actor())
         with conn.transaction():
