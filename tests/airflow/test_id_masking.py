@@ -126,7 +126,7 @@ def test_every_halfsky_logger_masks_id_numbers_in_its_messages_and_tracebacks(ca
 
 
 def test_the_night_alert_masks_whatever_its_parts_quote():
-    from halfsky.orchestration.alerts import Alert
+    from halfsky.orchestration.alert_channels import Alert
 
     alert = Alert(f"rejected {ACCEPTED_NAME}", REJECTED_NAME, f"<td>{OLD_CARD}</td>",
                   {"rejected": [{"drop_name": ACCEPTED_NAME}], "count": 1})
