@@ -240,7 +240,8 @@ def test_the_xcoms_and_rendered_fields_of_a_real_night_hold_no_id(night_run):
 
 
 def test_the_digest_of_a_real_night_holds_no_id(night_run):
-    from halfsky.orchestration.night_digest import digest_payload, format_digest, night_digest
+    from halfsky.orchestration.night_digest_queries import night_digest
+    from halfsky.orchestration.night_digest_text import digest_payload, format_digest
     from halfsky.warehouse.schema import connect
 
     with connect(night_run["dsn"]) as conn:

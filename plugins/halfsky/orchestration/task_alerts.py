@@ -1,7 +1,7 @@
 """Task alerts: what halfsky's tasks tell the admins, on the channels of ``alert_channels``.
 
 - a short zh/en message when a task fails or will be retried (the callbacks ``alert_callbacks`` names);
-- the night's digest (``night_digest``), sent once per run by ``notify_night``,
+- the night's digest (``night_digest_queries``, ``night_digest_text``), sent once per run by ``notify_night``,
   with the table ``ingest.night_alerts`` recording the channels it went out on.
 
 An alert never fails the task it reports on; the digest's task fails when a channel refused it, so its retry
@@ -25,7 +25,8 @@ from halfsky.orchestration.alert_channels import (
     context_fields,
     deliver,
 )
-from halfsky.orchestration.night_digest import digest_payload, format_digest, night_digest
+from halfsky.orchestration.night_digest_queries import night_digest
+from halfsky.orchestration.night_digest_text import digest_payload, format_digest
 
 log = logging.getLogger(__name__)
 
