@@ -88,7 +88,7 @@ def nightly_load():
     def notify_night(run_id=None) -> dict:
         """Once per run: the rejected drops and the reports missing after their deadline, to every alert channel."""
         from halfsky.orchestration import pipeline, run_context
-        from halfsky.orchestration.alerts import send_night_digest
+        from halfsky.orchestration.task_alerts import send_night_digest
         from halfsky.config.settings import warehouse_dsn
 
         context = get_current_context()

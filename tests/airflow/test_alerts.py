@@ -23,9 +23,10 @@ import pytest
 from aiosmtpd.controller import Controller
 
 from ingest_helpers import make_tree
-from halfsky.orchestration.alerts import AlertNotSent, send_night_digest, task_failure_alert, task_retry_alert
+from halfsky.orchestration.task_alerts import AlertNotSent, send_night_digest, task_failure_alert, task_retry_alert
 from halfsky.ingest.loading import pending_work, process_prefecture
-from halfsky.orchestration.night_digest import MONTHLY, format_digest, night_digest
+from halfsky.orchestration.night_digest_queries import MONTHLY, night_digest
+from halfsky.orchestration.night_digest_text import format_digest
 
 NIGHT_1 = datetime.fromisoformat("2026-10-21T00:00:00+08:00")
 NIGHT_2 = datetime.fromisoformat("2026-10-22T00:00:00+08:00")
@@ -263,7 +264,7 @@ def test_a_channel_that_fails_is_retried_alone(night, channels):
 
 
 def test_with_no_channel_the_digest_is_only_logged(night, no_channels, caplog):
-    caplog.set_level("INFO", logger="halfsky.orchestration.alerts")
+    caplog.set_level("INFO", logger="halfsky.orchestration.task_alerts")
     result = send_night_digest(night.dsn, "manual__no_channel", NIGHT_2)
     assert result["sent"] == [] and result["missing_units"] == 19
     assert "no alert channel configured" in caplog.text and "19 个单位逾期未报 / 19 missing" in caplog.text
@@ -307,9 +308,10 @@ def test_a_broken_channel_never_raises_from_a_callback(channels, monkeypatch, ca
 
 
 def test_with_no_channel_a_callback_logs_one_info_line(no_channels, caplog):
-    caplog.set_level("DEBUG", logger="halfsky.orchestration.alerts")
+    caplog.set_level("DEBUG", logger="halfsky.orchestration")
     task_failure_alert(_context(ValueError("boom")))
-    records = [r for r in caplog.records if r.name == "halfsky.orchestration.alerts"]
+    alerting = ("halfsky.orchestration.task_alerts", "halfsky.orchestration.alert_channels")
+    records = [r for r in caplog.records if r.name in alerting]
     assert [r.levelname for r in records] == ["INFO"]
     assert records[0].getMessage().startswith("no alert channel configured (connections halfsky_smtp, halfsky_webhook)")
 
@@ -325,7 +327,7 @@ def test_in_a_real_airflow_run_retry_and_failure_are_reported_despite_a_dead_mai
     (dags / "alerts_probe.py").write_text(textwrap.dedent("""
         from datetime import datetime, timedelta
         from airflow.sdk import dag, get_current_context, task
-        from halfsky.orchestration.alerts import task_failure_alert, task_retry_alert
+        from halfsky.orchestration.task_alerts import task_failure_alert, task_retry_alert
 
         @dag(schedule=None, start_date=datetime(2026, 1, 1), catchup=False,
              default_args={"retries": 1, "retry_delay": timedelta(0),

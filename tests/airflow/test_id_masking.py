@@ -126,7 +126,7 @@ def test_every_halfsky_logger_masks_id_numbers_in_its_messages_and_tracebacks(ca
 
 
 def test_the_night_alert_masks_whatever_its_parts_quote():
-    from halfsky.orchestration.alerts import Alert
+    from halfsky.orchestration.alert_channels import Alert
 
     alert = Alert(f"rejected {ACCEPTED_NAME}", REJECTED_NAME, f"<td>{OLD_CARD}</td>",
                   {"rejected": [{"drop_name": ACCEPTED_NAME}], "count": 1})
@@ -240,7 +240,8 @@ def test_the_xcoms_and_rendered_fields_of_a_real_night_hold_no_id(night_run):
 
 
 def test_the_digest_of_a_real_night_holds_no_id(night_run):
-    from halfsky.orchestration.night_digest import digest_payload, format_digest, night_digest
+    from halfsky.orchestration.night_digest_queries import night_digest
+    from halfsky.orchestration.night_digest_text import digest_payload, format_digest
     from halfsky.warehouse.schema import connect
 
     with connect(night_run["dsn"]) as conn:

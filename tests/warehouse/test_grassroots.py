@@ -273,7 +273,7 @@ def test_the_year_end_report_is_complete_with_grassroots_alone(marts):
 
 
 def test_the_night_digest_counts_a_grassroots_drop_as_the_year_end_report(marts):
-    from halfsky.orchestration.night_digest import ANNUAL_PLAN, ANNUAL_YEAR_END, night_digest
+    from halfsky.orchestration.night_digest_queries import ANNUAL_PLAN, ANNUAL_YEAR_END, night_digest
 
     digest = night_digest(marts, "no-such-run", AS_OF)
     missing = {(m.unit_code, m.report) for m in digest.missing if m.period == YEAR}

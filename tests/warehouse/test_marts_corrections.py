@@ -16,7 +16,8 @@ import psycopg
 import pytest
 
 import hostile_drops as hd
-from halfsky.orchestration.night_digest import format_digest, night_digest
+from halfsky.orchestration.night_digest_queries import night_digest
+from halfsky.orchestration.night_digest_text import format_digest
 from ingest_helpers import ingest_all, keyed_warehouse
 
 KEY_A, KEY_B = "test-key-A-" + "a" * 32, "test-key-B-" + "b" * 32
