@@ -41,6 +41,8 @@ HEADING = re.compile(r"^(#{1,6})\s+(.+?)\s*#*\s*$", re.M)
 PYTHON_M = re.compile(r"python3?\s+-m\s+([A-Za-z_][\w.]*)")
 MAKE_TARGET = re.compile(r"(?:^|[;&|(]\s*)\s*make\s+([a-z][\w-]*)", re.M)  # make as a command, not a word
 DOTTED = re.compile(r"^(halfsky(?:_dev)?(?:\.[A-Za-z_]\w*)+)$")
+# Names in the database that read like module paths: Postgres session settings halfsky sets.
+DATABASE_SETTINGS = {"halfsky.person_key", "halfsky.actor"}
 IMAGE_MAGIC = (b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff", b"GIF87a", b"GIF89a", b"<svg", b"<?xml")
 
 
@@ -168,6 +170,8 @@ def _defines(module_file: Path, name: str) -> bool:
 def _names_something(dotted: str) -> bool:
     """A module, or a module and a name defined at its top (read, not imported: importing
     halfsky.orchestration.celery_config would import Airflow's Celery provider)."""
+    if dotted in DATABASE_SETTINGS:
+        return True
     parts = dotted.split(".")
     spec, found = _find_spec(parts[0]), 1
     # find_spec imports a name's parent package, never the module itself: only descend through packages.

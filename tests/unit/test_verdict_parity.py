@@ -51,6 +51,7 @@ def test_the_new_path_gives_every_verdict_finding_and_value_the_old_one_gave(tre
     assert _differences(golden[tree], snapshot) == []
 
 
+@pytest.mark.slow  # Great Expectations' own engine over every drop: over a minute, so not in `make check`
 def test_great_expectations_itself_agrees_on_the_drops_its_suites_reject(trees, golden, monkeypatch):
     """The suites run by GX (HALFSKY_VALIDATION_ENGINE=gx) and by the polars evaluator give the same findings."""
     from halfsky.ingest.judging.suite_checks import _CHECKS, _suites
