@@ -93,7 +93,7 @@ def add_drop(conn: psycopg.Connection, index: int, rows: int, first_seen: dateti
            values (%s, %s, %s, %s, 'json', %s, %s, %s, 'accepted', %s, %s, %s) returning submission_id""",
         (unit, period, name, f"{unit}/{period}/{name}", rows * 100, first_seen - timedelta(hours=3), first_seen,
          first_seen, first_seen, psycopg.types.json.Jsonb(counts))).fetchone()[0]
-    if previous:  # the newest accepted drop of a period supersedes the older ones, as halfsky.ingest.loading.accept does
+    if previous:  # the newest accepted drop of a period supersedes the older ones, as halfsky.ingest.loader.accept does
         conn.execute("update ingest.submissions set status = 'superseded' where submission_id = any(%s)",
                      ([p[0] for p in previous],))
     params = {

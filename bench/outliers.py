@@ -68,7 +68,7 @@ def ingest(dsn: str, root: Path, quarantine: Path, as_of) -> dict:
     and the outlier check within it timed apart."""
     from halfsky.ingest.judging import history_warnings
     from halfsky.ingest import stage_clock
-    from halfsky.ingest.loading import pending_work, process_prefecture
+    from halfsky.ingest.runner import pending_work, process_prefecture
 
     name = "outlier_findings" if hasattr(history_warnings, "outlier_findings") else "_outliers"
     check, outlier_seconds = getattr(history_warnings, name), [0.0]

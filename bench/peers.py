@@ -312,7 +312,7 @@ def halfsky(job: dict) -> dict:
 
     import halfsky.ingest.judging.gx_validation  # noqa: F401  imported before the clock starts (GX itself loads on the first drop)
     from halfsky.ingest import stage_clock
-    from halfsky.ingest.loading import pending_work, process_prefecture
+    from halfsky.ingest.runner import pending_work, process_prefecture
 
     as_of = datetime.fromisoformat(job["as_of"])
     stages: Counter = Counter()

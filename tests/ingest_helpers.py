@@ -12,7 +12,7 @@ from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 
-from halfsky.ingest.loading import pending_work, process_prefecture
+from halfsky.ingest.runner import pending_work, process_prefecture
 from halfsky_dev.sample.__main__ import main as generate
 
 AS_OF = datetime.fromisoformat("2026-10-21T00:00:00+08:00")

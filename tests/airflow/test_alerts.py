@@ -23,10 +23,16 @@ import pytest
 from aiosmtpd.controller import Controller
 
 from ingest_helpers import make_tree
+<<<<<<< HEAD
 from halfsky.orchestration.task_alerts import AlertNotSent, send_night_digest, task_failure_alert, task_retry_alert
-from halfsky.ingest.loading import pending_work, process_prefecture
+from halfsky.ingest.runner import pending_work, process_prefecture
 from halfsky.orchestration.night_digest_queries import MONTHLY, night_digest
 from halfsky.orchestration.night_digest_text import format_digest
+=======
+from halfsky.orchestration.alerts import AlertNotSent, send_night_digest, task_failure_alert, task_retry_alert
+from halfsky.ingest.runner import pending_work, process_prefecture
+from halfsky.orchestration.night_digest import MONTHLY, format_digest, night_digest
+>>>>>>> ingest-splits
 
 NIGHT_1 = datetime.fromisoformat("2026-10-21T00:00:00+08:00")
 NIGHT_2 = datetime.fromisoformat("2026-10-22T00:00:00+08:00")

@@ -186,7 +186,7 @@ def test_in_a_long_column_a_misplaced_separator_takes_the_exact_lane_and_is_name
     through, so the exact lane reports the cell with its row and field."""
     import polars as pl
 
-    from halfsky.ingest.reading.drop_reader import FormTable
+    from halfsky.ingest.reading.drop import FormTable
     from halfsky.contract.forms import FORMS
     from halfsky.ingest.judging.row_typing import SMALL_FORM_ROWS, type_rows
 

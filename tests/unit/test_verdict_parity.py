@@ -100,7 +100,7 @@ FUNDS_TRICKY = {
 def test_the_plain_lane_types_every_cell_as_the_exact_parser_does(form_name, cells):
     """Each tricky cell, typed in a column (plain lane where its pattern admits it), equals the exact lane's
     value and findings for the same cell alone."""
-    from halfsky.ingest.reading.drop_reader import FormTable
+    from halfsky.ingest.reading.drop import FormTable
     from halfsky.contract.forms import FORMS
     from halfsky.ingest.judging.row_typing import _type_cell, type_rows
 
@@ -128,22 +128,22 @@ CSVS = {
 
 @pytest.mark.parametrize("name", CSVS)
 def test_polars_reads_a_csv_as_the_csv_module_did(name, tmp_path, monkeypatch):
-    from halfsky.ingest.reading import drop_reader
     from halfsky.contract.forms import FORMS
+    from halfsky.ingest.reading import csv_folder, drop
 
     path = tmp_path / "activity.csv"
     path.write_bytes(CSVS[name])
 
     def read(parsed):
-        return drop_reader._read_csv_table(path, FORMS["activity"], parsed)
+        return csv_folder._read_csv_table(path, FORMS["activity"], parsed)
 
-    with pytest.raises(drop_reader.DropRejected):  # activity lacks required columns: same rejection either way
-        read(drop_reader.ParsedDrop("csv", {}))
-    monkeypatch.setattr(drop_reader, "_header", lambda form, header, parsed: ([None] * len(header), [Decimal(1)] * len(header),
-                                                                              [None] * len(header)))
-    by_polars = read(drop_reader.ParsedDrop("csv", {}))
+    with pytest.raises(drop.DropRejected):  # activity lacks required columns: same rejection either way
+        read(drop.ParsedDrop("csv", {}))
+    monkeypatch.setattr(drop, "_header", lambda form, header, parsed: ([None] * len(header), [Decimal(1)] * len(header),
+                                                                       [None] * len(header)))
+    by_polars = read(drop.ParsedDrop("csv", {}))
     monkeypatch.setattr(pl, "read_csv", lambda *a, **k: (_ for _ in ()).throw(RuntimeError("use the csv module")))
-    by_module = read(drop_reader.ParsedDrop("csv", {}))
+    by_module = read(drop.ParsedDrop("csv", {}))
     blank = lambda v: v in (None, "")  # noqa: E731  a short line reads as missing cells in one, empty in the other
     rows = lambda t: [[None if blank(c) else c for c in r] for r in t.rows]  # noqa: E731
     assert by_polars.row_count == by_module.row_count and rows(by_polars) == rows(by_module)

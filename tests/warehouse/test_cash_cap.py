@@ -3,7 +3,7 @@
 One woman is paid 6,000 of two-cancer relief (cap 10,000 a person a year) by 654000 for 2026-09 and 6,000 by
 150600 for 2026-10. However the two drops are judged (either order in one night, or September a night after
 October) the warning falls on 150600's October payment, the one that takes her year over 10,000. The real
-ingest (halfsky.ingest.loading, what nightly_load's tasks run) on real Postgres; the marts by dbt.
+ingest (halfsky.ingest.runner, what nightly_load's tasks run) on real Postgres; the marts by dbt.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import pytest
 
 import hostile_drops as hd
 from ingest_helpers import keyed_warehouse
-from halfsky.ingest.loading import pending_work, process_prefecture
+from halfsky.ingest.runner import pending_work, process_prefecture
 from halfsky_dev.local_postgres import drop_database, ensure_database
 from halfsky.warehouse.schema import ensure_schema
 

@@ -31,8 +31,8 @@ from crash_helpers import (
     submissions_of, wait_for, wait_sessions_gone,
 )
 from ingest_helpers import AS_OF, ingest_all, make_tree
-from halfsky.ingest import loading
-from halfsky.ingest.loading import DropsLeftPending, pending_work, process_prefecture
+from halfsky.ingest import runner
+from halfsky.ingest.runner import DropsLeftPending, pending_work, process_prefecture
 from halfsky_dev.local_postgres import (
     database_dsn, drop_database, ensure_database, find_pg_bin_dir, start_local_cluster, stop_local_cluster,
 )
@@ -232,7 +232,7 @@ def test_postgres_down_between_runs_is_a_clear_error_and_the_next_run_finishes_o
     server.stop()
     try:
         # Listing the night's drops waits for the warehouse too, then fails saying where it looked.
-        monkeypatch.setattr(ingest, "RECONNECT_DELAYS", (0.1, 0.2))
+        monkeypatch.setattr(runner, "RECONNECT_DELAYS", (0.1, 0.2))
         with pytest.raises(DropsLeftPending, match="cannot be reached") as down:
             pending_work(server.dsn, str(landing), AS_OF)
         message = str(down.value)
@@ -269,7 +269,7 @@ def test_postgres_restart_during_a_batch_retries_the_interrupted_drop_and_never_
     assert child.result() == {"rejected": 1, "accepted": 2}
 
     log = _records(child.stderr)
-    retried = [r for r in log if r.startswith(f"WARNING halfsky.ingest.loading: {big}: the warehouse failed")]
+    retried = [r for r in log if r.startswith(f"WARNING halfsky.ingest.runner: {big}: the warehouse failed")]
     assert retried and "trying the drop again" in retried[0], child.stderr[-4000:]
     assert not [r for r in log if bad in r and "again" in r], "a bad drop is never retried"
     assert len([r for r in log if "REJECTED" in r and bad in r]) == 1
@@ -301,7 +301,7 @@ def test_postgres_that_stays_down_fails_the_batch_naming_the_pending_drops_and_t
     paths.append(extra)  # after the big one: never reached while the server is down
 
     child = start_child(ingest_args(server.dsn, landing, quarantine, AS_OF, paths),
-                        env={"CRASH_RECONNECT_DELAYS": "0.2,0.4"})  # not sum(ingest.RECONNECT_DELAYS) s per drop
+                        env={"CRASH_RECONNECT_DELAYS": "0.2,0.4"})  # not sum(runner.RECONNECT_DELAYS) s per drop
     _wait_copy(server.dsn, child)
     server.stop()
     try:

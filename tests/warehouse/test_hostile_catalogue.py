@@ -92,7 +92,7 @@ def test_reports_mask_id_numbers_to_their_last_four_characters_and_are_private(w
 def test_the_pattern_for_rows_too_far_down_is_exact(limit):
     import re
 
-    from halfsky.ingest.reading.drop_reader import _greater_than
+    from halfsky.ingest.reading.xlsx import _greater_than
 
     pattern = re.compile(b"^" + _greater_than(limit) + b"$")
     for n in [*range(0, 1200), limit - 1, limit, limit + 1, 10 * limit, 10 * limit + 1, 99_999_999]:
@@ -101,7 +101,7 @@ def test_the_pattern_for_rows_too_far_down_is_exact(limit):
 
 def test_a_sheet_of_a_million_rows_in_few_columns_is_not_a_bomb(tmp_path):
     """Cells far down but in a narrow sheet: a grid calamine can hold, so the check lets it through."""
-    from halfsky.ingest.reading.drop_reader import _inspect_workbook
+    from halfsky.ingest.reading.xlsx import _inspect_workbook
 
     path = tmp_path / "tall.xlsx"
     path.write_bytes(hd.far_cell_xlsx(hd.valid_doc(UNIT, PERIOD), "A1048576"))

@@ -398,7 +398,8 @@ def test_warehouse_connect_is_revoked_from_public(warehouse):
 
 
 def _rejection(path: Path):
-    from halfsky.ingest.reading.drop_reader import DropRejected, read_drop
+    from halfsky.ingest.reading.drop import DropRejected
+    from halfsky.ingest.reading.drop_reader import read_drop
 
     with pytest.raises(DropRejected) as raised:
         read_drop(path)
@@ -415,8 +416,8 @@ def _prefixed(xml: str) -> str:
 
 def test_a_formula_with_no_computed_value_is_found_in_any_row_and_any_spelling(tmp_path, monkeypatch):
     """Issue 22.3: far down a sheet read in chunks, and under namespace prefixes, each is named with its field."""
-    from halfsky.ingest.reading import drop_reader
-    monkeypatch.setattr(drop_reader, "_SHEET_CHUNK", 300)  # rows of cells fall across many chunks
+    from halfsky.ingest.reading import xlsx
+    monkeypatch.setattr(xlsx, "_SHEET_CHUNK", 300)  # rows of cells fall across many chunks
     doc = hd.valid_doc(UNIT, "2026-09")
     first = doc["forms"]["activity"][0]
     doc["forms"]["activity"] = [dict(first, region_code=f"1501{i:02d}") for i in range(1, 41)]

@@ -16,7 +16,7 @@ from pathlib import Path
 import psycopg
 
 from halfsky.warehouse.audit import command_line_actor, declare_actor
-from halfsky.ingest.loading import accept, reasons_text, reject
+from halfsky.ingest.loader import accept, reasons_text, reject
 from halfsky.ingest.judging.judge import judge_drop
 from halfsky.ingest.reading.landing import is_local
 from halfsky.config.object_store import explained_errors, filesystem

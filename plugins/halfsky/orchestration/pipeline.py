@@ -15,7 +15,7 @@ from urllib.parse import quote
 
 from halfsky.warehouse.analyst_role import ensure_analyst_role
 from halfsky.warehouse.dbt_runner import as_of_vars, person_key_options, run_dbt
-from halfsky.ingest.loading import ELSEWHERE, DropVerdict, pending_work, process_prefecture
+from halfsky.ingest.runner import ELSEWHERE, DropVerdict, pending_work, process_prefecture
 from halfsky.ingest.batches import UNKNOWN_UNITS
 from halfsky.contract.reference.code_lists import reference_data
 from halfsky.config.settings import landing_url, person_hmac_key, quarantine_url, warehouse_dsn

@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
-from halfsky.ingest.reading.drop_reader import DropRejected, read_drop
+from halfsky.ingest.reading.drop import DropRejected
+from halfsky.ingest.reading.drop_reader import read_drop
 from halfsky.ingest.judging.drop_warnings import ineligible_beneficiaries, persons_over_person_times
 from halfsky.contract.forms import FORMS
 from halfsky.contract.periods import SHANGHAI, deadline, is_future, is_period, is_year, period_bounds, period_kind

@@ -25,7 +25,7 @@ from functools import cached_property
 import polars as pl
 
 from halfsky.contract import cells
-from halfsky.ingest.reading.drop_reader import FormTable
+from halfsky.ingest.reading.drop import FormTable
 from halfsky.contract.forms import CODE, COUNT, DATE, FLAG, ID_NUMBER, MEASURE, MONEY, REGION, TEXT, UNIT_OF_INDICATOR, \
     UNIT_OF_POPULATION_GROUP, UNIT_OF_PROGRAM, Field, Form
 from halfsky.contract.rules import Finding

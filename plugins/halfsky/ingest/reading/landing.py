@@ -32,7 +32,7 @@ from typing import Iterator
 
 import fsspec
 
-from halfsky.ingest.reading.drop_reader import max_drop_bytes
+from halfsky.ingest.reading.drop import max_drop_bytes
 from halfsky.config.object_store import explained_errors, filesystem, is_missing_bucket
 from halfsky.ingest.reading.os_litter import is_os_litter
 from halfsky.contract.untrusted_text import fitting_file_name, is_safe_name, printable_name
