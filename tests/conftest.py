@@ -10,13 +10,15 @@ A test's lane is its folder, set here as a marker (``-m unit`` and so on):
 
 from __future__ import annotations
 
+import functools
 import os
 import subprocess
 import sys
-import uuid
 from pathlib import Path
 
 import pytest
+
+from databases import throwaway_database
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED_CODES = REPO_ROOT.parent / "shared" / "contract" / "codes"
@@ -46,16 +48,17 @@ def admin_dsn() -> str:
 
 
 @pytest.fixture(scope="session")
-def warehouse(admin_dsn, tmp_path_factory) -> str:
-    """A fresh database holding the pipeline's schemas; dropped at the end of the session."""
-    from halfsky_dev.local_postgres import drop_database, ensure_database
-    from halfsky.warehouse.schema import ensure_schema
+def fresh_database(admin_dsn):
+    """Make a throw-away database: ``with fresh_database("label", schema=True) as dsn:`` (tests/databases.py);
+    dropped when the block ends. A module that needs a warehouse of its own asks for this."""
+    return functools.partial(throwaway_database, admin_dsn)
 
-    name = f"halfsky_test_{os.environ.get('PYTEST_XDIST_WORKER', 'main')}_{uuid.uuid4().hex[:8]}"
-    dsn = ensure_database(admin_dsn, name)
-    ensure_schema(dsn)
-    yield dsn
-    drop_database(admin_dsn, name)
+
+@pytest.fixture(scope="session")
+def warehouse(fresh_database) -> str:
+    """A fresh database holding the pipeline's schemas, shared by the session; dropped at its end."""
+    with fresh_database("test", schema=True) as dsn:
+        yield dsn
 
 
 @pytest.fixture(scope="session")

@@ -6,9 +6,10 @@ import json
 import os
 import subprocess
 import sys
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+
+from databases import throwaway_database
 from datetime import datetime
 from pathlib import Path
 
@@ -66,18 +67,16 @@ def keyed_warehouse(admin_dsn: str, prefix: str, key: str) -> Iterator[str]:
     """A throw-away warehouse with its dimensions built, and HALFSKY_PERSON_HMAC_KEY set to ``key`` while it
     lives (the person models and the purge read it from the environment); both undone at the end."""
     from halfsky.orchestration import pipeline
-    from halfsky_dev.local_postgres import drop_database, ensure_database
 
-    dsn = ensure_database(admin_dsn, f"{prefix}_{uuid.uuid4().hex[:8]}")
     previous = os.environ.get("HALFSKY_PERSON_HMAC_KEY")
     os.environ["HALFSKY_PERSON_HMAC_KEY"] = key
     try:
-        pipeline.prepare_warehouse(dsn)
-        pipeline.build_dimensions(dsn)
-        yield dsn
+        with throwaway_database(admin_dsn, prefix.removeprefix("halfsky_")) as dsn:
+            pipeline.prepare_warehouse(dsn)
+            pipeline.build_dimensions(dsn)
+            yield dsn
     finally:
         if previous is None:
             os.environ.pop("HALFSKY_PERSON_HMAC_KEY", None)
         else:
             os.environ["HALFSKY_PERSON_HMAC_KEY"] = previous
-        drop_database(admin_dsn, dsn.rsplit("/", 1)[1])

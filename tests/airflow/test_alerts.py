@@ -11,7 +11,6 @@ import subprocess
 import sys
 import textwrap
 import threading
-import uuid
 from datetime import datetime
 from email.policy import default as email_policy
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -23,16 +22,10 @@ import pytest
 from aiosmtpd.controller import Controller
 
 from ingest_helpers import make_tree
-<<<<<<< HEAD
 from halfsky.orchestration.task_alerts import AlertNotSent, send_night_digest, task_failure_alert, task_retry_alert
 from halfsky.ingest.runner import pending_work, process_prefecture
 from halfsky.orchestration.night_digest_queries import MONTHLY, night_digest
 from halfsky.orchestration.night_digest_text import format_digest
-=======
-from halfsky.orchestration.alerts import AlertNotSent, send_night_digest, task_failure_alert, task_retry_alert
-from halfsky.ingest.runner import pending_work, process_prefecture
-from halfsky.orchestration.night_digest import MONTHLY, format_digest, night_digest
->>>>>>> ingest-splits
 
 NIGHT_1 = datetime.fromisoformat("2026-10-21T00:00:00+08:00")
 NIGHT_2 = datetime.fromisoformat("2026-10-22T00:00:00+08:00")
@@ -64,13 +57,9 @@ def _run_night(dsn: str, root: Path, quarantine: Path, as_of: datetime, run_id: 
 
 
 @pytest.fixture(scope="module")
-def night(admin_dsn, tmp_path_factory):
+def night(fresh_database, tmp_path_factory):
     """A warehouse of its own (so "missing" is exactly known): two reporting units' September drops, three
     bad ones and a hostile name on night 1, one more bad drop on night 2."""
-    from halfsky.warehouse.dbt_runner import run_dbt
-    from halfsky_dev.local_postgres import drop_database, ensure_database
-    from halfsky.warehouse.schema import ensure_schema
-
     base = tmp_path_factory.mktemp("alerts")
     root, truth = make_tree(base, "--prefectures", "2", "--months", "1", "--first-period", "2026-09", "--rows", "6",
                             "--no-annual", "--invalid", "required,code_list,unknown_prefecture", "--seed", "5")
@@ -78,9 +67,14 @@ def night(admin_dsn, tmp_path_factory):
     hostile.parent.mkdir(parents=True)
     hostile.write_text("{not json", encoding="utf-8")
     _arrived(hostile, "2026-10-08T09:00:00+08:00")
-    name = f"halfsky_alerts_{uuid.uuid4().hex[:8]}"
-    dsn = ensure_database(admin_dsn, name)
-    ensure_schema(dsn)
+    with fresh_database("alerts", schema=True) as dsn:
+        yield from _nights(dsn, root, truth)
+
+
+def _nights(dsn, root, truth):
+    from halfsky.warehouse.dbt_runner import run_dbt
+
+    base = root.parent
     quarantine = base / "quarantine"
     _run_night(dsn, root, quarantine, NIGHT_1, RUN_1)
     late = root / "150100" / "2026-09" / LATE_BAD_NAME
@@ -94,7 +88,6 @@ def night(admin_dsn, tmp_path_factory):
     bad = [d for d in truth["drops"] if d["expected_status"] == "rejected"]
     yield SimpleNamespace(dsn=dsn, root=root, truth=truth, bad=bad, units=units, before_seed=before_seed,
                           loaded={d["prefecture_code"] for d in truth["drops"] if d["expected_status"] == "accepted"})
-    drop_database(admin_dsn, name)
 
 
 class _Inbox:

@@ -185,15 +185,10 @@ def test_a_handle_of_a_drop_gone_since_it_was_listed_is_left_pending_not_confuse
 # --- a real night: `airflow dags test nightly_load` ----------------------------------------------------------
 
 @pytest.fixture(scope="module")
-def night_run(admin_dsn, tmp_path_factory):
-    import uuid
-
-    from halfsky_dev.local_postgres import drop_database, ensure_database
+def night_run(fresh_database, tmp_path_factory):
     from ingest_helpers import AIRFLOW, airflow_home
 
-    name = f"halfsky_id_masking_{uuid.uuid4().hex[:8]}"
-    dsn = ensure_database(admin_dsn, name)
-    try:
+    with fresh_database("id_masking") as dsn:
         base = tmp_path_factory.mktemp("id_masking_night")
         root = base / "landing"
         _night_landing(root)
@@ -202,8 +197,6 @@ def night_run(admin_dsn, tmp_path_factory):
         run = subprocess.run([AIRFLOW, "dags", "test", "nightly_load", "2026-10-21"], env=env, capture_output=True,
                              text=True)
         yield {"dsn": dsn, "home": home, "log": run.stdout + run.stderr, "returncode": run.returncode}
-    finally:
-        drop_database(admin_dsn, name)
 
 
 def _metadata_text(airflow_db: Path) -> dict[str, str]:

@@ -15,7 +15,6 @@ import shutil
 import subprocess
 import sys
 import time
-import uuid
 from collections import Counter
 
 import psycopg
@@ -139,18 +138,15 @@ AS_OF = "2026-10-21T02:00:00+08:00"
 
 
 @pytest.fixture(scope="module")
-def race_site(admin_dsn, tmp_path_factory):
+def race_site(fresh_database, tmp_path_factory):
     from halfsky.orchestration import pipeline
-    from halfsky_dev.local_postgres import drop_database, ensure_database
 
     base = tmp_path_factory.mktemp("race")
-    name = f"halfsky_race_{uuid.uuid4().hex[:8]}"
-    dsn = ensure_database(admin_dsn, name)
-    pipeline.prepare_warehouse(dsn)
-    landing = base / "landing"
-    landing.mkdir()
-    yield {"dsn": dsn, "base": base, "landing": landing, "quarantine": base / "quarantine"}
-    drop_database(admin_dsn, name)
+    with fresh_database("race") as dsn:
+        pipeline.prepare_warehouse(dsn)
+        landing = base / "landing"
+        landing.mkdir()
+        yield {"dsn": dsn, "base": base, "landing": landing, "quarantine": base / "quarantine"}
 
 
 def _land_round(race: dict, period: str) -> dict:

@@ -6,26 +6,22 @@ import json
 import shutil
 import sqlite3
 import subprocess
-import uuid
 
 import psycopg
 import pytest
 
 from ingest_helpers import AIRFLOW, airflow_home, make_tree
-from halfsky_dev.local_postgres import drop_database, ensure_database
 
 
 @pytest.fixture(scope="module")
-def site(admin_dsn, tmp_path_factory):
+def site(fresh_database, tmp_path_factory):
     base = tmp_path_factory.mktemp("operations")
     root, truth = make_tree(base, "--prefectures", "2", "--months", "1", "--rows", "8", "--invalid", "code_list",
                             "--no-annual", "--seed", "5")
-    name = f"halfsky_ops_{uuid.uuid4().hex[:8]}"
-    dsn = ensure_database(admin_dsn, name)
-    home = base / "airflow"
-    env = airflow_home(home, dsn, root, base / "quarantine", "ops-key-" + "k" * 32)
-    yield {"dsn": dsn, "root": root, "truth": truth, "base": base, "env": env, "airflow_db": home / "airflow.db"}
-    drop_database(admin_dsn, name)
+    with fresh_database("ops") as dsn:
+        home = base / "airflow"
+        env = airflow_home(home, dsn, root, base / "quarantine", "ops-key-" + "k" * 32)
+        yield {"dsn": dsn, "root": root, "truth": truth, "base": base, "env": env, "airflow_db": home / "airflow.db"}
 
 
 def _dags_test(site, dag_id: str, *args: str, env: dict | None = None) -> subprocess.CompletedProcess:

@@ -9,7 +9,6 @@ import subprocess
 import sys
 import urllib.error
 import urllib.request
-import uuid
 from pathlib import Path
 
 import psutil
@@ -43,12 +42,14 @@ def _group_members(pgid: int) -> list[psutil.Process]:
 
 
 @pytest.fixture
-def services_env(admin_dsn, tmp_path):
+def services_env(fresh_database, tmp_path):
     """A private HALFSKY_HOME and Airflow metadata database, so a developer's own `make up` is never touched."""
-    from halfsky_dev.local_postgres import drop_database, ensure_database
+    with fresh_database("services") as dsn:
+        yield from _services_env(dsn, tmp_path)
 
-    name = f"halfsky_services_{uuid.uuid4().hex[:8]}"
-    metadata = ensure_database(admin_dsn, name).replace("postgresql://", "postgresql+psycopg2://", 1)
+
+def _services_env(dsn, tmp_path):
+    metadata = dsn.replace("postgresql://", "postgresql+psycopg2://", 1)
     env = {
         **os.environ,
         "HALFSKY_HOME": str(tmp_path / "halfsky"),
@@ -61,9 +62,10 @@ def services_env(admin_dsn, tmp_path):
     env.pop("AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS", None)
     subprocess.run([str(Path(sys.executable).with_name("airflow")), "db", "migrate"], env=env, check=True,
                    capture_output=True)
-    yield env
-    _services(env, "down")
-    drop_database(admin_dsn, name)
+    try:
+        yield env
+    finally:
+        _services(env, "down")
 
 
 @pytest.mark.slow

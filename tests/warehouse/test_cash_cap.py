@@ -9,7 +9,6 @@ ingest (halfsky.ingest.runner, what nightly_load's tasks run) on real Postgres; 
 from __future__ import annotations
 
 import json
-import uuid
 from datetime import datetime
 
 import psycopg
@@ -18,8 +17,6 @@ import pytest
 import hostile_drops as hd
 from ingest_helpers import keyed_warehouse
 from halfsky.ingest.runner import pending_work, process_prefecture
-from halfsky_dev.local_postgres import drop_database, ensure_database
-from halfsky.warehouse.schema import ensure_schema
 
 WOMAN = hd.id_number("15040219700101002")  # born 1970: 56 in 2026
 NIGHT_1 = datetime.fromisoformat("2026-11-05T02:00:00+08:00")
@@ -70,12 +67,9 @@ def _warned(dsn) -> dict[tuple[str, str], tuple[int, list[int], str | None]]:
 
 
 @pytest.fixture
-def plain_warehouse(admin_dsn):
-    name = f"halfsky_cap_{uuid.uuid4().hex[:8]}"
-    dsn = ensure_database(admin_dsn, name)
-    ensure_schema(dsn)
-    yield dsn
-    drop_database(admin_dsn, name)
+def plain_warehouse(fresh_database):
+    with fresh_database("cap", schema=True) as dsn:
+        yield dsn
 
 
 @pytest.mark.parametrize("unit_order", [("654000", "150600"), ("150600", "654000")], ids=["september_first", "october_first"])

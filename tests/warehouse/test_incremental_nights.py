@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import sys
-import uuid
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -47,12 +46,15 @@ def _hmac_calls(dsn) -> int:
 
 
 @pytest.fixture(scope="module")
-def nights(admin_dsn):
+def nights(admin_dsn, fresh_database):
     from halfsky.orchestration import pipeline
-    from halfsky_dev.local_postgres import drop_database, ensure_database
 
-    name = f"halfsky_nights_{uuid.uuid4().hex[:8]}"
-    dsn = ensure_database(admin_dsn, name)
+    with fresh_database("nights") as dsn:
+        yield from _nights(admin_dsn, dsn, pipeline)
+
+
+def _nights(admin_dsn, dsn, pipeline):
+    name = dsn.rsplit("/", 1)[1]
     with psycopg.connect(admin_dsn, autocommit=True) as conn:
         conn.execute(f'alter database "{name}" set track_functions = \'all\'')
     previous = os.environ.get("HALFSKY_PERSON_HMAC_KEY")
@@ -68,7 +70,6 @@ def nights(admin_dsn):
         os.environ.pop("HALFSKY_PERSON_HMAC_KEY", None)
     else:
         os.environ["HALFSKY_PERSON_HMAC_KEY"] = previous
-    drop_database(admin_dsn, name)
 
 
 def test_a_night_with_nothing_new_hashes_no_one_and_changes_nothing(nights):

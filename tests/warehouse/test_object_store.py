@@ -6,11 +6,11 @@ checks the signatures against an IAM user's key, as AWS S3 and MinIO do.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
 import urllib.request
-import uuid
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from urllib.parse import quote
@@ -88,23 +88,10 @@ def _bucket(s3_server) -> s3fs.S3FileSystem:
 
 
 @pytest.fixture(scope="module")
-def fresh_warehouse(admin_dsn):
+def fresh_warehouse(fresh_database):
     """Separate databases: the same drop paths are loaded from S3 and from a folder, each into its own."""
-    from halfsky_dev.local_postgres import drop_database, ensure_database
-    from halfsky.warehouse.schema import ensure_schema
-
-    made = []
-
-    def make(label: str) -> str:
-        name = f"halfsky_test_s3_{label}_{uuid.uuid4().hex[:8]}"
-        made.append(name)
-        dsn = ensure_database(admin_dsn, name)
-        ensure_schema(dsn)
-        return dsn
-
-    yield make
-    for name in made:
-        drop_database(admin_dsn, name)
+    with contextlib.ExitStack() as made:
+        yield lambda label: made.enter_context(fresh_database(f"s3_{label}", schema=True))
 
 
 def _run(dsn: str, landing: str, quarantine: str, as_of: datetime, run_id: str) -> None:

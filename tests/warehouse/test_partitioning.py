@@ -4,7 +4,6 @@ The facts' partitions are checked after a real build in test_marts.py; bench/par
 
 from __future__ import annotations
 
-import uuid
 
 import psycopg
 import pytest
@@ -13,12 +12,9 @@ from halfsky.contract.forms import FORMS, PG_TYPES
 
 
 @pytest.fixture
-def scratch(admin_dsn):
-    from halfsky_dev.local_postgres import drop_database, ensure_database
-
-    name = f"halfsky_partitions_{uuid.uuid4().hex[:8]}"
-    yield ensure_database(admin_dsn, name)
-    drop_database(admin_dsn, name)
+def scratch(fresh_database):
+    with fresh_database("partitions") as dsn:
+        yield dsn
 
 
 def _partitions(conn, table: str) -> dict[str, int]:
