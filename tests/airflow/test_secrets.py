@@ -223,8 +223,9 @@ stale.chmod(0o644)                      # what an older halfsky left behind
 os.umask(0)                             # the loosest umask a user may have
 pathlib.Path.chmod = lambda *a, **k: None  # a mode set after the secret is in the file does not count
 os.chmod = lambda *a, **k: None
+from halfsky.config.private_files import secret
 from halfsky_dev import devenv
-key = devenv._dev_secret(home / "person_hmac_key")
+key = secret(home / "person_hmac_key")
 devenv.write_env_file({"HALFSKY_PERSON_HMAC_KEY": key}, stale)
 for name in ("person_hmac_key", "env.sh"):
     print(name, oct((home / name).stat().st_mode & 0o777))

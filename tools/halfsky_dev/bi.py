@@ -30,7 +30,6 @@ import hashlib
 import io
 import json
 import os
-import secrets
 import shutil
 import signal
 import socket
@@ -43,7 +42,8 @@ from urllib.parse import quote, urlsplit
 
 import psutil
 
-from halfsky_dev.devenv import REPO_ROOT, TELEMETRY_OFF, private_dir, state_dir, write_private
+from halfsky.config.private_files import secret
+from halfsky_dev.devenv import REPO_ROOT, TELEMETRY_OFF, private_dir, state_dir
 
 HOST = "127.0.0.1"
 DEFAULT_PORT = 8088
@@ -92,20 +92,12 @@ def port_file() -> Path:
     return superset_dir() / "port"
 
 
-def _secret(path: Path, length: int) -> str:
-    """Made once, 0600; never in the repository."""
-    with contextlib.suppress(FileExistsError):
-        write_private(path, secrets.token_urlsafe(length) + "\n", exclusive=True)
-    path.chmod(0o600)
-    return path.read_text().strip()
-
-
 def secret_key() -> str:
-    return _secret(superset_dir() / "secret_key", 48)
+    return secret(superset_dir() / "secret_key", 48)
 
 
 def admin_password() -> str:
-    return os.environ.get("SUPERSET_ADMIN_PASSWORD") or _secret(superset_dir() / "admin_password", 18)
+    return os.environ.get("SUPERSET_ADMIN_PASSWORD") or secret(superset_dir() / "admin_password", 18)
 
 
 def analyst_password() -> str:

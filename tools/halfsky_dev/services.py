@@ -44,6 +44,7 @@ from pathlib import Path
 
 import psutil
 
+from halfsky.config.private_files import made_once, secret
 from halfsky_dev.devenv import TELEMETRY_OFF, state_dir
 from halfsky.orchestration.worker_identity import HOSTNAME_CALLABLE
 
@@ -72,18 +73,6 @@ def services_dir() -> Path:
     return path
 
 
-def _secret_file(path: Path, make, min_length: int = 0) -> str:
-    """A value made once per checkout, 0600; never in the repository. One shorter than ``min_length`` is made anew."""
-    if path.exists() and len(path.read_text().strip()) < min_length:
-        path.unlink()
-    if not path.exists():
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as fh:
-            fh.write(make())
-    path.chmod(0o600)
-    return path.read_text().strip()
-
-
 def password_file() -> Path:
     return services_dir() / "simple_auth_manager_passwords.json"
 
@@ -91,8 +80,7 @@ def password_file() -> Path:
 def admin_password() -> str:
     """The admin's password, from the simple auth manager's own file (made here first, so it is known)."""
     path = password_file()
-    _secret_file(path, lambda: json.dumps({ADMIN_USER: secrets.token_urlsafe(12)}) + "\n")
-    return json.loads(path.read_text())[ADMIN_USER]
+    return json.loads(made_once(path, lambda: json.dumps({ADMIN_USER: secrets.token_urlsafe(12)}) + "\n"))[ADMIN_USER]
 
 
 # Each task is forked from a server that has imported the Task SDK and halfsky's ingest path already, instead
@@ -138,10 +126,9 @@ def service_env(port: int, executor: str = "local") -> dict[str, str]:
         "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://{HOST}:{port}/execution/",
         "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(password_file()),
         # One secret for the api-server's sessions and one for the JWTs every service signs or checks.
-        "AIRFLOW__API__SECRET_KEY": _secret_file(folder / "api_secret_key", lambda: secrets.token_urlsafe(32)),
+        "AIRFLOW__API__SECRET_KEY": secret(folder / "api_secret_key", 32),
         # JWTs are signed with HMAC-SHA512, which wants a key of at least 64 bytes.
-        "AIRFLOW__API_AUTH__JWT_SECRET": _secret_file(folder / "jwt_secret", lambda: secrets.token_urlsafe(64),
-                                                      min_length=64),
+        "AIRFLOW__API_AUTH__JWT_SECRET": secret(folder / "jwt_secret", 64),
     })
     return env
 
