@@ -44,16 +44,14 @@ from pathlib import Path
 
 import psutil
 
+from halfsky.config import airflow_runtime
 from halfsky.config.private_files import made_once, secret
 from halfsky_dev.devenv import TELEMETRY_OFF, state_dir
-from halfsky.orchestration.worker_identity import HOSTNAME_CALLABLE
 
 HOST = "127.0.0.1"
 DEFAULT_PORT = 8080
 DEFAULT_DOCS_PORT = 8081
-# The UI shows times in the browser's zone (a per-user choice saved in the browser; Airflow 3.3 has no
-# server-side UI default); the server reads naive datetimes (trigger form, CLI dates) in this one.
-TIMEZONE = "Asia/Shanghai"
+TIMEZONE = airflow_runtime.TIMEZONE
 ADMIN_USER = "admin"
 AIRFLOW_SERVICES = ("api-server", "scheduler", "dag-processor", "triggerer")
 EXECUTORS = {"local": "LocalExecutor", "celery": "CeleryExecutor"}
@@ -83,15 +81,6 @@ def admin_password() -> str:
     return json.loads(made_once(path, lambda: json.dumps({ADMIN_USER: secrets.token_urlsafe(12)}) + "\n"))[ADMIN_USER]
 
 
-# Each task is forked from a server that has imported the Task SDK and halfsky's ingest path already, instead
-# of importing them itself: about 4 s less per task start on 2 cores (national month-end 4.4 -> 3.3 min,
-# bench/national_month_end.py). Only modules that start no threads at import belong here.
-FORKSERVER_PRELOAD = {
-    "AIRFLOW__SCHEDULER__MP_START_METHOD": "forkserver",
-    "AIRFLOW__SCHEDULER__MP_FORKSERVER_PRELOAD": "airflow.sdk.execution_time.task_runner,halfsky.orchestration.pipeline,halfsky.ingest.judging.suite_checks",
-}
-
-
 def celery_queue() -> str:
     """This checkout's own queue: two checkouts (or a test) sharing one Redis never run each other's tasks."""
     digest = hashlib.sha256(str(state_dir()).encode()).hexdigest()[:10]
@@ -103,22 +92,14 @@ def service_env(port: int, executor: str = "local") -> dict[str, str]:
     folder = services_dir()
     env = {**os.environ, **TELEMETRY_OFF}
     env.setdefault("AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS", f"{ADMIN_USER}:admin")
-    env.setdefault("AIRFLOW__CORE__DEFAULT_TIMEZONE", TIMEZONE)
+    # What every deployment shares (halfsky.config.airflow_runtime, which says why); one exported wins.
+    for key, value in airflow_runtime.make_up(celery=executor == "celery").items():
+        env.setdefault(key, value)
     env["AIRFLOW__CORE__EXECUTOR"] = EXECUTORS[executor]
     if executor == "celery":
         # Results go to the metadata database (Celery's db+ backend, Airflow's default); only the broker is Redis.
         env.setdefault("AIRFLOW__CELERY__BROKER_URL", DEFAULT_BROKER_URL)
         env.setdefault("AIRFLOW__OPERATORS__DEFAULT_QUEUE", celery_queue())
-        # Redis hands an unacknowledged task to another worker after this long: longer than nightly_load's
-        # dagrun_timeout (6 h), so a long ingest is never run twice at once.
-        env.setdefault("AIRFLOW__CELERY_BROKER_TRANSPORT_OPTIONS__VISIBILITY_TIMEOUT", "21600")
-        env["AIRFLOW__CORE__HOSTNAME_CALLABLE"] = HOSTNAME_CALLABLE
-        # Workers import what every task needs once, before they fork (halfsky.orchestration.celery_config).
-        env.setdefault("AIRFLOW__CELERY__CELERY_CONFIG_OPTIONS", "halfsky.orchestration.celery_config.CELERY_CONFIG")
-    # LocalExecutor forks `parallelism` workers up front (32 by default, ~30 MB each); a laptop or a 2-core
-    # machine runs a night's prefectures and dbt models no faster with more than 4 at once.
-    env.setdefault("AIRFLOW__CORE__PARALLELISM", "4")
-    env.update(FORKSERVER_PRELOAD)
     env.update({
         "AIRFLOW__API__HOST": HOST,
         "AIRFLOW__API__PORT": str(port),
@@ -382,7 +363,7 @@ def up(port: int, timeout: float, manifest: bool = True, executor: str = "local"
         if executor == "celery":
             _check_broker(env["AIRFLOW__CELERY__BROKER_URL"])
             # [core] parallelism caps what the scheduler sends; the workers share it out.
-            concurrency = max(1, int(env.get("AIRFLOW__CORE__PARALLELISM", "4")) // max(1, workers))
+            concurrency = max(1, int(env["AIRFLOW__CORE__PARALLELISM"]) // max(1, workers))
             for name in worker_names(workers):
                 names.append(name)
                 envs[name] = {**env, "HALFSKY_WORKER_NAME": worker_label(name)}
