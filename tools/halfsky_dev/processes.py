@@ -77,9 +77,16 @@ class Processes:
     def tail(self, name: str, lines: int = 30) -> str:
         return tail(self.log_file(name), lines)
 
-    def _marked(self, cmdline: list[str] | None) -> bool:
-        command = " ".join(cmdline or [])
-        return any(word in command for word in self.marks)
+    def _marked(self, proc: psutil.Process, cmdline: list[str] | None = None) -> bool:
+        """``proc`` carries a mark. A process that renames itself (Celery's "[celeryd: …]", gunicorn's
+        "gunicorn: master") shows a half-written title for a moment: an unmarked one is read again."""
+        for attempt in range(4):
+            if attempt:
+                time.sleep(0.1)
+                cmdline = proc.cmdline()
+            if any(word in " ".join(cmdline or []) for word in self.marks):
+                return True
+        return False
 
     @contextlib.contextmanager
     def lock(self) -> Iterator[None]:
@@ -113,7 +120,7 @@ class Processes:
             proc = psutil.Process(pid)
             alive = proc.is_running() and proc.status() != psutil.STATUS_ZOMBIE
             # A pid handed to another program since: that program started after the pid file was written.
-            ours = proc.create_time() <= path.stat().st_mtime + 1 and self._marked(proc.cmdline())
+            ours = proc.create_time() <= path.stat().st_mtime + 1 and self._marked(proc, proc.cmdline())
         except (OSError, ValueError, psutil.Error):
             return None
         return pid if alive and ours else None
@@ -142,8 +149,9 @@ class Processes:
                 in_time = proc.info["create_time"] <= written + 1
             else:
                 in_time = proc.info["create_time"] >= written - 5
-            if in_time and self._marked(proc.info["cmdline"]):
-                members.append(proc)
+            with contextlib.suppress(psutil.Error):
+                if in_time and self._marked(proc, proc.info["cmdline"]):
+                    members.append(proc)
         return pgid, members
 
     @staticmethod
