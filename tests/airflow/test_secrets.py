@@ -223,8 +223,9 @@ stale.chmod(0o644)                      # what an older halfsky left behind
 os.umask(0)                             # the loosest umask a user may have
 pathlib.Path.chmod = lambda *a, **k: None  # a mode set after the secret is in the file does not count
 os.chmod = lambda *a, **k: None
+from halfsky.config.private_files import secret
 from halfsky_dev import devenv
-key = devenv._dev_secret(home / "person_hmac_key")
+key = secret(home / "person_hmac_key")
 devenv.write_env_file({"HALFSKY_PERSON_HMAC_KEY": key}, stale)
 for name in ("person_hmac_key", "env.sh"):
     print(name, oct((home / name).stat().st_mode & 0o777))
@@ -273,12 +274,13 @@ def test_task_log_files_airflow_writes_are_the_owners_only(tmp_path):
 
 
 def test_what_the_services_write_is_the_owners_only(tmp_path, monkeypatch):
-    """`make up` starts the scheduler and its task processes through services.start: their files (task logs,
+    """`make up` starts the scheduler and its task processes through halfsky_dev.processes: their files (task logs,
     quarantine, dbt's) and the service's own log are made with no access for others."""
     from halfsky_dev import services
     monkeypatch.setenv("HALFSKY_HOME", str(tmp_path))
-    pid = services.start("probe", [sys.executable, "-c", "open('made.txt', 'w').write('x')"], dict(os.environ),
-                         cwd=tmp_path)
+    procs = services.processes()
+    pid = procs.start("probe", [sys.executable, "-c", "open('made.txt', 'w').write('x')"], dict(os.environ),
+                      cwd=tmp_path)
     os.waitpid(pid, 0)
     assert (tmp_path / "made.txt").stat().st_mode & 0o077 == 0
-    assert services.log_file("probe").stat().st_mode & 0o077 == 0
+    assert procs.log_file("probe").stat().st_mode & 0o077 == 0

@@ -25,15 +25,11 @@ of the same UUIDs; the analyst's password goes in the request's ``passwords`` fi
 from __future__ import annotations
 
 import argparse
-import contextlib
 import hashlib
 import io
 import json
 import os
-import secrets
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import time
@@ -41,11 +37,10 @@ import zipfile
 from pathlib import Path
 from urllib.parse import quote, urlsplit
 
-import psutil
+from halfsky.config.private_files import secret
+from halfsky_dev.devenv import REPO_ROOT, TELEMETRY_OFF, private_dir, state_dir
+from halfsky_dev.processes import HOST, ProcessError, Processes, port_taken
 
-from halfsky_dev.devenv import REPO_ROOT, TELEMETRY_OFF, private_dir, state_dir, write_private
-
-HOST = "127.0.0.1"
 DEFAULT_PORT = 8088
 ADMIN_USER = "admin"
 SUPERSET_VERSION = "6.1.0"
@@ -62,7 +57,7 @@ ANALYST = "halfsky_analyst"
 MASKED = "XXXXXXXXXX"  # what an export writes instead of a password
 
 
-class BIError(RuntimeError):
+class BIError(ProcessError):
     pass
 
 
@@ -80,32 +75,28 @@ def venv_bin(name: str) -> str:
     return str(venv_dir() / "bin" / name)
 
 
-def pid_file() -> Path:
-    return superset_dir() / "gunicorn.pid"
+SERVER = "gunicorn"
+
+
+def processes() -> Processes:
+    """gunicorn.pid and gunicorn.log beside Superset's other files; its workers go with its master."""
+    return Processes(superset_dir(), marks=("gunicorn",))
 
 
 def log_file() -> Path:
-    return superset_dir() / "gunicorn.log"
+    return processes().log_file(SERVER)
 
 
 def port_file() -> Path:
     return superset_dir() / "port"
 
 
-def _secret(path: Path, length: int) -> str:
-    """Made once, 0600; never in the repository."""
-    with contextlib.suppress(FileExistsError):
-        write_private(path, secrets.token_urlsafe(length) + "\n", exclusive=True)
-    path.chmod(0o600)
-    return path.read_text().strip()
-
-
 def secret_key() -> str:
-    return _secret(superset_dir() / "secret_key", 48)
+    return secret(superset_dir() / "secret_key", 48)
 
 
 def admin_password() -> str:
-    return os.environ.get("SUPERSET_ADMIN_PASSWORD") or _secret(superset_dir() / "admin_password", 18)
+    return os.environ.get("SUPERSET_ADMIN_PASSWORD") or secret(superset_dir() / "admin_password", 18)
 
 
 def analyst_password() -> str:
@@ -232,26 +223,12 @@ def ensure_metadata(env: dict[str, str]) -> None:
 
 def running() -> int | None:
     """gunicorn's master pid if the pid file names a live gunicorn we started."""
-    path = pid_file()
-    try:
-        pid = int(path.read_text().strip())
-        proc = psutil.Process(pid)
-        alive = proc.is_running() and proc.status() != psutil.STATUS_ZOMBIE
-        ours = proc.create_time() <= path.stat().st_mtime + 1 and "gunicorn" in " ".join(proc.cmdline())
-    except (OSError, ValueError, psutil.Error):
-        return None
-    return pid if alive and ours else None
+    return processes().running(SERVER)
 
 
 def running_url() -> str:
     """The address of the Superset ``up`` started (its port is kept beside its pid)."""
     return f"http://{HOST}:{int(port_file().read_text())}"
-
-
-def _port_taken(port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.settimeout(1)
-        return sock.connect_ex((HOST, port)) == 0
 
 
 def _healthy(base_url: str) -> bool:
@@ -262,68 +239,40 @@ def _healthy(base_url: str) -> bool:
         return False
 
 
-def _tail(path: Path, lines: int = 30) -> str:
-    try:
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-    except OSError:
-        return ""
-
-
 def start_server(env: dict[str, str], port: int, timeout: float = 180.0) -> str:
     base_url = f"http://{HOST}:{port}"
-    pid = running()
-    if pid is not None:
-        base_url = running_url()
-        print(f"halfsky: Superset already running (pid {pid}) on {base_url}", file=sys.stderr)
-    else:
-        if _port_taken(port):
-            raise BIError(f"{HOST}:{port} is taken by another program; pick another port: make bi BI_PORT={port + 10}")
-        argv = [venv_bin("gunicorn"), "-w", "2", "-k", "gthread", "--threads", "4", "--timeout", "120",
-                "-b", f"{HOST}:{port}", "--access-logfile", "-", "--error-logfile", "-", "superset.app:create_app()"]
-        fd = os.open(log_file(), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-        with os.fdopen(fd, "ab") as log:
-            log.write(f"\n--- {time.strftime('%Y-%m-%d %H:%M:%S')} halfsky: starting {' '.join(argv)}\n".encode())
-            log.flush()
-            # Its own session and process group: `down` signals the group, so the workers go with the master.
-            proc = subprocess.Popen(argv, env=env, cwd=superset_dir(), stdin=subprocess.DEVNULL, stdout=log,
-                                    stderr=subprocess.STDOUT, start_new_session=True, umask=0o077)
-        pid_file().write_text(f"{proc.pid}\n")
-        port_file().write_text(f"{port}\n")
-        pid = proc.pid
+    procs = processes()
+    with procs.lock():
+        pid = procs.running(SERVER)
+        if pid is not None:
+            base_url = running_url()
+            print(f"halfsky: Superset already running (pid {pid}) on {base_url}", file=sys.stderr)
+        else:
+            if port_taken(port):
+                raise BIError(f"{HOST}:{port} is taken by another program; pick another port: "
+                              f"make bi BI_PORT={port + 10}")
+            argv = [venv_bin("gunicorn"), "-w", "2", "-k", "gthread", "--threads", "4", "--timeout", "120",
+                    "-b", f"{HOST}:{port}", "--access-logfile", "-", "--error-logfile", "-",
+                    "superset.app:create_app()"]
+            procs.stop(SERVER)  # what an earlier master that died left behind
+            pid = procs.start(SERVER, argv, env, cwd=superset_dir())
+            port_file().write_text(f"{port}\n")
     t = time.monotonic()
-    while not _healthy(base_url):
-        if running() is None:
-            stop_server()
-            raise BIError(f"Superset exited; the end of {log_file()}:\n{_tail(log_file())}")
-        if time.monotonic() - t > timeout:
-            stop_server()
-            raise BIError(f"no /health within {timeout:.0f} s; the end of {log_file()}:\n{_tail(log_file())}")
-        time.sleep(0.5)
+    try:
+        procs.wait(SERVER, lambda: _healthy(base_url), timeout, f"Superset's {base_url}/health", interval=0.5)
+    except ProcessError:
+        stop_server()
+        raise
     print(f"halfsky: Superset /health OK after {time.monotonic() - t:.1f} s (gunicorn pid {pid})", file=sys.stderr)
     return base_url
 
 
 def stop_server(timeout: float = 30.0) -> bool:
-    pid = running()
-    pid_file().unlink(missing_ok=True)
-    port_file().unlink(missing_ok=True)
-    if pid is None:
-        return False
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(pid, signal.SIGTERM)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with contextlib.suppress(ChildProcessError, OSError):
-            os.waitpid(pid, os.WNOHANG)
-        try:
-            os.killpg(pid, 0)
-        except ProcessLookupError:
-            return True
-        time.sleep(0.3)
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(pid, signal.SIGKILL)
-    print(f"halfsky: Superset (pid {pid}) did not stop within {timeout:.0f} s; killed", file=sys.stderr)
-    return True
+    procs = processes()
+    with procs.lock():
+        stopped = procs.stop(SERVER, timeout=timeout)
+        port_file().unlink(missing_ok=True)
+    return bool(stopped)
 
 
 # --- the dashboards ------------------------------------------------------------------------------
@@ -511,7 +460,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "down":
             return down()
         return status()
-    except BIError as exc:
+    except ProcessError as exc:
         print(f"halfsky: {exc}", file=sys.stderr)
         return 1
 

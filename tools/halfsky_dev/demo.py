@@ -15,6 +15,7 @@ import sys
 import time
 from pathlib import Path
 
+from halfsky.config.private_files import open_private
 from halfsky.warehouse.marts_summary import format_counts, table_counts
 from halfsky_dev.sample.__main__ import main as generate
 
@@ -141,8 +142,7 @@ def main() -> int:
     for dag_id in ("nightly_load", "build_marts"):
         log_path = Path(os.environ["HALFSKY_HOME"]) / f"demo-{dag_id}.log"
         print(f"running: airflow dags test {dag_id} {LOGICAL_DATE}   (log: {log_path})", flush=True)
-        with log_path.open("w") as log:
-            os.fchmod(log.fileno(), 0o600)  # one an older demo left readable by everyone
+        with os.fdopen(open_private(log_path), "w") as log:  # 0600 also where an older demo left one wider
             result = subprocess.run([str(airflow), "dags", "test", dag_id, LOGICAL_DATE], stdout=log, stderr=subprocess.STDOUT)
         if result.returncode != 0:
             print(f"the {dag_id} run failed; the last lines of {log_path}:", file=sys.stderr)

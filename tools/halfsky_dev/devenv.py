@@ -17,7 +17,6 @@ import argparse
 import hashlib
 import logging
 import os
-import secrets
 import shlex
 import subprocess
 import sys
@@ -25,6 +24,7 @@ from pathlib import Path
 
 from halfsky.warehouse.dbt_runner import profile_env
 from halfsky.config.dsn import normalise_dsn, redact
+from halfsky.config.private_files import secret, write_private
 from halfsky_dev.local_postgres import NoPostgresAvailable, ensure_database, ensure_server
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -61,26 +61,6 @@ def warehouse_db_name(home: Path | None = None) -> str:
 def airflow_db_name(home: Path | None = None) -> str:
     """This checkout's Airflow metadata database, e.g. halfsky_airflow_3f2a9c01."""
     return f"halfsky_airflow_{checkout_tag(home)}"
-
-
-def write_private(path: Path, text: str, *, exclusive: bool = False) -> None:
-    """Write ``text`` to a file only its owner can read, from the first byte: created 0600 (never wider for a
-    moment, whatever the umask), an existing one narrowed to 0600 before the new text goes in.
-    ``exclusive``: fail (FileExistsError) if the file exists."""
-    flags = os.O_WRONLY | os.O_CREAT | (os.O_EXCL if exclusive else os.O_TRUNC) | getattr(os, "O_NOFOLLOW", 0)
-    fd = os.open(path, flags, 0o600)
-    os.fchmod(fd, 0o600)
-    with os.fdopen(fd, "w") as fh:
-        fh.write(text)
-
-
-def _dev_secret(path: Path) -> str:
-    """A per-checkout random key, so no key ever sits in the repo."""
-    try:
-        write_private(path, secrets.token_hex(32), exclusive=True)
-    except FileExistsError:
-        path.chmod(0o600)  # one an older halfsky made readable by everyone
-    return path.read_text().strip()
 
 
 def private_dir(path: Path) -> Path:
@@ -140,9 +120,9 @@ def build_env(metadata: str) -> dict[str, str]:
         "AIRFLOW_CONN_WAREHOUSE_DB": warehouse,
         "AIRFLOW_VAR_LANDING_URL": str(home / "landing"),
         "AIRFLOW_VAR_QUARANTINE_URL": str(home / "quarantine"),
-        "HALFSKY_PERSON_HMAC_KEY": _dev_secret(home / "person_hmac_key"),
+        "HALFSKY_PERSON_HMAC_KEY": secret(home / "person_hmac_key"),
         # BI tools log in as halfsky_analyst with it (halfsky.warehouse.analyst_role); a real site sets its own.
-        "HALFSKY_ANALYST_PASSWORD": _dev_secret(home / "analyst_password"),
+        "HALFSKY_ANALYST_PASSWORD": secret(home / "analyst_password"),
         **airflow_env(home / "airflow", metadata_url),
         **TELEMETRY_OFF,
     }

@@ -17,42 +17,35 @@ machines join with the same settings: ``airflow celery worker --queues <the queu
 Everything listens on 127.0.0.1 only (the scheduler and triggerer do not start
 Airflow's log server, which would listen on every interface: the api-server
 reads task logs from the shared AIRFLOW_HOME). State lives in
-``<HALFSKY_HOME>/services``: one ``<name>.pid`` and ``<name>.log`` per process,
-and, each made once and kept ``0600``, the api/JWT secrets all four services
-share and the simple auth manager's password file.
+``<HALFSKY_HOME>/services``: one ``<name>.pid`` and ``<name>.log`` per process
+(halfsky_dev.processes), and, each made once and kept ``0600``, the api/JWT
+secrets all four services share and the simple auth manager's password file.
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
-import fcntl
 import hashlib
 import importlib.util
 import json
 import os
 import secrets
-import signal
 import socket
 import subprocess
 import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 
-import psutil
-
+from halfsky.config import airflow_runtime
+from halfsky.config.private_files import made_once, secret
 from halfsky_dev.devenv import TELEMETRY_OFF, state_dir
-from halfsky.orchestration.worker_identity import HOSTNAME_CALLABLE
+from halfsky_dev.processes import HOST, ProcessError, Processes, port_taken, tail
 
-HOST = "127.0.0.1"
 DEFAULT_PORT = 8080
 DEFAULT_DOCS_PORT = 8081
-# The UI shows times in the browser's zone (a per-user choice saved in the browser; Airflow 3.3 has no
-# server-side UI default); the server reads naive datetimes (trigger form, CLI dates) in this one.
-TIMEZONE = "Asia/Shanghai"
+TIMEZONE = airflow_runtime.TIMEZONE
 ADMIN_USER = "admin"
 AIRFLOW_SERVICES = ("api-server", "scheduler", "dag-processor", "triggerer")
 EXECUTORS = {"local": "LocalExecutor", "celery": "CeleryExecutor"}
@@ -62,7 +55,7 @@ DOCS = "dbt-docs"
 BIN = Path(sys.executable).parent
 
 
-class ServiceError(RuntimeError):
+class ServiceError(ProcessError):
     pass
 
 
@@ -72,18 +65,6 @@ def services_dir() -> Path:
     return path
 
 
-def _secret_file(path: Path, make, min_length: int = 0) -> str:
-    """A value made once per checkout, 0600; never in the repository. One shorter than ``min_length`` is made anew."""
-    if path.exists() and len(path.read_text().strip()) < min_length:
-        path.unlink()
-    if not path.exists():
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as fh:
-            fh.write(make())
-    path.chmod(0o600)
-    return path.read_text().strip()
-
-
 def password_file() -> Path:
     return services_dir() / "simple_auth_manager_passwords.json"
 
@@ -91,17 +72,13 @@ def password_file() -> Path:
 def admin_password() -> str:
     """The admin's password, from the simple auth manager's own file (made here first, so it is known)."""
     path = password_file()
-    _secret_file(path, lambda: json.dumps({ADMIN_USER: secrets.token_urlsafe(12)}) + "\n")
-    return json.loads(path.read_text())[ADMIN_USER]
+    return json.loads(made_once(path, lambda: json.dumps({ADMIN_USER: secrets.token_urlsafe(12)}) + "\n"))[ADMIN_USER]
 
 
-# Each task is forked from a server that has imported the Task SDK and halfsky's ingest path already, instead
-# of importing them itself: about 4 s less per task start on 2 cores (national month-end 4.4 -> 3.3 min,
-# bench/national_month_end.py). Only modules that start no threads at import belong here.
-FORKSERVER_PRELOAD = {
-    "AIRFLOW__SCHEDULER__MP_START_METHOD": "forkserver",
-    "AIRFLOW__SCHEDULER__MP_FORKSERVER_PRELOAD": "airflow.sdk.execution_time.task_runner,halfsky.orchestration.pipeline,halfsky.ingest.judging.suite_checks",
-}
+# Every service's pid and log files are in services_dir(); the workers a scheduler or Celery forks, and dbt's,
+# go with it.
+def processes() -> Processes:
+    return Processes(services_dir(), marks=("airflow", "dbt", "celeryd"))
 
 
 def celery_queue() -> str:
@@ -115,22 +92,14 @@ def service_env(port: int, executor: str = "local") -> dict[str, str]:
     folder = services_dir()
     env = {**os.environ, **TELEMETRY_OFF}
     env.setdefault("AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS", f"{ADMIN_USER}:admin")
-    env.setdefault("AIRFLOW__CORE__DEFAULT_TIMEZONE", TIMEZONE)
+    # What every deployment shares (halfsky.config.airflow_runtime, which says why); one exported wins.
+    for key, value in airflow_runtime.make_up(celery=executor == "celery").items():
+        env.setdefault(key, value)
     env["AIRFLOW__CORE__EXECUTOR"] = EXECUTORS[executor]
     if executor == "celery":
         # Results go to the metadata database (Celery's db+ backend, Airflow's default); only the broker is Redis.
         env.setdefault("AIRFLOW__CELERY__BROKER_URL", DEFAULT_BROKER_URL)
         env.setdefault("AIRFLOW__OPERATORS__DEFAULT_QUEUE", celery_queue())
-        # Redis hands an unacknowledged task to another worker after this long: longer than nightly_load's
-        # dagrun_timeout (6 h), so a long ingest is never run twice at once.
-        env.setdefault("AIRFLOW__CELERY_BROKER_TRANSPORT_OPTIONS__VISIBILITY_TIMEOUT", "21600")
-        env["AIRFLOW__CORE__HOSTNAME_CALLABLE"] = HOSTNAME_CALLABLE
-        # Workers import what every task needs once, before they fork (halfsky.orchestration.celery_config).
-        env.setdefault("AIRFLOW__CELERY__CELERY_CONFIG_OPTIONS", "halfsky.orchestration.celery_config.CELERY_CONFIG")
-    # LocalExecutor forks `parallelism` workers up front (32 by default, ~30 MB each); a laptop or a 2-core
-    # machine runs a night's prefectures and dbt models no faster with more than 4 at once.
-    env.setdefault("AIRFLOW__CORE__PARALLELISM", "4")
-    env.update(FORKSERVER_PRELOAD)
     env.update({
         "AIRFLOW__API__HOST": HOST,
         "AIRFLOW__API__PORT": str(port),
@@ -138,10 +107,9 @@ def service_env(port: int, executor: str = "local") -> dict[str, str]:
         "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://{HOST}:{port}/execution/",
         "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(password_file()),
         # One secret for the api-server's sessions and one for the JWTs every service signs or checks.
-        "AIRFLOW__API__SECRET_KEY": _secret_file(folder / "api_secret_key", lambda: secrets.token_urlsafe(32)),
+        "AIRFLOW__API__SECRET_KEY": secret(folder / "api_secret_key", 32),
         # JWTs are signed with HMAC-SHA512, which wants a key of at least 64 bytes.
-        "AIRFLOW__API_AUTH__JWT_SECRET": _secret_file(folder / "jwt_secret", lambda: secrets.token_urlsafe(64),
-                                                      min_length=64),
+        "AIRFLOW__API_AUTH__JWT_SECRET": secret(folder / "jwt_secret", 64),
     })
     return env
 
@@ -173,161 +141,6 @@ def _argv(name: str, port: int) -> list[str]:
     }[name]
 
 
-# --- processes -----------------------------------------------------------------------------------
-
-def pid_file(name: str) -> Path:
-    return services_dir() / f"{name}.pid"
-
-
-def log_file(name: str) -> Path:
-    return services_dir() / f"{name}.log"
-
-
-def running(name: str) -> int | None:
-    """The pid of ``name`` if the process its pid file names is alive and is the one we started."""
-    path = pid_file(name)
-    try:
-        pid = int(path.read_text().strip())
-        proc = psutil.Process(pid)
-        alive = proc.is_running() and proc.status() != psutil.STATUS_ZOMBIE
-        # A pid the system handed to another program since: that program started after the pid file was written.
-        ours = proc.create_time() <= path.stat().st_mtime + 1
-    except (OSError, ValueError, psutil.Error):
-        return None
-    return pid if alive and ours else None
-
-
-# What the services write (task logs, Cosmos' cache, dbt's files, quarantined drops and reports on a local
-# disk) is the account's own: Airflow's `daemon_umask` (077) applies only to `--daemon`, which `up` does not use.
-SERVICE_UMASK = 0o077
-
-
-def start(name: str, argv: list[str], env: dict[str, str], cwd: Path | None = None) -> int:
-    fd = os.open(log_file(name), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-    os.fchmod(fd, 0o600)
-    with os.fdopen(fd, "ab") as log:
-        log.write(f"\n--- {time.strftime('%Y-%m-%d %H:%M:%S')} halfsky: starting {' '.join(argv)}\n".encode())
-        log.flush()
-        # Its own session and process group: `down` signals the group, so every child goes with it.
-        proc = subprocess.Popen(argv, env=env, cwd=cwd, stdin=subprocess.DEVNULL, stdout=log,
-                                stderr=subprocess.STDOUT, start_new_session=True, umask=SERVICE_UMASK)
-    pid_file(name).write_text(f"{proc.pid}\n")
-    return proc.pid
-
-
-def _group(name: str) -> tuple[int | None, list[psutil.Process]]:
-    """The process group ``start`` made for ``name``: its id and its live members ([] when gone).
-
-    The group's id is the pid in the pid file. A leader counts if it is older than that file; other
-    members (workers, a child the leader left behind when it died) if they are younger and run
-    Airflow or dbt, so a stale pid file never names someone else's processes.
-    """
-    path = pid_file(name)
-    try:
-        pgid = int(path.read_text().strip())
-        written = path.stat().st_mtime
-    except (OSError, ValueError):
-        return None, []
-    members = []
-    for proc in psutil.process_iter(["create_time", "cmdline", "status"]):
-        try:
-            if proc.info["status"] == psutil.STATUS_ZOMBIE or os.getpgid(proc.pid) != pgid:
-                continue
-        except OSError:
-            continue
-        if proc.pid == pgid:
-            ours = proc.info["create_time"] <= written + 1
-        else:
-            command = " ".join(proc.info["cmdline"] or [])
-            # Celery's pool processes rename themselves "[celeryd: worker-1@host:ForkPoolWorker-1]".
-            ours = proc.info["create_time"] >= written - 5 and any(word in command for word in ("airflow", "dbt", "celeryd"))
-        if ours:
-            members.append(proc)
-    return pgid, members
-
-
-def _group_alive(pgid: int) -> bool:
-    try:
-        os.killpg(pgid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    # Only zombies left (a leader its parent has not reaped yet)?
-    for proc in psutil.process_iter(["status"]):
-        try:
-            if proc.info["status"] != psutil.STATUS_ZOMBIE and os.getpgid(proc.pid) == pgid:
-                return True
-        except OSError:
-            pass
-    return False
-
-
-def stop(*names: str, timeout: float = 30.0) -> list[str]:
-    """SIGTERM each process group ``start`` made, all at once; SIGKILL what is left after ``timeout``.
-
-    Returns the names that had processes.
-    """
-    now = time.monotonic()
-    deadlines = {}
-    for name in names:
-        pgid, members = _group(name)
-        pid_file(name).unlink(missing_ok=True)
-        if not members:
-            continue
-        if any(proc.pid == pgid for proc in members):
-            deadlines[name] = (pgid, now + timeout)
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(pgid, signal.SIGTERM)
-        else:  # the leader died and left these (LocalExecutor workers wait for it, not for SIGTERM)
-            deadlines[name] = (pgid, now + 5)
-            for proc in members:
-                with contextlib.suppress(psutil.Error):
-                    proc.terminate()
-    waiting = dict(deadlines)
-    killed: dict[str, float] = {}
-    while waiting:
-        for name, (pgid, deadline) in list(waiting.items()):
-            with contextlib.suppress(ChildProcessError, OSError):
-                os.waitpid(pgid, os.WNOHANG)  # reap it if this process started it (tests, a failed `up`)
-            if not _group_alive(pgid):
-                del waiting[name]
-            elif name not in killed and time.monotonic() > deadline:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(pgid, signal.SIGKILL)
-                killed[name] = time.monotonic()
-                print(f"halfsky: {name} did not stop within {deadline - now:.0f} s; killed", file=sys.stderr)
-            elif name in killed and time.monotonic() > killed[name] + 10:
-                raise ServiceError(f"{name}: processes of group {pgid} survive SIGKILL")
-        if waiting:
-            time.sleep(0.3)
-    return list(deadlines)
-
-
-@contextlib.contextmanager
-def _lock() -> Iterator[None]:
-    """One `up`/`down`/`docs` at a time, so two at once never start two of anything."""
-    with open(services_dir() / ".lock", "w") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
-
-
-def _tail(path: Path, lines: int = 30) -> str:
-    try:
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-    except OSError:
-        return ""
-
-
-def _port_taken(port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.settimeout(1)
-        return sock.connect_ex((HOST, port)) == 0
-
-
 def _get_json(url: str, timeout: float = 5.0, token: str | None = None) -> dict | None:
     request = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"} if token else {})
     try:
@@ -356,13 +169,13 @@ def _write_dbt_manifest(env: dict[str, str]) -> None:
     is_stale = getattr(dbt_manifest, "is_stale", None)
     if is_stale is not None and not is_stale():
         return  # newer than every file of the dbt project: a second `make up` need not rewrite it
-    log = log_file("dbt-manifest")
+    log = processes().log_file("dbt-manifest")
     with open(log, "wb") as fh:
         result = subprocess.run([sys.executable, "-m", "halfsky.orchestration.dbt_manifest"], env=env, stdout=fh,
                                 stderr=subprocess.STDOUT)
     if result.returncode != 0:
         print(f"halfsky: WARNING python -m halfsky.orchestration.dbt_manifest failed (exit {result.returncode}); "
-              f"nightly_load may not load. See {log}:\n{_tail(log, 15)}", file=sys.stderr)
+              f"nightly_load may not load. See {log}:\n{tail(log, 15)}", file=sys.stderr)
 
 
 def started_workers() -> list[str]:
@@ -372,8 +185,9 @@ def started_workers() -> list[str]:
 
 def up(port: int, timeout: float, manifest: bool = True, executor: str = "local", workers: int = 2) -> int:
     base_url = f"http://{HOST}:{port}"
-    with _lock():
-        already = {name: pid for name in AIRFLOW_SERVICES if (pid := running(name))}
+    procs = processes()
+    with procs.lock():
+        already = {name: pid for name in AIRFLOW_SERVICES if (pid := procs.running(name))}
         state = services_dir() / "api-server.port"
         if "api-server" in already and state.exists() and int(state.read_text()) != port:
             raise ServiceError(f"the api-server already runs on port {state.read_text().strip()}: "
@@ -382,7 +196,7 @@ def up(port: int, timeout: float, manifest: bool = True, executor: str = "local"
         if already and executor_file.exists() and executor_file.read_text().strip() != executor:
             raise ServiceError(f"the services already run with the {executor_file.read_text().strip()} executor: "
                                f"`make down` first to switch to {executor}")
-        if "api-server" not in already and _port_taken(port):
+        if "api-server" not in already and port_taken(port):
             raise ServiceError(f"{HOST}:{port} is taken by another program; pick another port: "
                                f"make up AIRFLOW_PORT={port + 10}")
         env = service_env(port, executor)
@@ -395,30 +209,30 @@ def up(port: int, timeout: float, manifest: bool = True, executor: str = "local"
         if executor == "celery":
             _check_broker(env["AIRFLOW__CELERY__BROKER_URL"])
             # [core] parallelism caps what the scheduler sends; the workers share it out.
-            concurrency = max(1, int(env.get("AIRFLOW__CORE__PARALLELISM", "4")) // max(1, workers))
+            concurrency = max(1, int(env["AIRFLOW__CORE__PARALLELISM"]) // max(1, workers))
             for name in worker_names(workers):
                 names.append(name)
                 envs[name] = {**env, "HALFSKY_WORKER_NAME": worker_label(name)}
                 argv[name] = worker_argv(name, env, concurrency)
         started = []
         for name in names:
-            if running(name):
-                print(f"halfsky: {name} already running (pid {running(name)})", file=sys.stderr)
+            if pid := procs.running(name):
+                print(f"halfsky: {name} already running (pid {pid})", file=sys.stderr)
                 continue
-            if stop(name):  # its leader died, but some of its processes did not
+            if procs.stop(name):  # its leader died, but some of its processes did not
                 print(f"halfsky: stopped what was left of an earlier {name}", file=sys.stderr)
-            pid = start(name, argv[name], envs[name])
+            pid = procs.start(name, argv[name], envs[name])
             started.append(name)
-            print(f"halfsky: started {name} (pid {pid}), log {log_file(name)}", file=sys.stderr)
+            print(f"halfsky: started {name} (pid {pid}), log {procs.log_file(name)}", file=sys.stderr)
         executor_file.write_text(f"{executor}\n")
         if "api-server" in started:
             state.write_text(f"{port}\n")
         try:
-            health = _wait_healthy(base_url, timeout, names)
+            health = _wait_healthy(procs, base_url, timeout, names)
             if executor == "celery":
-                _wait_workers(env, [n for n in names if n.startswith(WORKER_PREFIX)], timeout)
-        except ServiceError:
-            stop(*started)
+                _wait_workers(procs, env, [n for n in names if n.startswith(WORKER_PREFIX)], timeout)
+        except ProcessError:
+            procs.stop(*started)
             raise
     for component in ("scheduler", "triggerer", "dag_processor"):
         status = (health.get(component) or {}).get("status")
@@ -466,13 +280,9 @@ def _check_broker(url: str, timeout: float = 3.0) -> None:
                            "(redis-server) or set AIRFLOW__CELERY__BROKER_URL") from exc
 
 
-def _wait_workers(env: dict[str, str], names: list[str], timeout: float) -> None:
+def _wait_workers(procs: Processes, env: dict[str, str], names: list[str], timeout: float) -> None:
     """Until every worker answers a Celery ping (it has connected to the broker and consumes the queue)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        for name in names:
-            if running(name) is None:
-                raise ServiceError(f"{name} exited; the end of {log_file(name)}:\n{_tail(log_file(name))}")
+    def all_answer() -> bool:
         result = subprocess.run([str(BIN / "celery"), "--app", "airflow.providers.celery.executors.celery_executor_utils.app",
                                  "inspect", "ping", "--timeout", "2", "--json"],
                                 env=env, capture_output=True, text=True)
@@ -480,41 +290,29 @@ def _wait_workers(env: dict[str, str], names: list[str], timeout: float) -> None
             answered = {key.split("@", 1)[0] for key in json.loads(result.stdout or "{}")}
         except ValueError:
             answered = set()
-        if set(map(worker_label, names)) <= answered:
-            return
-        if time.monotonic() > deadline:
-            raise ServiceError(f"Celery workers did not answer within {timeout:.0f} s (answered: {sorted(answered)}); "
-                               f"see {', '.join(str(log_file(n)) for n in names)}")
-        time.sleep(1)
+        return set(map(worker_label, names)) <= answered
+
+    procs.wait(names, all_answer, timeout, "Celery workers' ping")
 
 
-def _wait_healthy(base_url: str, timeout: float, names: list[str] | tuple[str, ...] = AIRFLOW_SERVICES) -> dict:
+def _wait_healthy(procs: Processes, base_url: str, timeout: float, names: list[str]) -> dict:
     """Until the api-server answers /api/v2/monitor/health; fail early if a service exits."""
     deadline = time.monotonic() + timeout
-    health = None
-    while time.monotonic() < deadline:
-        for name in names:
-            if running(name) is None:
-                raise ServiceError(f"{name} exited; the end of {log_file(name)}:\n{_tail(log_file(name))}")
-        health = _get_json(f"{base_url}/api/v2/monitor/health", timeout=3)
-        if health is not None:
-            break
-        time.sleep(1)
-    if health is None:
-        raise ServiceError(f"the api-server did not answer within {timeout:.0f} s; "
-                           f"the end of {log_file('api-server')}:\n{_tail(log_file('api-server'))}")
+    url = f"{base_url}/api/v2/monitor/health"
+    health = procs.wait(names, lambda: _get_json(url, timeout=3), timeout, f"the api-server's {url}")
     # The other three report through the metadata database: give them a moment to show up.
     end = min(deadline, time.monotonic() + 30)
     while time.monotonic() < end and any(
             (health.get(c) or {}).get("status") != "healthy" for c in ("scheduler", "triggerer", "dag_processor")):
         time.sleep(2)
-        health = _get_json(f"{base_url}/api/v2/monitor/health", timeout=3) or health
+        health = _get_json(url, timeout=3) or health
     return health
 
 
 def down() -> int:
-    with _lock():
-        stopped = stop(DOCS, *AIRFLOW_SERVICES, *started_workers())
+    procs = processes()
+    with procs.lock():
+        stopped = procs.stop(DOCS, *AIRFLOW_SERVICES, *started_workers())
         (services_dir() / "api-server.port").unlink(missing_ok=True)
         (services_dir() / "executor").unlink(missing_ok=True)
     print(f"halfsky: stopped {', '.join(stopped)}" if stopped else "halfsky: nothing was running", file=sys.stderr)
@@ -522,11 +320,12 @@ def down() -> int:
 
 
 def status() -> int:
+    procs = processes()
     for name in (*AIRFLOW_SERVICES, *started_workers(), DOCS):
-        pid = running(name)
+        pid = procs.running(name)
         print(f"{name:16} {'running, pid ' + str(pid) if pid else 'stopped'}")
     port_file = services_dir() / "api-server.port"
-    if running("api-server") and port_file.exists():
+    if procs.running("api-server") and port_file.exists():
         port = int(port_file.read_text())
         health = _get_json(f"http://{HOST}:{port}/api/v2/monitor/health")
         print(f"http://{HOST}:{port}  health: {json.dumps(health) if health else 'no answer'}")
@@ -548,28 +347,27 @@ def docs(port: int, timeout: float = 60.0) -> int:
     if result.returncode != 0:
         raise ServiceError(f"dbt docs generate failed (exit {result.returncode})")
     url = f"http://{HOST}:{port}"
-    with _lock():
-        pid = running(DOCS)
+    procs = processes()
+    with procs.lock():
+        pid = procs.running(DOCS)
         if pid is not None:
             print(f"halfsky: dbt docs server already running (pid {pid}); it serves the new catalogue", file=sys.stderr)
             port = int((services_dir() / f"{DOCS}.port").read_text())
             url = f"http://{HOST}:{port}"
         else:
-            if _port_taken(port):
+            if port_taken(port):
                 raise ServiceError(f"{HOST}:{port} is taken by another program; pick another port: "
                                    f"make docs DOCS_PORT={port + 10}")
-            stop(DOCS)
-            pid = start(DOCS, [dbt, "docs", "serve", "--host", HOST, "--port", str(port), "--no-browser", *paths],
-                        env, cwd=PROJECT_DIR)
+            procs.stop(DOCS)
+            pid = procs.start(DOCS, [dbt, "docs", "serve", "--host", HOST, "--port", str(port), "--no-browser",
+                                     *paths], env, cwd=PROJECT_DIR)
             (services_dir() / f"{DOCS}.port").write_text(f"{port}\n")
-            deadline = time.monotonic() + timeout
-            while not _port_taken(port):
-                if running(DOCS) is None or time.monotonic() > deadline:
-                    stop(DOCS)
-                    raise ServiceError(f"dbt docs serve did not start; the end of {log_file(DOCS)}:\n"
-                                       f"{_tail(log_file(DOCS))}")
-                time.sleep(0.5)
-    print(f"\ndbt docs:  {url}   (log {log_file(DOCS)}; stop with make down)")
+            try:
+                procs.wait_for_port(DOCS, port, timeout)
+            except ProcessError:
+                procs.stop(DOCS)
+                raise
+    print(f"\ndbt docs:  {url}   (log {procs.log_file(DOCS)}; stop with make down)")
     return 0
 
 
@@ -597,7 +395,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "status":
             return status()
         return docs(args.port)
-    except ServiceError as exc:
+    except ProcessError as exc:
         print(f"halfsky: {exc}", file=sys.stderr)
         return 1
 

@@ -26,6 +26,8 @@ import sys
 from collections import defaultdict
 from collections.abc import Callable, Mapping
 
+from halfsky.config.airflow_runtime import PARALLELISM
+
 # Mapped ingest tasks per run: far below Airflow's max_map_length (1024), whatever the landing tree holds.
 MAX_BATCHES = 256
 UNKNOWN_UNITS = "unknown"  # the batch of every folder that is not a reporting unit: rejected by path, one task
@@ -35,7 +37,7 @@ MIN_BATCH_BYTES = 24 << 20
 BATCH_BYTES_ENV = "HALFSKY_INGEST_BATCH_BYTES"
 # What a drop costs beyond its bytes, in bytes of work: a batch of 200 empty drops still weighs 50 MB.
 DROP_OVERHEAD_BYTES = 256 << 10
-DEFAULT_SLOTS = 4  # halfsky_dev.services' [core] parallelism
+DEFAULT_SLOTS = PARALLELISM  # [core] parallelism of make up and docker-compose.yml (config.airflow_runtime)
 
 Sizes = Mapping[str, int] | Callable[[str], int] | None
 

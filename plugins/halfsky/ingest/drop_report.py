@@ -12,14 +12,17 @@ import csv
 import html
 import io
 import json
-import os
 from pathlib import Path
 
 from halfsky.ingest.judging.judge import Verdict
 from halfsky.contract.rules import RULES, Finding
 from halfsky.contract.untrusted_text import mask_id_number, mask_id_numbers_in, neutralise_formula
+from halfsky.config.private_files import write_private
 
-PRIVATE_DIR, PRIVATE_FILE = 0o700, 0o600
+PRIVATE_DIR = 0o700
+# Each report file: 0600 from its first byte, a report written again narrowed first, never through a link
+# planted where it goes (halfsky.config.private_files).
+_TEXT = {"encoding": "utf-8", "newline": ""}
 
 COLUMNS = ("severity", "rule", "form", "row_number", "field", "value", "detail", "message_zh", "message_en")
 
@@ -105,19 +108,11 @@ tr.error td:first-child{{border-left:4px solid #b42318}} tr.warning td:first-chi
 """
 
 
-def _write_private(path: Path, text: str) -> None:
-    """Written 0600 whatever the umask, never through a link planted where the report goes."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_NOFOLLOW", 0), PRIVATE_FILE)
-    os.fchmod(fd, PRIVATE_FILE)  # a report written again keeps no wider mode
-    with os.fdopen(fd, "w", encoding="utf-8", newline="") as out:
-        out.write(text)
-
-
 def write_report(directory: Path, verdict: Verdict, drop_name: str, submission_id: int | None = None) -> Path:
     if not directory.exists():
         directory.mkdir(parents=True, mode=PRIVATE_DIR)
         directory.chmod(PRIVATE_DIR)  # mkdir's mode is masked by the umask
-    _write_private(directory / "report.json", render_json(verdict, drop_name, submission_id))
-    _write_private(directory / "report.csv", render_csv(verdict))
-    _write_private(directory / "report.html", render_html(verdict, drop_name, submission_id))
+    write_private(directory / "report.json", render_json(verdict, drop_name, submission_id), **_TEXT)
+    write_private(directory / "report.csv", render_csv(verdict), **_TEXT)
+    write_private(directory / "report.html", render_html(verdict, drop_name, submission_id), **_TEXT)
     return directory / "report.html"

@@ -19,11 +19,12 @@ from pathlib import Path
 
 from halfsky.ingest.reading.landing import is_local
 from halfsky.config.object_store import explained_errors, filesystem, is_s3_url
+from halfsky.config.private_files import open_private
 from halfsky.contract.untrusted_text import fitting_file_name, mask_id_numbers_in
 
 log = logging.getLogger(__name__)
 
-PRIVATE_DIR, PRIVATE_FILE = 0o700, 0o600
+PRIVATE_DIR = 0o700
 
 
 def quarantine_dir(quarantine_url: str, prefecture_code: str, period: str, submission_id: int) -> str:
@@ -56,9 +57,8 @@ def _private_makedirs(path: Path) -> None:
 
 
 def _private_copy_file(source: Path, target: Path) -> None:
-    fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_NOFOLLOW", 0), PRIVATE_FILE)
-    os.fchmod(fd, PRIVATE_FILE)  # an existing file (a retried run) keeps no wider mode
-    with open(source, "rb") as src, os.fdopen(fd, "wb") as dst:
+    # 0600 from the first byte; an existing file (a retried run) is narrowed first; a link there is not followed.
+    with open(source, "rb") as src, os.fdopen(open_private(target), "wb") as dst:
         shutil.copyfileobj(src, dst, 1 << 20)
 
 

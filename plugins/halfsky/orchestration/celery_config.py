@@ -3,7 +3,7 @@
 A Celery worker runs each task in a process forked from its pool, so what the worker has imported, every task
 has already. A worker imports here what each task would import itself, the Task SDK's runner, halfsky's ingest
 path and the dbt task group (Cosmos and dbt). That is about 3-5 s per task on 2 cores, the Celery counterpart
-of FORKSERVER_PRELOAD in halfsky_dev.services. Only in `airflow celery worker`: the scheduler, which reads this
+of FORKING in halfsky.config.airflow_runtime. Only in `airflow celery worker`: the scheduler, which reads this
 module too, does not need them. Only modules that start no threads at import belong here.
 """
 

@@ -1,4 +1,5 @@
-"""The name a task instance records as its host ([core] hostname_callable), so the grid says which worker ran it.
+"""The name a task instance records as its host ([core] hostname_callable, set by halfsky.config.airflow_runtime),
+so the grid says which worker ran it.
 
 Celery workers on separate machines differ by hostname already. Several on one machine (the local recipe
 of ``make up EXECUTOR=celery``, or the Celery test) would all record the same one: each is started with
@@ -11,7 +12,6 @@ import os
 import socket
 
 WORKER_NAME_ENV = "HALFSKY_WORKER_NAME"
-HOSTNAME_CALLABLE = "halfsky.orchestration.worker_identity.hostname"
 
 
 def hostname() -> str:

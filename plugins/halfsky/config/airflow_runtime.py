@@ -1,0 +1,73 @@
+"""The Airflow settings halfsky's deployments share, as ``AIRFLOW__SECTION__KEY`` -> value, each with its reason.
+
+The one source: ``make up`` (halfsky_dev.services) builds its environment from it, halfsky.ingest.batches
+reads the parallelism from it, and tests/unit/test_airflow_runtime.py holds ``docker-compose.yml``'s shared
+environment (``x-airflow-common``) and the Helm values (``deploy/kubernetes/values.yaml``, ``config:``) to it.
+Change a value here, then there.
+
+Only settings that are the same wherever halfsky runs, or differ on purpose (said below), belong here: not
+addresses, paths, ports or secrets, which each deployment sets for itself.
+"""
+
+from __future__ import annotations
+
+# Every deployment: make up, docker-compose.yml and the Helm values.
+SHARED: dict[str, str] = {
+    # Naive dates (the trigger form, the CLI) are read in Beijing time, where the prefectures are. The UI shows
+    # each browser's own zone (User > Timezone): Airflow 3.3 has no server-side default for the UI.
+    "AIRFLOW__CORE__DEFAULT_TIMEZONE": "Asia/Shanghai",
+    # LocalExecutor forks `parallelism` workers up front (32 by default, ~30 MB each); one laptop or 2-core
+    # machine runs a night's prefectures and dbt models no faster with more than 4 at once. It is also how
+    # many ingest batches run at once, so halfsky.ingest.batches rounds a night's batches to it.
+    # Kubernetes: KUBERNETES below, as many task pods as the cluster runs.
+    "AIRFLOW__CORE__PARALLELISM": "4",
+    # Airflow's example DAGs would sit beside halfsky's in the UI and the metadata database.
+    "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+    # A DAG new to a deployment waits for someone to unpause it: a nightly load never starts by surprise.
+    "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "True",
+    # Airflow's simple auth manager: users and roles in one setting, passwords in a file only Airflow reads.
+    "AIRFLOW__CORE__AUTH_MANAGER": "airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager",
+}
+
+# Where one process starts many tasks (LocalExecutor's scheduler, make up and docker-compose.yml).
+FORKING: dict[str, str] = {
+    # Each task is forked from a server that has imported the Task SDK and halfsky's ingest path already,
+    # instead of importing them itself: about 4 s less per task start on 2 cores (national month-end
+    # 4.4 -> 3.3 min, bench/national_month_end.py).
+    "AIRFLOW__SCHEDULER__MP_START_METHOD": "forkserver",
+    # Only modules that start no threads at import belong here (a fork keeps no threads).
+    "AIRFLOW__SCHEDULER__MP_FORKSERVER_PRELOAD":
+        "airflow.sdk.execution_time.task_runner,halfsky.orchestration.pipeline,halfsky.ingest.judging.suite_checks",
+}
+
+# Read by CeleryExecutor only: make up --executor celery, docker-compose.yml's celery profile.
+CELERY: dict[str, str] = {
+    # Redis hands an unacknowledged task to another worker after this long: longer than nightly_load's
+    # dagrun_timeout (6 h), so a long ingest is never run twice at once.
+    "AIRFLOW__CELERY_BROKER_TRANSPORT_OPTIONS__VISIBILITY_TIMEOUT": "21600",
+    # Workers import what every task needs once, before they fork (halfsky.orchestration.celery_config).
+    "AIRFLOW__CELERY__CELERY_CONFIG_OPTIONS": "halfsky.orchestration.celery_config.CELERY_CONFIG",
+}
+
+# Several Celery workers on one host (make up --executor celery) all have the host's name: each records
+# `worker-N@<host>` instead, so the grid says which ran a task. Compose's workers are containers with a
+# host name each, and Kubernetes' tasks are pods: they keep Airflow's default.
+LOCAL_CELERY_WORKERS: dict[str, str] = {
+    "AIRFLOW__CORE__HOSTNAME_CALLABLE": "halfsky.orchestration.worker_identity.hostname",
+}
+
+# The Helm values (KubernetesExecutor): every task is a pod of its own, so there is no forkserver to preload
+# (FORKING is not set) and no Celery; parallelism is how many task pods run at once.
+KUBERNETES: dict[str, str] = {**SHARED, "AIRFLOW__CORE__PARALLELISM": "16"}
+
+# docker-compose.yml: LocalExecutor by default, CeleryExecutor with its celery profile, one set of settings.
+COMPOSE: dict[str, str] = {**SHARED, **FORKING, **CELERY}
+
+
+def make_up(celery: bool = False) -> dict[str, str]:
+    """What make up's services (and workers) run with, LocalExecutor or (``celery``) CeleryExecutor."""
+    return {**SHARED, **FORKING, **(CELERY | LOCAL_CELERY_WORKERS if celery else {})}
+
+
+PARALLELISM = int(SHARED["AIRFLOW__CORE__PARALLELISM"])
+TIMEZONE = SHARED["AIRFLOW__CORE__DEFAULT_TIMEZONE"]
