@@ -58,8 +58,33 @@ def airflow_home(home: Path, dsn: str, landing: Path, quarantine: Path, person_k
     env = {**os.environ, **airflow_env(home, f"sqlite:///{home / 'airflow.db'}"), **TELEMETRY_OFF,
            "AIRFLOW_CONN_WAREHOUSE_DB": dsn, "AIRFLOW_VAR_LANDING_URL": str(landing),
            "AIRFLOW_VAR_QUARANTINE_URL": str(quarantine), "HALFSKY_PERSON_HMAC_KEY": person_key}
-    subprocess.run([AIRFLOW, "db", "migrate"], env=env, check=True, capture_output=True)
+    _migrated_sqlite(home, env)
     return env
+
+
+_MIGRATED_SQLITE: Path | None = None
+
+
+def _migrated_sqlite(home: Path, env: dict[str, str]) -> None:
+    """``airflow db migrate`` into home/airflow.db: the first time in this pytest process for real, then as a copy
+    of that fresh database (a SQLite migrate is 8-40 s of a test module on a shared 2-core machine, and every
+    migrated database is the same file: it names no path, home or warehouse)."""
+    global _MIGRATED_SQLITE
+    import atexit
+    import shutil
+    import tempfile
+
+    target = home / "airflow.db"
+    if _MIGRATED_SQLITE is not None and _MIGRATED_SQLITE.exists() and not target.exists():
+        home.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(_MIGRATED_SQLITE, target)
+        return
+    subprocess.run([AIRFLOW, "db", "migrate"], env=env, check=True, capture_output=True)
+    if _MIGRATED_SQLITE is None and target.exists():
+        keep = Path(tempfile.mkdtemp(prefix="halfsky_airflow_db_"))
+        atexit.register(shutil.rmtree, keep, True)
+        shutil.copyfile(target, keep / "airflow.db")
+        _MIGRATED_SQLITE = keep / "airflow.db"
 
 
 @contextmanager
