@@ -200,7 +200,7 @@ def celery_night(admin_dsn, tmp_path_factory):
         side.shutdown(wait=True)  # nothing may still write to the warehouses when they are compared or dropped
     night["down_s"] = round(time.perf_counter() - started)
     # The same tree, single-process, for the same as-of: `airflow dags test nightly_load` (what `make demo`
-    # runs), then one in-process dbt build (halfsky.pipeline.build_marts).
+    # runs), then one in-process dbt build (halfsky.orchestration.pipeline.build_marts).
     assert len(single_runs) == 2, f"nightly_load did not succeed under Celery:\n{night.get('service_logs', '')}"
     done = single_runs[0].result()
     assert done.returncode == 0, f"single-process nightly_load failed:\n{(done.stdout + done.stderr)[-4000:]}"
