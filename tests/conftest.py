@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from databases import throwaway_database
+from databases import template_database, throwaway_database
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED_CODES = REPO_ROOT.parent / "shared" / "contract" / "codes"
@@ -50,7 +50,8 @@ def admin_dsn() -> str:
 @pytest.fixture(scope="session")
 def fresh_database(admin_dsn):
     """Make a throw-away database: ``with fresh_database("label", schema=True) as dsn:`` (tests/databases.py);
-    dropped when the block ends. A module that needs a warehouse of its own asks for this."""
+    dropped when the block ends. A module that needs a warehouse of its own asks for this; one that needs the
+    dimensions built too asks for a copy: ``fresh_database("label", template=dimensions_template)``."""
     return functools.partial(throwaway_database, admin_dsn)
 
 
@@ -61,13 +62,34 @@ def warehouse(fresh_database) -> str:
         yield dsn
 
 
-@pytest.fixture(scope="session")
-def dimensions(warehouse) -> str:
-    """The warehouse with reference data loaded and the dimensions built by dbt."""
+def _build_dimensions(dsn: str) -> None:
+    import psycopg
     from halfsky.orchestration import pipeline
-    pipeline.prepare_warehouse(warehouse)
-    pipeline.build_dimensions(warehouse)
-    return warehouse
+
+    pipeline.prepare_warehouse(dsn)
+    pipeline.build_dimensions(dsn)
+    with psycopg.connect(dsn) as conn:  # so one template serves every person key (ingest_helpers.keyed_warehouse)
+        assert conn.execute("select count(*) from ingest.person_key").fetchone()[0] == 0, \
+            "building the dimensions recorded a person key"
+
+
+@pytest.fixture(scope="session")
+def dimensions_template(admin_dsn):
+    """The starting warehouse most modules build (``pipeline.prepare_warehouse``: schema, roles, reference data;
+    ``pipeline.build_dimensions``: dbt's seeds and dimensions), built once per test worker and kept as a Postgres
+    template: ``fresh_database("label", template=dimensions_template)`` copies it in about a second
+    (tests/databases.py says what a copy carries). The dimensions depend on no person key: the key is only read,
+    and its fingerprint recorded, when the marts are built."""
+    with template_database(admin_dsn, "dims_template", _build_dimensions) as template:
+        yield template
+
+
+@pytest.fixture(scope="session")
+def dimensions(fresh_database, dimensions_template) -> str:
+    """A warehouse with reference data loaded and the dimensions built by dbt, shared by the session (a copy of
+    ``dimensions_template``); dropped at its end."""
+    with fresh_database("dims", template=dimensions_template) as dsn:
+        yield dsn
 
 
 @pytest.fixture(scope="session")

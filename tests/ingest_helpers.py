@@ -9,7 +9,7 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from databases import throwaway_database
+from databases import Template, throwaway_database
 from datetime import datetime
 from pathlib import Path
 
@@ -88,17 +88,14 @@ def _migrated_sqlite(home: Path, env: dict[str, str]) -> None:
 
 
 @contextmanager
-def keyed_warehouse(admin_dsn: str, prefix: str, key: str) -> Iterator[str]:
-    """A throw-away warehouse with its dimensions built, and HALFSKY_PERSON_HMAC_KEY set to ``key`` while it
-    lives (the person models and the purge read it from the environment); both undone at the end."""
-    from halfsky.orchestration import pipeline
-
+def keyed_warehouse(admin_dsn: str, prefix: str, key: str, *, template: Template) -> Iterator[str]:
+    """A throw-away warehouse with its dimensions built (a copy of ``template``, conftest's dimensions_template),
+    and HALFSKY_PERSON_HMAC_KEY set to ``key`` while it lives (the person models and the purge read it from the
+    environment); both undone at the end. The dimensions hold no person key, so any key suits the copy."""
     previous = os.environ.get("HALFSKY_PERSON_HMAC_KEY")
     os.environ["HALFSKY_PERSON_HMAC_KEY"] = key
     try:
-        with throwaway_database(admin_dsn, prefix.removeprefix("halfsky_")) as dsn:
-            pipeline.prepare_warehouse(dsn)
-            pipeline.build_dimensions(dsn)
+        with throwaway_database(admin_dsn, prefix.removeprefix("halfsky_"), template=template) as dsn:
             yield dsn
     finally:
         if previous is None:

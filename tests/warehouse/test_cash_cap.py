@@ -94,9 +94,10 @@ def test_in_one_night_the_warning_falls_on_the_payment_that_crosses_the_cap_what
     assert not list((quarantine / "654000").glob("*/*/report.json"))
 
 
-def test_an_earlier_dated_payment_a_night_later_moves_the_warning_and_a_correction_lifts_it(admin_dsn, tmp_path):
+def test_an_earlier_dated_payment_a_night_later_moves_the_warning_and_a_correction_lifts_it(admin_dsn, dimensions_template,
+                                                                                           tmp_path):
     root, quarantine = tmp_path / "landing", tmp_path / "quarantine"
-    with keyed_warehouse(admin_dsn, "halfsky_cap_marts", "cap-key-" + "c" * 32) as dsn:
+    with keyed_warehouse(admin_dsn, "halfsky_cap_marts", "cap-key-" + "c" * 32, template=dimensions_template) as dsn:
         from halfsky.orchestration import pipeline
         def quality() -> set[tuple]:
             pipeline.build_marts(as_of, dsn)

@@ -46,10 +46,10 @@ def _hmac_calls(dsn) -> int:
 
 
 @pytest.fixture(scope="module")
-def nights(admin_dsn, fresh_database):
+def nights(admin_dsn, fresh_database, dimensions_template):
     from halfsky.orchestration import pipeline
 
-    with fresh_database("nights") as dsn:
+    with fresh_database("nights", template=dimensions_template) as dsn:  # prepared, the dimensions built
         yield from _nights(admin_dsn, dsn, pipeline)
 
 
@@ -59,8 +59,6 @@ def _nights(admin_dsn, dsn, pipeline):
         conn.execute(f'alter database "{name}" set track_functions = \'all\'')
     previous = os.environ.get("HALFSKY_PERSON_HMAC_KEY")
     os.environ["HALFSKY_PERSON_HMAC_KEY"] = KEY
-    pipeline.prepare_warehouse(dsn)
-    pipeline.build_dimensions(dsn)
     with psycopg.connect(dsn) as conn:
         for index in range(3):
             add_drop(conn, index, ROWS, NIGHT_1 - timedelta(days=3 - index))

@@ -30,9 +30,9 @@ SPACED_ID, OLD_CARD_ID = "150302 19850315 000X", "150302-850315-001"
 
 
 @pytest.fixture(scope="module")
-def warehouse_nights(admin_dsn, tmp_path_factory):
+def warehouse_nights(admin_dsn, dimensions_template, tmp_path_factory):
     from halfsky.orchestration import pipeline
-    with keyed_warehouse(admin_dsn, "halfsky_corrections", KEY_A) as dsn:
+    with keyed_warehouse(admin_dsn, "halfsky_corrections", KEY_A, template=dimensions_template) as dsn:
         base = tmp_path_factory.mktemp("nights")
         root, quarantine = base / "landing", base / "quarantine"
         # Night 1: 呼和浩特 and 包头 send July in full; a counterparty carries an id number and a formula.

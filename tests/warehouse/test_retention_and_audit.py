@@ -33,11 +33,11 @@ def _checksums(dsn):
 
 
 @pytest.fixture(scope="module")
-def purged(admin_dsn, tmp_path_factory):
+def purged(admin_dsn, dimensions_template, tmp_path_factory):
     from halfsky.orchestration import pipeline
     from halfsky.warehouse.retention import purge_personal_data
 
-    with keyed_warehouse(admin_dsn, "halfsky_retention", KEY) as dsn:
+    with keyed_warehouse(admin_dsn, "halfsky_retention", KEY, template=dimensions_template) as dsn:
         base = tmp_path_factory.mktemp("retention")
         root, quarantine = base / "landing", base / "quarantine"
         for unit in ("150100", "150200"):
