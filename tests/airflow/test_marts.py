@@ -1,12 +1,13 @@
 """A real `airflow dags test nightly_load` over 6 prefectures x 3 months, then the marts against the truth.
 
-The marts are built as halfsky.orchestration.pipeline builds them (one in-process `dbt build` for the run's as-of),
-then `airflow dags test build_marts` runs the Cosmos DAG with a few of its dbt tasks for real (REAL_DBT_TASKS: a
+The marts are built as halfsky.orchestration.pipeline builds them (in-process dbt: the dimensions, then one
+`dbt build` of the facts and views for the run's as-of, as tests/dag_site.py does); then `airflow dags test
+build_marts` runs the Cosmos DAG for the same as-of with a few of its dbt tasks for real (REAL_DBT_TASKS: a
 staging view, the person-keyed dimension, a fact, their tests and a reconciliation test of several models) and
-marks the other dbt tasks successful unrun (`--mark-success-pattern`, as tests/dag_site.py does). Every Cosmos
-task as its own process start and dbt parse is 121 of them, most of this module's time on a shared 2-core
-machine; the full Cosmos run, every task of it for real, lives in tests/deploy/test_celery_executor.py, which
-also checks that its marts equal the in-process build's, so the figures checked here are the ones Cosmos gives.
+the other dbt tasks marked successful unrun (`--mark-success-pattern`). Running all 121 Cosmos tasks, each a
+process start and a dbt parse, was most of this module's time on a shared 2-core machine. That full run, every
+task for real, lives in tests/deploy/test_celery_executor.py, which also checks that the marts Cosmos builds
+equal the in-process build's: so the figures checked here against the truth are the ones Cosmos gives too.
 """
 
 from __future__ import annotations
