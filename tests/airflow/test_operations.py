@@ -1,4 +1,11 @@
-"""What an admin does from the trigger forms, as real `airflow dags test` runs: re-run one unit, replay a drop."""
+"""What an admin does from the trigger forms, as real `airflow dags test` runs: re-run one unit, replay a drop.
+
+Two things keep the runs short without changing what they run. The Airflow home's dags folder holds only the two
+DAGs under test (nightly_load, replay_quarantined): every `dags test` parses the whole folder, and build_marts
+(tests/airflow/test_marts.py, tests/deploy) would import Cosmos and dbt and render 121 tasks each time. And a
+cluster policy (the home's config/airflow_local_settings.py) shortens every task's retry delay to a second:
+the retries still happen, but `dags test` no longer sleeps out the production two minutes before one.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +17,19 @@ import subprocess
 import psycopg
 import pytest
 
+from conftest import REPO_ROOT
 from ingest_helpers import AIRFLOW, airflow_home, make_tree
+
+DAGS = ("nightly_load", "replay_quarantined")
+RETRY_DELAY_SECONDS = 1
+SHORT_RETRIES = f"""
+from datetime import timedelta
+
+
+def task_policy(task):
+    \"\"\"Tests only: a retry waits {RETRY_DELAY_SECONDS} s, not the production two minutes (dag_defaults).\"\"\"
+    task.retry_delay = timedelta(seconds={RETRY_DELAY_SECONDS})
+"""
 
 
 @pytest.fixture(scope="module")
@@ -18,9 +37,17 @@ def site(fresh_database, tmp_path_factory):
     base = tmp_path_factory.mktemp("operations")
     root, truth = make_tree(base, "--prefectures", "2", "--months", "1", "--rows", "8", "--invalid", "code_list",
                             "--no-annual", "--seed", "5")
+    dags = base / "dags"
+    dags.mkdir()
+    for name in DAGS:
+        for suffix in (".py", ".md"):  # each DAG file reads its .md beside it
+            (dags / f"{name}{suffix}").symlink_to(REPO_ROOT / "dags" / f"{name}{suffix}")
     with fresh_database("ops") as dsn:
         home = base / "airflow"
         env = airflow_home(home, dsn, root, base / "quarantine", "ops-key-" + "k" * 32)
+        env["AIRFLOW__CORE__DAGS_FOLDER"] = str(dags)
+        (home / "config").mkdir(exist_ok=True)  # on sys.path of every Airflow process of this home
+        (home / "config" / "airflow_local_settings.py").write_text(SHORT_RETRIES)
         yield {"dsn": dsn, "root": root, "truth": truth, "base": base, "env": env, "airflow_db": home / "airflow.db"}
 
 
@@ -100,6 +127,11 @@ def test_a_night_whose_landing_root_is_missing_is_red_and_names_the_path(site):
     assert _dag_run_state(site, "2026-10-25") == "failed"
     states = _task_states(site, "2026-10-25")
     assert states["discover_drops"] == "failed" and states["fail_if_any_task_failed"] == "failed", states
+    with sqlite3.connect(site["airflow_db"]) as db:
+        (tries,) = db.execute("select t.try_number from task_instance t join dag_run r on r.dag_id = t.dag_id and "
+                              "r.run_id = t.run_id where r.dag_id = 'nightly_load' and t.task_id = 'discover_drops' "
+                              "and r.logical_date like '2026-10-25%'").fetchone()
+    assert tries == 2, "discover_drops failed after its one retry (task_defaults), not on its first try"
 
 
 def test_a_night_over_an_empty_landing_root_is_green(site):
