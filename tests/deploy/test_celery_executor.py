@@ -24,7 +24,6 @@ import sys
 import time
 import uuid
 from collections import Counter
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import psycopg
@@ -94,16 +93,6 @@ def _finished_run(env: dict, dag_id: str) -> tuple | None:
     return rows[0] if rows and rows[0][1] in ("success", "failed") else None
 
 
-def _raw_event(env: dict, home: Path) -> tuple | None:
-    """The extra of the first asset event (nightly_load's publish_raw), once there is one."""
-    rows = _metadata(env, "select extra from asset_event order by id limit 1")
-    if rows:
-        return rows[0]
-    if (run := _finished_run(env, "nightly_load")) is not None:
-        raise AssertionError(f"nightly_load ended {run[1]} without publishing raw:\n{_service_logs(home)}")
-    return None
-
-
 def _service_logs(home: Path) -> str:
     out = []
     for path in sorted((home / "services").glob("*.log")):
@@ -147,68 +136,41 @@ def celery_night(admin_dsn, tmp_path_factory):
                 "AIRFLOW__OPERATORS__DEFAULT_QUEUE", "HALFSKY_ANALYST_PASSWORD"):
         env.pop(key, None)
     night: dict = {"env": env, "home": home, "dsns": dsns}
-    # The single-process load of the same tree runs beside the Celery night, on a thread of its own: its SQLite
-    # Airflow home is migrated while the Celery one is, its nightly_load starts once the scheduler has created
-    # the night's run (its logical date is then known) and its dbt build once that run has published raw's
-    # as-of. Run one after the other they took ~2 of the test's ~5 minutes; the Celery night mostly waits on
-    # the scheduler, the broker and task starts. What is compared afterwards is unchanged.
-    single_dir = base / "airflow_single"
-    side = ThreadPoolExecutor(max_workers=1, thread_name_prefix="single-process")
-    single_home = side.submit(airflow_home, single_dir, dsns["single"], root, base / "quarantine_single", PERSON_KEY)
-    single_runs: list = []
-    started = time.perf_counter()
     try:
         subprocess.run([AIRFLOW, "db", "migrate"], env=env, check=True, capture_output=True)
-        night["migrate_s"] = round(time.perf_counter() - started)
-        single = single_home.result()
-        single.update({"HALFSKY_HOME": str(halfsky_home("single_home")), "HALFSKY_INGEST_BATCH_BYTES": "1"})
-        single.pop("HALFSKY_DBT_MANIFEST", None)
+        started = time.perf_counter()
         up = _services(env, "up", "--executor", "celery", "--workers", "2", "--no-manifest")
         assert up.returncode == 0, f"services up failed:\n{up.stdout}\n{up.stderr}\n{_service_logs(home)}"
         night["up_s"] = round(time.perf_counter() - started)
         night["up"] = up.stderr + up.stdout
         _wait("both DAGs in the metadata database", lambda: len(_metadata(
-            env, "select dag_id from serialized_dag where dag_id = any(%s)", list(DAGS))) == len(DAGS), 300, every=0.5)
-        night["parsed_s"] = round(time.perf_counter() - started)
+            env, "select dag_id from serialized_dag where dag_id = any(%s)", list(DAGS))) == len(DAGS), 300)
         for dag_id in DAGS:
             subprocess.run([AIRFLOW, "dags", "unpause", dag_id], env=env, check=True, capture_output=True)
-        (created,) = _wait("nightly_load's run to be created", lambda: _metadata(
-            env, "select logical_date from dag_run where dag_id = 'nightly_load' order by id limit 1"), 300, every=0.5)
-        single_runs.append(side.submit(dags_test, single, "nightly_load", created[0].isoformat(),
-                                       log=base / "single.log"))
-        # raw's asset event (publish_raw), which starts build_marts; nightly_load's last tasks may finish after it.
-        (event_extra,) = _wait("raw's asset event", lambda: _raw_event(env, home), 600)
-        night["as_of"] = (event_extra if isinstance(event_extra, dict) else json.loads(event_extra))["as_of"]
-        night["raw_s"] = round(time.perf_counter() - started)
-        single_runs.append(side.submit(run_child, single, BUILD_MARTS_CHILD, night["as_of"], "--dimensions",
-                                       log=base / "single.log"))
-        # nightly_load's last mapped tasks may wait for free slots until build_marts' dbt tasks are done: wait for
-        # both runs together (the 600 s + 900 s the two waits had one after the other).
-        nightly, marts = _wait("nightly_load's and build_marts's runs to finish", lambda: (
-            (runs := (_finished_run(env, "nightly_load"), _finished_run(env, "build_marts")))[0] and runs[1] and runs),
-            1500, every=1)
+        nightly = _wait("nightly_load's run to finish", lambda: _finished_run(env, "nightly_load"), 600)
+        marts = _wait("build_marts's run to finish", lambda: _finished_run(env, "build_marts"), 900)
         night["celery_s"] = round(time.perf_counter() - started)
         for dag_id in DAGS:  # no second night while the warehouses are compared
             subprocess.run([AIRFLOW, "dags", "pause", dag_id], env=env, capture_output=True)
         night.update(nightly=nightly, marts=marts)
-        assert created[0] == nightly[2], (created, nightly)
+        (event_extra,) = _metadata(env, "select extra from asset_event order by id limit 1")[0]
+        night["as_of"] = (event_extra if isinstance(event_extra, dict) else json.loads(event_extra))["as_of"]
         night["tasks"] = _metadata(env, """select dag_id, task_id, map_index, state, hostname, rendered_map_index
                                            from task_instance order by dag_id, task_id, map_index""")
         night["service_logs"] = _service_logs(home)
     finally:
         _services(env, "down")
-        side.shutdown(wait=True)  # nothing may still write to the warehouses when they are compared or dropped
-    night["down_s"] = round(time.perf_counter() - started)
-    # The same tree, single-process, for the same as-of: `airflow dags test nightly_load` (what `make demo`
-    # runs), then one in-process dbt build (halfsky.orchestration.pipeline.build_marts).
-    assert len(single_runs) == 2, f"nightly_load did not succeed under Celery:\n{night.get('service_logs', '')}"
-    done = single_runs[0].result()
+    # The same tree, single-process, for the same as-of.
+    single = airflow_home(base / "airflow_single", dsns["single"], root, base / "quarantine_single", PERSON_KEY)
+    single.update({"HALFSKY_HOME": str(halfsky_home("single_home")), "HALFSKY_INGEST_BATCH_BYTES": "1"})
+    single.pop("HALFSKY_DBT_MANIFEST", None)
+    started = time.perf_counter()
+    done = dags_test(single, "nightly_load", night["nightly"][2].isoformat(), log=base / "single.log")
     assert done.returncode == 0, f"single-process nightly_load failed:\n{(done.stdout + done.stderr)[-4000:]}"
-    done = single_runs[1].result()
+    done = run_child(single, BUILD_MARTS_CHILD, night["as_of"], "--dimensions", log=base / "single.log")
     assert done.returncode == 0, f"single-process dbt build failed:\n{(done.stdout + done.stderr)[-4000:]}"
-    print(f"celery night {night['celery_s']} s (Airflow db migrate {night['migrate_s']} s, services up at "
-          f"{night['up_s']} s, DAGs parsed at {night['parsed_s']} s, raw published at {night['raw_s']} s), "
-          f"services down and the single-process load beside it done at {night['down_s']} s")
+    night["single_s"] = round(time.perf_counter() - started)
+    print(f"celery night {night['celery_s']} s (services up {night['up_s']} s), single-process {night['single_s']} s")
     yield night
     for name in names.values():
         drop_database(admin_dsn, name)
