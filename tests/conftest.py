@@ -27,12 +27,21 @@ SHARED_CODES = REPO_ROOT.parent / "shared" / "contract" / "codes"
 LANES = ("unit", "warehouse", "airflow", "deploy")
 
 
+# The order modules reach xdist's workers: the longest lanes first (the Celery night alone is minutes), so
+# no worker starts a long module while the other has nothing left to do. Within a lane, collection order.
+LANE_ORDER = ("deploy", "airflow", "warehouse", "unit")
+
+
 def pytest_collection_modifyitems(config, items):
     tests_dir = Path(__file__).parent
+
+    def lane_of(item) -> str:
+        return item.path.relative_to(tests_dir).parts[0]
+
     for item in items:
-        lane = item.path.relative_to(tests_dir).parts[0]
-        if lane in LANES:
-            item.add_marker(lane)
+        if lane_of(item) in LANES:
+            item.add_marker(lane_of(item))
+    items.sort(key=lambda item: LANE_ORDER.index(lane_of(item)) if lane_of(item) in LANE_ORDER else len(LANE_ORDER))
 
 
 def _admin_dsn() -> str:
