@@ -26,7 +26,6 @@ import time
 import uuid
 from contextlib import contextmanager
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Callable, Iterator
 
 # CREATE DATABASE ... TEMPLATE refuses while a session is connected to the template; one that just closed can
@@ -44,16 +43,10 @@ class Template:
     name: str
 
 
-def dbt_work_dir(name: str) -> Path:
-    """halfsky.warehouse.dbt_runner's target/ and logs/ of database ``name``."""
-    from halfsky.warehouse.dbt_runner import PROJECT_DIR
-
-    return Path(os.environ.get("HALFSKY_HOME", PROJECT_DIR.parent / ".halfsky")) / "dbt" / name
-
-
 @contextmanager
 def throwaway_database(admin_dsn: str, label: str, *, schema: bool = False,
                        template: Template | None = None) -> Iterator[str]:
+    from halfsky.warehouse.dbt_runner import work_dir_path
     from halfsky.warehouse.schema import ensure_schema
     from halfsky_dev.local_postgres import drop_database, ensure_database
 
@@ -70,7 +63,7 @@ def throwaway_database(admin_dsn: str, label: str, *, schema: bool = False,
         yield dsn
     finally:
         drop_database(admin_dsn, name)
-        shutil.rmtree(dbt_work_dir(name), ignore_errors=True)
+        shutil.rmtree(work_dir_path(name), ignore_errors=True)
 
 
 @contextmanager
@@ -79,6 +72,7 @@ def template_database(admin_dsn: str, label: str, build: Callable[[str], None]) 
     dropped at the end. ``build`` must leave no connection open (psycopg pools closed, dbt exited)."""
     import psycopg
     from psycopg import sql
+    from halfsky.warehouse.dbt_runner import work_dir_path
     from halfsky_dev.local_postgres import drop_database, ensure_database
 
     name = database_name(label)
@@ -90,7 +84,7 @@ def template_database(admin_dsn: str, label: str, build: Callable[[str], None]) 
         yield Template(name)
     finally:
         drop_database(admin_dsn, name)
-        shutil.rmtree(dbt_work_dir(name), ignore_errors=True)
+        shutil.rmtree(work_dir_path(name), ignore_errors=True)
 
 
 def copy_database(admin_dsn: str, template: str, name: str) -> str:

@@ -39,12 +39,17 @@ def profile_env(dsn: str) -> dict[str, str]:
     }
 
 
+def work_dir_path(dbname: str) -> Path:
+    """Where dbt's target/ and logs/ of warehouse database ``dbname`` live (made by the first run on it)."""
+    return Path(os.environ.get("HALFSKY_HOME", PROJECT_DIR.parent / ".halfsky")) / "dbt" / dbname
+
+
 def _work_dir(dbname: str) -> Path:
     """target/ and logs/ per warehouse database, so parallel builds never share files.
 
     The owner's only (0700, and dbt runs with umask 077): dbt's debug log holds every statement it ran,
     and target/ the compiled SQL, the run results and the partial-parse state."""
-    base = Path(os.environ.get("HALFSKY_HOME", PROJECT_DIR.parent / ".halfsky")) / "dbt" / dbname
+    base = work_dir_path(dbname)
     for folder in (base.parent, base):
         folder.mkdir(mode=0o700, parents=True, exist_ok=True)
         if folder.stat().st_mode & 0o077:
