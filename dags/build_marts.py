@@ -56,7 +56,9 @@ def build_marts():
         from halfsky.orchestration import pipeline
         return pipeline.summarize_marts()
 
-    resolve_as_of() >> check_person_key() >> dbt_task_group() >> summarize_marts()
+    key_checked = check_person_key()
+    resolve_as_of() >> key_checked
+    dbt_task_group(setup=key_checked) >> summarize_marts()
 
 
 build_marts()

@@ -51,6 +51,23 @@ def verdicts_by_path(dsn: str, paths: list[str]) -> dict[str, tuple[str, list[st
 AIRFLOW = str(Path(sys.executable).with_name("airflow"))
 
 
+RETRY_DELAY_SECONDS = 1
+
+
+def short_retries(home: Path) -> None:
+    """Tests only: every task of this Airflow home retries after RETRY_DELAY_SECONDS, not the production two
+    minutes (halfsky.orchestration.dag_defaults), through a cluster policy in the home's config/ folder, which
+    every Airflow process of the home has on sys.path."""
+    (home / "config").mkdir(exist_ok=True)
+    (home / "config" / "airflow_local_settings.py").write_text(f"""
+from datetime import timedelta
+
+
+def task_policy(task):
+    task.retry_delay = timedelta(seconds={RETRY_DELAY_SECONDS})
+""")
+
+
 def airflow_home(home: Path, dsn: str, landing: Path, quarantine: Path, person_key: str) -> dict[str, str]:
     """An Airflow home with SQLite metadata (migrated) pointed at a warehouse and landing zone: the env for `airflow dags test`."""
     from halfsky_dev.devenv import TELEMETRY_OFF, airflow_env

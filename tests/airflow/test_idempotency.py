@@ -3,7 +3,7 @@ were; two nightly loads started at once on one landing tree decide and load ever
 
 Real Airflow (`airflow dags test` / `airflow tasks test` with a SQLite home), real dbt, real Postgres. The site
 (tests/dag_site.py) is loaded once: nightly_load for 2026-10-21, the marts built (halfsky.orchestration.pipeline: seeds,
-dimensions, facts), then build_marts running the person-keyed models again through Cosmos. Every test compares
+dimensions, facts), then build_marts building them all again through Cosmos. Every test compares
 table checksums (raw.*, ingest.*, marts.*: every row of every column but the few that record which run touched a
 row, dag_site.RUN_COLUMNS) with the state the first marts build left.
 """
@@ -59,9 +59,9 @@ def test_the_site_loaded_something_worth_rerunning(site):
         assert state[table][0] > 0, (table, state[table])
 
 
-def test_build_marts_running_the_person_keyed_models_again_changes_nothing(site):
-    """The marts built, then build_marts (Cosmos: one task per dbt node) running int_person_keys, dim_beneficiary
-    and fct_benefits again for the same as-of: they find nothing new and every table stays as it was."""
+def test_build_marts_building_everything_again_changes_nothing(site):
+    """The marts built, then build_marts (Cosmos: one dbt build, a box per node) building every model again for
+    the same as-of, the person-keyed ones included: they find nothing new and every table stays as it was."""
     first, second = site["after_pipeline.build_marts"], site["after_build_marts"]
     assert first == second, _explain(site, first, second)
 

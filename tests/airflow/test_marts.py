@@ -1,13 +1,9 @@
 """A real `airflow dags test nightly_load` over 6 prefectures x 3 months, then the marts against the truth.
 
-The marts are built as halfsky.orchestration.pipeline builds them (in-process dbt: the dimensions, then one
-`dbt build` of the facts and views for the run's as-of, as tests/dag_site.py does); then `airflow dags test
-build_marts` runs the Cosmos DAG for the same as-of with a few of its dbt tasks for real (REAL_DBT_TASKS: a
-staging view, the person-keyed dimension, a fact, their tests and a reconciliation test of several models) and
-the other dbt tasks marked successful unrun (`--mark-success-pattern`). Running all 121 Cosmos tasks, each a
-process start and a dbt parse, was most of this module's time on a shared 2-core machine. That full run, every
-task for real, lives in tests/deploy/test_celery_executor.py, which also checks that the marts Cosmos builds
-equal the in-process build's: so the figures checked here against the truth are the ones Cosmos gives too.
+Then `airflow dags test build_marts` builds the marts as the scheduler would on the raw asset: Cosmos' one
+`dbt build` (the producer task), then a box per seed, model and test reading its result. The figures checked
+against the truth are the ones that DAG built. tests/deploy/test_celery_executor.py checks that the marts it
+builds equal an in-process build's (halfsky.orchestration.pipeline), which the later tests here use.
 """
 
 from __future__ import annotations
@@ -26,17 +22,12 @@ import psycopg
 import pytest
 
 from conftest import REPO_ROOT
-from dag_site import BUILD_MARTS_CHILD, MARTS_AS_OF, latest_run_id, xcom
+from dag_site import MARTS_AS_OF, latest_run_id, xcom
 from ingest_helpers import AIRFLOW, AS_OF, airflow_home, ingest_all, make_tree
 from halfsky_dev.local_postgres import drop_database, ensure_database
 
 MART_TABLES = ("dim_beneficiary", "fct_program_activity", "fct_fund_flows", "fct_benefits", "rpt_reporting_completeness")
 LOGICAL_DATE = "2026-10-21"  # build_marts builds for the end of its data interval: dag_site.MARTS_AS_OF
-# The build_marts tasks run for real through Cosmos (each its own dbt invocation, over the marts the in-process
-# build made: the same as-of, so the same rows); every other dbt task is marked successful unrun.
-REAL_DBT_TASKS = ("dbt.stg_raw__funds_run", "dbt.dim_beneficiary.run", "dbt.dim_beneficiary.test",
-                  "dbt.fct_fund_flows.run", "dbt.fct_fund_flows.test", "dbt.assert_fund_flows_reconcile_to_raw_test")
-MARK_SUCCESS = r"dbt\.(?!(?:%s)$).*" % "|".join(re.escape(t.removeprefix("dbt.")) for t in REAL_DBT_TASKS)
 
 
 @pytest.fixture(scope="module")
@@ -58,11 +49,9 @@ def loaded(admin_dsn, tmp_path_factory):
         (base / f"{name}.log").write_text(logs[name])
         assert run.returncode == 0, logs[name][-4000:]
 
-    # What the scheduler does: nightly_load updates the raw asset, build_marts runs on it (here, by hand): the
-    # marts built in-process first, then the Cosmos DAG for the same as-of with REAL_DBT_TASKS run for real.
+    # What the scheduler does: nightly_load updates the raw asset, build_marts runs on it (here, by hand).
     step("nightly_load", [AIRFLOW, "dags", "test", "nightly_load", LOGICAL_DATE])
-    step("pipeline.build_marts", [sys.executable, "-c", BUILD_MARTS_CHILD, MARTS_AS_OF, "--dimensions"])
-    step("build_marts", [AIRFLOW, "dags", "test", "build_marts", LOGICAL_DATE, "--mark-success-pattern", MARK_SUCCESS])
+    step("build_marts", [AIRFLOW, "dags", "test", "build_marts", LOGICAL_DATE])
     assert xcom(home / "airflow.db", "build_marts", latest_run_id(home / "airflow.db", "build_marts"),
                 "resolve_as_of") == MARTS_AS_OF
     yield {"dsn": dsn, "root": root, "truth": truth, "base": base, "env": env, "log": logs["nightly_load"],
@@ -152,29 +141,33 @@ def _task_log(log: str, task_id: str) -> str:
     return log[start:log.index(f"[DAG TEST] end task task_id={task_id} ", start)]
 
 
-def test_build_marts_renders_every_dbt_node_as_its_own_task_and_its_cosmos_tasks_succeed(loaded):
-    """Every task of the run succeeded; each dbt model and test is a task of its own; the Cosmos tasks run here
-    (REAL_DBT_TASKS) ran dbt and it built or passed, and only the other dbt tasks were marked successful unrun."""
+def test_build_marts_is_one_dbt_build_with_a_box_per_node_that_reads_its_result(loaded):
+    """Every task of the run succeeded; each seed, model and test is a task of its own; dbt ran once, in the
+    producer; every box ran (none was marked successful unrun) and read its own node's verdict from that build,
+    a test of several models included (never Cosmos' "no information", which passes whatever happened)."""
     tis = _task_instances(loaded, "build_marts")
     states = Counter(state for _, _, state, _ in tis)
     assert states == {"success": len(tis)}
     dbt_tasks = {task_id for task_id, *_ in tis if task_id.startswith("dbt.")}
-    assert {"dbt.fct_fund_flows.run", "dbt.fct_fund_flows.test", "dbt.dim_beneficiary.run",
+    assert {"dbt.dbt_producer_watcher", "dbt.fct_fund_flows.run", "dbt.fct_fund_flows.test", "dbt.dim_beneficiary.run",
             "dbt.rpt_reporting_completeness.run", "dbt.assert_fund_flows_reconcile_to_raw_test"} <= dbt_tasks
     assert len(dbt_tasks) > 100  # every seed, model and test of the project
     log = loaded["marts_log"]
     ran = set(re.findall(r"\[DAG TEST\] starting task_id=(\S+) ", log))
-    assert ran == {"resolve_as_of", "check_person_key", *REAL_DBT_TASKS, "summarize_marts"}
-    assert set(REAL_DBT_TASKS) <= dbt_tasks
-    for task_id in REAL_DBT_TASKS:
-        lines = _task_log(log, task_id)
-        if task_id.endswith("run"):
-            assert re.search(r"OK created sql (view|table|incremental) model", lines), (task_id, lines[-3000:])
-        else:
-            assert re.search(r"\bPASS\b", lines) and not re.search(r"\b(FAIL|ERROR)\b \S", lines), (task_id, lines[-3000:])
+    assert ran == {task_id for task_id, *_ in tis}
+    producer = _task_log(log, "dbt.dbt_producer_watcher")
+    assert re.search(r"OK created sql incremental model marts\.fct_fund_flows", producer), producer[-3000:]
+    assert re.search(r"Done\. PASS=\d+ WARN=\d+ ERROR=0 SKIP=0", producer), producer[-3000:]
+    assert len(re.findall(r"Running with dbt=", log)) == 1  # one dbt build, no box ran dbt again
+    for task_id, node in (("dbt.fct_fund_flows.run", "model__halfsky__fct_fund_flows_status"),
+                          ("dbt.fct_fund_flows.test", "model__halfsky__fct_fund_flows_tests_status"),
+                          ("dbt.assert_fund_flows_reconcile_to_raw_test",
+                           "test__halfsky__assert_fund_flows_reconcile_to_raw_tests_status")):
+        assert f"XCom key '{node}'" in _task_log(log, task_id), task_id
+    assert "There is no information about the node" not in log
     assert "marts after this build" in log
-    # The person key reaches dbt as a masked session setting, never as text in a log: the tasks run here include
-    # the person-keyed dim_beneficiary, which builds with the key.
+    # The person key reaches dbt as a masked session setting, never as text in a log: the build includes the
+    # person-keyed dim_beneficiary, which builds with the key.
     assert loaded["env"]["HALFSKY_PERSON_HMAC_KEY"].encode().hex() not in log
 
 
@@ -451,3 +444,35 @@ def test_big_facts_are_partitioned_by_period_out_of_analysts_sight(loaded):
         conn.execute("set role halfsky_analyst")
         assert conn.execute("select count(*) from marts.fct_benefits").fetchone()[0] > 0
         assert not conn.execute("select has_schema_privilege('marts_partitions', 'usage')").fetchone()[0]
+
+
+def test_a_model_that_fails_in_the_build_is_a_red_box_of_its_own_and_only_what_needs_it_waits(loaded):
+    """Last in this module: it runs build_marts once more, with raw.targets out of dbt's sight. The one dbt build
+    fails on stg_raw__targets; that model's box is red (its retry runs the model alone and fails again), the fact
+    built from it is upstream_failed, every model and test that does not need it is green, and the marts asset
+    is not published. Cosmos leaves a task group's boxes beside its build; here they follow it
+    (halfsky.orchestration.dbt_task_group.producer_first), and this is what shows that they still run after a
+    failed one."""
+    from ingest_helpers import short_retries
+
+    short_retries(Path(loaded["env"]["AIRFLOW_HOME"]))  # the red box's retry after a second, not two minutes
+    with psycopg.connect(loaded["dsn"], autocommit=True) as conn:
+        conn.execute("alter table raw.targets rename to targets_out_of_sight")
+    try:
+        run = subprocess.run([AIRFLOW, "dags", "test", "build_marts", LOGICAL_DATE], env=loaded["env"],
+                             capture_output=True, text=True)
+    finally:
+        with psycopg.connect(loaded["dsn"], autocommit=True) as conn:
+            conn.execute("alter table raw.targets_out_of_sight rename to targets")
+    log = run.stdout + run.stderr
+    assert run.returncode == 1, log[-3000:]
+    states = {task_id: state for task_id, _, state, _ in _task_instances(loaded, "build_marts")}
+    assert states["check_person_key"] == "success"
+    assert states["dbt.dbt_producer_watcher"] == "failed"
+    assert states["dbt.stg_raw__targets_run"] == "failed"
+    retried = log[log.rindex("[DAG TEST] starting task_id=dbt.stg_raw__targets_run "):]  # its last try
+    assert 'relation "raw.targets" does not exist' in retried[:retried.index("[DAG TEST] end task")], retried[:3000]
+    assert states["dbt.fct_targets.run"] == "upstream_failed"
+    assert {states[t] for t in ("dbt.fct_fund_flows.run", "dbt.fct_fund_flows.test", "dbt.dim_beneficiary.run",
+                                "dbt.assert_fund_flows_reconcile_to_raw_test")} == {"success"}
+    assert states["summarize_marts"] == "upstream_failed"

@@ -3,7 +3,7 @@
 Two things keep the runs short without changing what they run. The Airflow home's dags folder holds only the two
 DAGs under test (nightly_load, replay_quarantined): every `dags test` parses the whole folder, and build_marts
 (tests/airflow/test_marts.py, tests/deploy) would import Cosmos and dbt and render 121 tasks each time. And a
-cluster policy (the home's config/airflow_local_settings.py) shortens every task's retry delay to a second:
+cluster policy (ingest_helpers.short_retries) shortens every task's retry delay to a second:
 the retries still happen, but `dags test` no longer sleeps out the production two minutes before one.
 """
 
@@ -18,18 +18,9 @@ import psycopg
 import pytest
 
 from conftest import REPO_ROOT
-from ingest_helpers import AIRFLOW, airflow_home, make_tree
+from ingest_helpers import AIRFLOW, airflow_home, make_tree, short_retries
 
 DAGS = ("nightly_load", "replay_quarantined")
-RETRY_DELAY_SECONDS = 1
-SHORT_RETRIES = f"""
-from datetime import timedelta
-
-
-def task_policy(task):
-    \"\"\"Tests only: a retry waits {RETRY_DELAY_SECONDS} s, not the production two minutes (dag_defaults).\"\"\"
-    task.retry_delay = timedelta(seconds={RETRY_DELAY_SECONDS})
-"""
 
 
 @pytest.fixture(scope="module")
@@ -46,8 +37,7 @@ def site(fresh_database, tmp_path_factory):
         home = base / "airflow"
         env = airflow_home(home, dsn, root, base / "quarantine", "ops-key-" + "k" * 32)
         env["AIRFLOW__CORE__DAGS_FOLDER"] = str(dags)
-        (home / "config").mkdir(exist_ok=True)  # on sys.path of every Airflow process of this home
-        (home / "config" / "airflow_local_settings.py").write_text(SHORT_RETRIES)
+        short_retries(home)
         yield {"dsn": dsn, "root": root, "truth": truth, "base": base, "env": env, "airflow_db": home / "airflow.db"}
 
 

@@ -139,7 +139,11 @@ def test_airflow_config_options_exist(values):
                     if (Path(p) / "config_templates" / "config.yml").exists()]
     airflow_options = {section: set((body or {}).get("options") or {})
                        for section, body in yaml.safe_load(config_yml.read_text()).items()}
-    known = {**airflow_options, **PROVIDER_OPTIONS}
+    # Cosmos reads its section with conf.get*("cosmos", "<option>") in cosmos/settings.py: those are its options.
+    cosmos_settings = Path(importlib.util.find_spec("cosmos.settings").origin).read_text()
+    cosmos_options = set(re.findall(r"""conf\.get\w*\(\s*["']cosmos["'],\s*["'](\w+)["']""", cosmos_settings))
+    assert "enable_watcher_reliable_retry" in cosmos_options
+    known = {**airflow_options, **PROVIDER_OPTIONS, "cosmos": cosmos_options}
     for section, options in values["config"].items():
         assert section in known, f"[{section}] is no section of Airflow's configuration"
         assert set(options) <= known[section], (section, set(options) - known[section])

@@ -23,6 +23,7 @@ import sys
 from pathlib import Path
 
 from halfsky.warehouse.dbt_runner import profile_env
+from halfsky.config import airflow_runtime
 from halfsky.config.dsn import normalise_dsn, redact
 from halfsky.config.private_files import secret, write_private
 from halfsky_dev.local_postgres import NoPostgresAvailable, ensure_database, ensure_server
@@ -94,6 +95,7 @@ def airflow_env(home: Path, metadata_url: str) -> dict[str, str]:
         # any account on the machine could create first (and plant a profiles.yml pointing dbt, and the
         # warehouse password, at its own server) and that every Airflow home on the machine would share.
         "AIRFLOW__COSMOS__CACHE_DIR": str(home / "cosmos"),
+        **airflow_runtime.DBT_TASKS,
     }
 
 

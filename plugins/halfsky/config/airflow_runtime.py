@@ -11,8 +11,19 @@ addresses, paths, ports or secrets, which each deployment sets for itself.
 
 from __future__ import annotations
 
+# Every process that runs build_marts' dbt tasks, `airflow dags test` included (halfsky_dev.devenv sets them for
+# make demo and the tests too).
+DBT_TASKS: dict[str, str] = {
+    # Cosmos' watcher producer (halfsky.orchestration.dbt_task_group) would otherwise write every node's result
+    # to an Airflow Variable as it finishes, for a producer killed without warning: that took a demo build from
+    # 32 s to 138 s. Off, a failed build still hands its results over (a failure callback writes them once),
+    # and a killed one leaves each box to rerun its own node when it runs: slower, never wrong.
+    "AIRFLOW__COSMOS__ENABLE_WATCHER_RELIABLE_RETRY": "False",
+}
+
 # Every deployment: make up, docker-compose.yml and the Helm values.
 SHARED: dict[str, str] = {
+    **DBT_TASKS,
     # Naive dates (the trigger form, the CLI) are read in Beijing time, where the prefectures are. The UI shows
     # each browser's own zone (User > Timezone): Airflow 3.3 has no server-side default for the UI.
     "AIRFLOW__CORE__DEFAULT_TIMEZONE": "Asia/Shanghai",
