@@ -214,6 +214,10 @@ pipeline.build_marts(datetime.fromisoformat(sys.argv[1]))
 """
 # `airflow dags test build_marts 2026-10-21` builds for the end of its data interval (run_context.as_of).
 MARTS_AS_OF = "2026-10-21T00:00:00+00:00"
+# build_marts' dbt boxes but its build (Cosmos' producer), marked successful unrun in the site's run: the build is
+# what writes the warehouse; each box only reads its node's result from it (tests/airflow/test_marts.py runs
+# them all), and 120 of them are a minute of `dags test`.
+BOXES = r"dbt\.(?!dbt_producer_watcher$).*"
 
 
 def _build(admin_dsn: str, base: Path, site: dict) -> None:
@@ -263,7 +267,8 @@ def _build(admin_dsn: str, base: Path, site: dict) -> None:
     site["nightly_load_run_id"] = latest_run_id(site["airflow_db"], "nightly_load")
     step("pipeline.build_marts",
          lambda: run_child(env, BUILD_MARTS_CHILD, MARTS_AS_OF, "--dimensions", log=site["logs"]))
-    step("build_marts", lambda: dags_test(env, "build_marts", LOGICAL_DATE, log=site["logs"]))
+    step("build_marts", lambda: dags_test(env, "build_marts", LOGICAL_DATE, "--mark-success-pattern", BOXES,
+                                          log=site["logs"]))
     site["build_marts_run_id"] = latest_run_id(site["airflow_db"], "build_marts")
     assert xcom(site["airflow_db"], "build_marts", site["build_marts_run_id"], "resolve_as_of") == MARTS_AS_OF
     site["timings"]["site"] = round(time.perf_counter() - started, 1)

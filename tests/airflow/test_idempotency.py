@@ -3,7 +3,7 @@ were; two nightly loads started at once on one landing tree decide and load ever
 
 Real Airflow (`airflow dags test` / `airflow tasks test` with a SQLite home), real dbt, real Postgres. The site
 (tests/dag_site.py) is loaded once: nightly_load for 2026-10-21, the marts built (halfsky.orchestration.pipeline: seeds,
-dimensions, facts), then build_marts building them all again through Cosmos. Every test compares
+dimensions, facts), then build_marts building them all again (Cosmos' one dbt build). Every test compares
 table checksums (raw.*, ingest.*, marts.*: every row of every column but the few that record which run touched a
 row, dag_site.RUN_COLUMNS) with the state the first marts build left.
 """
