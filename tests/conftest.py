@@ -28,10 +28,16 @@ LANES = ("unit", "warehouse", "airflow", "deploy")
 
 
 # The order modules reach xdist's workers: the longest lanes first (the Celery night alone is minutes), so
-# no worker starts a long module while the other has nothing left to do. Within a lane, collection order.
+# no worker starts a long module while the others have nothing left to do. Within a lane, collection order.
+# xdist keeps it only with --no-loadscope-reorder (`make test`): by default it hands out the modules with the
+# most tests first, which put the Celery night (2 tests) near the end.
 LANE_ORDER = ("deploy", "airflow", "warehouse", "unit")
 
 
+# `make test` hands xdist's workers whole groups (`--dist loadgroup`): a module is a group of its own, as
+# `--dist loadfile` would make it, unless modules that share one costly fixture per process name a group
+# together (``pytestmark = pytest.mark.xdist_group("dag_site")``), so it is built once, not once a worker.
+@pytest.hookimpl(tryfirst=True)  # before xdist reads the groups off the items
 def pytest_collection_modifyitems(config, items):
     tests_dir = Path(__file__).parent
 
@@ -41,6 +47,8 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if lane_of(item) in LANES:
             item.add_marker(lane_of(item))
+        if not any(item.iter_markers("xdist_group")):
+            item.add_marker(pytest.mark.xdist_group(item.path.relative_to(tests_dir).as_posix()))
     items.sort(key=lambda item: LANE_ORDER.index(lane_of(item)) if lane_of(item) in LANE_ORDER else len(LANE_ORDER))
 
 
