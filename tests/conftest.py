@@ -34,10 +34,6 @@ LANES = ("unit", "warehouse", "airflow", "deploy")
 LANE_ORDER = ("deploy", "airflow", "warehouse", "unit")
 
 
-# `make test` hands xdist's workers whole groups (`--dist loadgroup`): a module is a group of its own, as
-# `--dist loadfile` would make it, unless modules that share one costly fixture per process name a group
-# together (``pytestmark = pytest.mark.xdist_group("dag_site")``), so it is built once, not once a worker.
-@pytest.hookimpl(tryfirst=True)  # before xdist reads the groups off the items
 def pytest_collection_modifyitems(config, items):
     tests_dir = Path(__file__).parent
 
@@ -47,8 +43,6 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if lane_of(item) in LANES:
             item.add_marker(lane_of(item))
-        if not any(item.iter_markers("xdist_group")):
-            item.add_marker(pytest.mark.xdist_group(item.path.relative_to(tests_dir).as_posix()))
     items.sort(key=lambda item: LANE_ORDER.index(lane_of(item)) if lane_of(item) in LANE_ORDER else len(LANE_ORDER))
 
 

@@ -26,10 +26,6 @@ from dag_site import (BUILD_MARTS_CHILD, LOGICAL_DATE, MARTS_AS_OF, checksums, d
 from ingest_helpers import make_tree
 
 
-# Built once per pytest process for this module and its partner (dag_site.shared_site): one xdist worker runs both.
-pytestmark = pytest.mark.xdist_group("dag_site")
-
-
 @pytest.fixture(scope="session")
 def site(admin_dsn, tmp_path_factory):
     with shared_site(admin_dsn, tmp_path_factory) as shared:

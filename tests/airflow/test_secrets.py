@@ -26,9 +26,6 @@ from psycopg import sql
 
 from dag_site import Sampler, run_child, shared_site
 
-# Built once per pytest process for this module and its partner (dag_site.shared_site): one xdist worker runs both.
-pytestmark = pytest.mark.xdist_group("dag_site")
-
 REPO_ROOT = Path(__file__).resolve().parents[2]
 ID_LIKE = re.compile(rb"(?<![0-9])[0-9]{17}[0-9Xx](?![0-9])")
 
