@@ -40,7 +40,7 @@ demo: setup
 test:
 	@./scripts/bootstrap.sh
 	@.venv/bin/python -m halfsky_dev.devenv --no-migrate
-	@$(ENV) .venv/bin/python -m pytest -n 3 --dist loadfile --no-loadscope-reorder $(PYTEST_ARGS)
+	@$(ENV) .venv/bin/python -m pytest -n 2 --dist loadfile --no-loadscope-reorder $(PYTEST_ARGS)
 
 # No database, no Airflow home: only the .venv. The unit lane's slow tests (Great Expectations' own engine)
 # run in make test.

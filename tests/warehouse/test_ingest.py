@@ -17,19 +17,23 @@ from halfsky_dev.sample.generator import INVALID_KINDS
 
 
 @pytest.fixture(scope="module")
-def mixed(warehouse, tmp_path_factory):
-    """3 prefectures x 2 months of dirty-but-valid drops, a resubmission, a duplicate, warnings, and every invalid kind."""
+def mixed(fresh_database, tmp_path_factory):
+    """3 prefectures x 2 months of dirty-but-valid drops, a resubmission, a duplicate, warnings, and every invalid kind.
+
+    In a warehouse of its own: the worker's shared one may already hold a later version of one of these
+    prefecture-periods from another module, which would supersede this tree's drop."""
     base = tmp_path_factory.mktemp("mixed")
     root, truth = make_tree(base, "--prefectures", "3", "--months", "2", "--first-period", "2026-08", "--rows", "15", "--dirty", "--invalid", "all",
                             "--resubmissions", "1", "--duplicates", "1", "--with-warnings", "--seed", "7")
     quarantine = base / "quarantine"
-    run = ingest_all(warehouse, root, quarantine)
-    with psycopg.connect(warehouse) as conn:
-        rows = conn.execute(
-            "select submission_id, drop_path, status, reasons, quarantine_path, is_late from ingest.submissions "
-            "where drop_path = any(%s)", ([d["path"] for d in truth["drops"]],)).fetchall()
-    log = {r[1]: {"id": r[0], "status": r[2], "reasons": r[3], "quarantine": r[4], "late": r[5]} for r in rows}
-    return {"root": root, "truth": truth, "quarantine": quarantine, "run": run, "log": log, "dsn": warehouse}
+    with fresh_database("ingest", schema=True) as dsn:
+        run = ingest_all(dsn, root, quarantine)
+        with psycopg.connect(dsn) as conn:
+            rows = conn.execute(
+                "select submission_id, drop_path, status, reasons, quarantine_path, is_late from ingest.submissions "
+                "where drop_path = any(%s)", ([d["path"] for d in truth["drops"]],)).fetchall()
+        log = {r[1]: {"id": r[0], "status": r[2], "reasons": r[3], "quarantine": r[4], "late": r[5]} for r in rows}
+        yield {"root": root, "truth": truth, "quarantine": quarantine, "run": run, "log": log, "dsn": dsn}
 
 
 def _rules(entry, severity):
