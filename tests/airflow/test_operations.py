@@ -2,7 +2,7 @@
 
 Two things keep the runs short without changing what they run. The Airflow home's dags folder holds only the two
 DAGs under test (nightly_load, replay_quarantined): every `dags test` parses the whole folder, and build_marts
-(tests/airflow/test_marts.py, tests/deploy) would import Cosmos and dbt and render 121 tasks each time. And a
+(tests/airflow/test_marts.py, tests/deploy) would import Cosmos and dbt and render its 123 tasks each time. And a
 cluster policy (ingest_helpers.short_retries) shortens every task's retry delay to a second:
 the retries still happen, but `dags test` no longer sleeps out the production two minutes before one.
 """
