@@ -34,6 +34,26 @@ LANES = ("unit", "warehouse", "airflow", "deploy")
 LANE_ORDER = ("deploy", "airflow", "warehouse", "unit")
 
 
+# Modules xdist must give to one worker, by the group they share: the dag site (tests/dag_site.py) is two minutes
+# of Airflow runs, built once per worker that asks for it, so its two modules go to the same worker.
+SAME_WORKER = {"tests/airflow/test_idempotency.py": "dag_site", "tests/airflow/test_secrets.py": "dag_site"}
+
+
+def pytest_xdist_make_scheduler(config, log):
+    """`--dist loadfile` (make test), but SAME_WORKER's modules as one unit of work. xdist's own `loadgroup`
+    would do it by marker, but under pytest 9.2 it groups nothing (it rewrites node ids to carry the group)."""
+    if config.getoption("dist") != "loadfile":
+        return None
+    from xdist.scheduler import LoadFileScheduling
+
+    class LoadFileWithGroups(LoadFileScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            module = super()._split_scope(nodeid)
+            return SAME_WORKER.get(module, module)
+
+    return LoadFileWithGroups(config, log)
+
+
 def pytest_collection_modifyitems(config, items):
     tests_dir = Path(__file__).parent
 
