@@ -1,6 +1,6 @@
 """The national month-end under the real scheduler: 330 prefectures' monthly drops through nightly_load.
 
-    source .halfsky/env.sh && .venv/bin/python bench/national_month_end.py [--parallelism 4] [--label after]
+    source .halfsky/env.sh && .venv/bin/python bench/national_month_end.py [--parallelism 16] [--label after]
         [--executor local|celery|both] [--workers 2]
 
 One command. It builds, under --work (default /tmp/halfsky-national-month-end), everything it uses and
@@ -344,7 +344,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--units", type=int, default=330, help="reporting units (default 330)")
     p.add_argument("--period", default="2026-10", help="the month-end's period, YYYY-MM (default 2026-10)")
     p.add_argument("--seed", type=int, default=2026)
-    p.add_argument("--parallelism", type=int, default=4, help="[core] parallelism (default 4)")
+    from halfsky.config.airflow_runtime import PARALLELISM
+    p.add_argument("--parallelism", type=int, default=PARALLELISM,
+                   help=f"[core] parallelism (default {PARALLELISM}, make up's; ingest tasks stay capped by HALFSKY_INGEST_SLOTS)")
     p.add_argument("--port", type=int, default=8095, help="the bench's api-server port (default 8095)")
     p.add_argument("--work", type=Path, default=Path("/tmp/halfsky-national-month-end"))
     p.add_argument("--code", type=Path, default=REPO, help="checkout whose plugins/ and dags/ run (default: this one)")

@@ -9,6 +9,7 @@ from pathlib import Path
 import pendulum
 from airflow.sdk import Param, dag, get_current_context, task
 
+from halfsky.ingest.batches import worker_slots
 from halfsky.orchestration.dag_defaults import task_defaults
 from halfsky.orchestration.assets import RAW
 
@@ -48,8 +49,10 @@ def nightly_load():
 
     # One mapped task per batch of whole units (halfsky.ingest.batches; all unknown folders share one);
     # each drop is decided on its own, so a bad one never blocks another. Its label in the grid ends up
-    # as the batch's night, e.g. "654000 伊犁哈萨克自治州: 2 rejected, 6 accepted".
-    @task(map_index_template="{{ verdict_label }}", retries=0, execution_timeout=timedelta(hours=2))
+    # as the batch's night, e.g. "654000 伊犁哈萨克自治州: 2 rejected, 6 accepted". At most worker_slots() run at
+    # once, whatever [core] parallelism allows the light tasks.
+    @task(map_index_template="{{ verdict_label }}", retries=0, execution_timeout=timedelta(hours=2),
+          max_active_tis_per_dag=worker_slots())
     def ingest_prefecture(batch: dict, run_id=None) -> dict:
         from halfsky.orchestration import pipeline, run_context
         context = get_current_context()

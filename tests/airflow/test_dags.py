@@ -37,6 +37,9 @@ def test_nightly_load_is_documented_and_wired(dagbag):
     assert dag.get_task("discover_drops").upstream_task_ids == {"prepare_warehouse"}
     # Re-running one unit and/or period is a form an admin fills in.
     assert set(dag.params) == {"prefecture", "period"}
+    # [core] parallelism is sized for build_marts' light boxes; ingest runs at most worker_slots() at once.
+    from halfsky.ingest.batches import worker_slots
+    assert dag.get_task("ingest_prefecture").max_active_tis_per_dag == worker_slots()
 
 
 def test_every_task_has_a_timeout_and_alerts_and_every_run_a_deadline(dagbag):

@@ -100,10 +100,13 @@ def test_sizes_that_cannot_be_read_only_weigh_a_drop_as_empty():
         batch_by_unit(_drops(codes), set(codes), slots=4)
 
 
-def test_the_slots_are_the_services_parallelism(monkeypatch):
-    monkeypatch.setenv("AIRFLOW__CORE__PARALLELISM", "6")
+def test_the_slots_are_halfsky_ingest_slots_not_the_parallelism(monkeypatch):
+    monkeypatch.setenv("AIRFLOW__CORE__PARALLELISM", "16")
+    monkeypatch.delenv("HALFSKY_INGEST_SLOTS", raising=False)
+    assert worker_slots() == 4
+    monkeypatch.setenv("HALFSKY_INGEST_SLOTS", "6")
     assert worker_slots() == 6
-    monkeypatch.setenv("AIRFLOW__CORE__PARALLELISM", "many")
+    monkeypatch.setenv("HALFSKY_INGEST_SLOTS", "many")
     assert worker_slots() == 4
     assert batch_count(0, 4) == 1 and batch_count(3 * MIN_BATCH_BYTES, 4) == 3
     assert batch_count(5 * MIN_BATCH_BYTES, 4) == 8 and batch_count(10**15, 4) == 252

@@ -221,6 +221,14 @@ def test_telemetry_is_off_in_both_files(values, base, name):
     assert _env(base["env"])[name]["value"] == TELEMETRY_OFF[name]
 
 
+def test_the_dag_processor_and_the_task_pods_agree_on_the_ingest_slots(values, base):
+    """The dag-processor caps nightly_load's ingest task to HALFSKY_INGEST_SLOTS, and discover_drops, in a task
+    pod, rounds the batches to it: one value in both files, and no more than the pods the scheduler runs."""
+    slots = _env(values["env"])["HALFSKY_INGEST_SLOTS"]["value"]
+    assert _env(base["env"])["HALFSKY_INGEST_SLOTS"]["value"] == slots
+    assert 1 <= int(slots) <= int(values["config"]["core"]["parallelism"])
+
+
 def _literal_secrets(node, path=()) -> list[str]:
     """Paths under which a secret-sounding key holds a literal, in mappings and in env lists."""
     found = []

@@ -27,11 +27,12 @@ SHARED: dict[str, str] = {
     # Naive dates (the trigger form, the CLI) are read in Beijing time, where the prefectures are. The UI shows
     # each browser's own zone (User > Timezone): Airflow 3.3 has no server-side default for the UI.
     "AIRFLOW__CORE__DEFAULT_TIMEZONE": "Asia/Shanghai",
-    # LocalExecutor forks `parallelism` workers up front (32 by default, ~30 MB each); one laptop or 2-core
-    # machine runs a night's prefectures and dbt models no faster with more than 4 at once. It is also how
-    # many ingest batches run at once, so halfsky.ingest.batches rounds a night's batches to it.
-    # Kubernetes: KUBERNETES below, as many task pods as the cluster runs.
-    "AIRFLOW__CORE__PARALLELISM": "4",
+    # Tasks at once. Most of a night's tasks are build_marts' boxes, which each read one node's result from the
+    # dbt build and finish in under a second: with 4 slots they waited on the scheduler (build_marts 103 s under
+    # make up on 2 cores, 68 s with 16; through Celery 126 s and 59 s). The heavy tasks have caps of their own:
+    # ingest (halfsky.ingest.batches.worker_slots, 4 unless HALFSKY_INGEST_SLOTS says otherwise) and the one
+    # dbt build. LocalExecutor forks this many workers up front, ~30 MB each.
+    "AIRFLOW__CORE__PARALLELISM": "16",
     # Airflow's example DAGs would sit beside halfsky's in the UI and the metadata database.
     "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
     # A DAG new to a deployment waits for someone to unpause it: a nightly load never starts by surprise.
@@ -40,15 +41,19 @@ SHARED: dict[str, str] = {
     "AIRFLOW__CORE__AUTH_MANAGER": "airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager",
 }
 
+# What a task imports before it starts, imported once by the process its tasks are forked from: LocalExecutor's
+# forkserver (FORKING) and each Celery worker (halfsky.orchestration.celery_config). Only modules that start no
+# threads at import belong here (a fork keeps no threads).
+TASK_PRELOAD = ("airflow.sdk.execution_time.task_runner", "halfsky.orchestration.pipeline",
+                "halfsky.ingest.judging.suite_checks", "halfsky.orchestration.dbt_task_group", "dbt.cli.main")
+
 # Where one process starts many tasks (LocalExecutor's scheduler, make up and docker-compose.yml).
 FORKING: dict[str, str] = {
-    # Each task is forked from a server that has imported the Task SDK and halfsky's ingest path already,
-    # instead of importing them itself: about 4 s less per task start on 2 cores (national month-end
-    # 4.4 -> 3.3 min, bench/national_month_end.py).
+    # Each task is forked from a server that has imported the Task SDK, halfsky's ingest path and the dbt task
+    # group already, instead of importing them itself: about 4 s less per task start on 2 cores (national
+    # month-end 4.4 -> 3.3 min, bench/national_month_end.py); build_marts 76 -> 68 s with Cosmos and dbt.
     "AIRFLOW__SCHEDULER__MP_START_METHOD": "forkserver",
-    # Only modules that start no threads at import belong here (a fork keeps no threads).
-    "AIRFLOW__SCHEDULER__MP_FORKSERVER_PRELOAD":
-        "airflow.sdk.execution_time.task_runner,halfsky.orchestration.pipeline,halfsky.ingest.judging.suite_checks",
+    "AIRFLOW__SCHEDULER__MP_FORKSERVER_PRELOAD": ",".join(TASK_PRELOAD),
 }
 
 # Read by CeleryExecutor only: make up --executor celery, docker-compose.yml's celery profile.

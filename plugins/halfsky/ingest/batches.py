@@ -22,11 +22,8 @@ from __future__ import annotations
 
 import math
 import os
-import sys
 from collections import defaultdict
 from collections.abc import Callable, Mapping
-
-from halfsky.config.airflow_runtime import PARALLELISM
 
 # Mapped ingest tasks per run: far below Airflow's max_map_length (1024), whatever the landing tree holds.
 MAX_BATCHES = 256
@@ -37,22 +34,22 @@ MIN_BATCH_BYTES = 24 << 20
 BATCH_BYTES_ENV = "HALFSKY_INGEST_BATCH_BYTES"
 # What a drop costs beyond its bytes, in bytes of work: a batch of 200 empty drops still weighs 50 MB.
 DROP_OVERHEAD_BYTES = 256 << 10
-DEFAULT_SLOTS = PARALLELISM  # [core] parallelism of make up and docker-compose.yml (config.airflow_runtime)
+# Ingest tasks at once. Each reads, judges and COPYs drops, CPU and disk bound: a 2-core machine loads a night
+# no faster with more than 4. [core] parallelism is higher, for build_marts' light boxes
+# (halfsky.config.airflow_runtime). A site with more cores, or task pods, sets HALFSKY_INGEST_SLOTS.
+DEFAULT_SLOTS = 4
+SLOTS_ENV = "HALFSKY_INGEST_SLOTS"
 
 Sizes = Mapping[str, int] | Callable[[str], int] | None
 
 
 def worker_slots() -> int:
-    """How many ingest tasks run at once: [core] parallelism as the services set it, else DEFAULT_SLOTS."""
-    value = os.environ.get("AIRFLOW__CORE__PARALLELISM")
-    if value is None and "airflow.configuration" in sys.modules:  # in an Airflow task; never imported for this
-        try:
-            value = sys.modules["airflow.configuration"].conf.get("core", "parallelism")
-        except Exception:  # noqa: BLE001  a setting steers batching only
-            value = None
+    """How many ingest tasks run at once: HALFSKY_INGEST_SLOTS where it is a positive whole number, else
+    DEFAULT_SLOTS. nightly_load caps its ingest task to it (max_active_tis_per_dag), and a night's batches are
+    rounded to it, so the dag-processor and the tasks must see the same value."""
     try:
-        return max(1, int(value)) if value is not None else DEFAULT_SLOTS
-    except ValueError:
+        return max(1, int(os.environ[SLOTS_ENV]))
+    except (KeyError, ValueError):
         return DEFAULT_SLOTS
 
 

@@ -2,9 +2,9 @@
 
 A Celery worker runs each task in a process forked from its pool, so what the worker has imported, every task
 has already. A worker imports here what each task would import itself, the Task SDK's runner, halfsky's ingest
-path and the dbt task group (Cosmos and dbt). That is about 3-5 s per task on 2 cores, the Celery counterpart
-of FORKING in halfsky.config.airflow_runtime. Only in `airflow celery worker`: the scheduler, which reads this
-module too, does not need them. Only modules that start no threads at import belong here.
+path and the dbt task group (Cosmos and dbt): halfsky.config.airflow_runtime.TASK_PRELOAD, which LocalExecutor's
+forkserver preloads too. That is about 3-5 s per task on 2 cores. Only in `airflow celery worker`: the
+scheduler, which reads this module too, does not need them.
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ import sys
 
 from airflow.providers.celery.executors.default_celery import DEFAULT_CELERY_CONFIG
 
-WORKER_PRELOAD = ("airflow.sdk.execution_time.task_runner", "halfsky.orchestration.pipeline", "halfsky.ingest.judging.suite_checks",
-                  "halfsky.orchestration.dbt_task_group", "dbt.cli.main")
+from halfsky.config.airflow_runtime import TASK_PRELOAD
+
 CELERY_CONFIG_OPTIONS = "halfsky.orchestration.celery_config.CELERY_CONFIG"
 
 
@@ -24,7 +24,7 @@ def _is_worker(argv: list[str]) -> bool:
 
 
 if _is_worker(sys.argv):
-    for module in WORKER_PRELOAD:
+    for module in TASK_PRELOAD:
         importlib.import_module(module)
 
 CELERY_CONFIG = dict(DEFAULT_CELERY_CONFIG)
