@@ -3,7 +3,8 @@
 Gives the verdict the nightly pipeline would give (the same parser, the same
 Great Expectations suites, the same code lists) and writes the same report.
 The prefecture and period come from the drop's path (``.../<prefecture>/<YYYY-MM>/<drop>``)
-unless given.
+unless given. Where it can see the warehouse (``--warehouse``, or WAREHOUSE_DSN / AIRFLOW_CONN_WAREHOUSE_DB),
+it also refuses a drop for a period the province has closed (``period_closed``), as the night would.
 
 Exit codes: 0 accepted, 1 rejected, 2 the checker itself failed (no verdict on the drop: one line says
 why, the traceback goes to a file it names) or the command line was wrong.
@@ -21,7 +22,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from halfsky.ingest.drop_report import shown_value, write_report
-from halfsky.ingest.judging.judge import judge_drop
+from halfsky.ingest.judging.judge import Verdict, judge_drop
 from halfsky.ingest.reading.landing import CHECKER_REPORT_SUFFIX
 from halfsky.contract.untrusted_text import fitting_file_name, mask_id_numbers_in, printable_name
 
@@ -35,6 +36,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--period", help="YYYY-MM (default: from the path)")
     p.add_argument("--report-dir", type=Path, help="where to write report.html/.json/.csv (default: <drop>.report/)")
     p.add_argument("--as-of", help="judge 'future' and 'late' as of this ISO time (default: now)")
+    p.add_argument("--warehouse", metavar="DSN", default=_warehouse_from_environment(),
+                   help="check the period is still open in this warehouse (default: WAREHOUSE_DSN or "
+                        "AIRFLOW_CONN_WAREHOUSE_DB when set; without one, only the file is judged)")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
     try:
@@ -45,6 +49,26 @@ def main(argv: list[str] | None = None) -> int:
               f"{type(exc).__name__}: {mask_id_numbers_in(printable_name(str(exc)))[:300]} (details: {detail})",
               file=sys.stderr)
         return CHECKER_FAILED
+
+
+def _warehouse_from_environment() -> str | None:
+    from halfsky.config.dsn import normalise_dsn
+
+    for name in ("WAREHOUSE_DSN", "AIRFLOW_CONN_WAREHOUSE_DB"):
+        if os.environ.get(name, "").strip():
+            return normalise_dsn(os.environ[name].strip())
+    return None
+
+
+def _closed_period(dsn: str, prefecture: str, period: str) -> Verdict | None:
+    """The night's verdict on any drop for a period the province has closed, or None while it is open."""
+    import psycopg
+
+    from halfsky.warehouse.period_reviews import closure
+
+    with psycopg.connect(dsn, connect_timeout=10) as conn:
+        closed = closure(conn, prefecture, period)
+    return Verdict.rejected(prefecture, period, closed.closed_finding()) if closed else None
 
 
 def _save_traceback() -> str:
@@ -66,7 +90,9 @@ def _check(p: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     if as_of.tzinfo is None:
         as_of = as_of.replace(tzinfo=timezone.utc)
     received_at = datetime.fromtimestamp(drop_path.lstat().st_mtime, tz=timezone.utc)
-    verdict = judge_drop(drop_path, prefecture, period, received_at=min(received_at, as_of), as_of=as_of)
+    verdict = _closed_period(args.warehouse, prefecture, period) if args.warehouse else None
+    if verdict is None:
+        verdict = judge_drop(drop_path, prefecture, period, received_at=min(received_at, as_of), as_of=as_of)
     name = printable_name(drop_path.name)
     # The nightly listing skips it by its suffix; a name near the file system's limit is cut, with a hash.
     report_dir = args.report_dir or drop_path.with_name(fitting_file_name(name, CHECKER_REPORT_SUFFIX))

@@ -109,3 +109,18 @@ def retention_months() -> int:
     if months < 1:
         raise MissingSetting(f"{RETENTION_VARIABLE} must be at least 1 month, not {months}")
     return months
+
+
+CLOSE_AFTER_DAYS_VARIABLE = "close_after_days"
+
+
+def close_after_days() -> int | None:
+    """Days after a period's deadline at which an unapproved period closes by itself: the Airflow variable
+    close_after_days (AIRFLOW_VAR_CLOSE_AFTER_DAYS), a whole number of days; unset (the default), never."""
+    value = _variable(CLOSE_AFTER_DAYS_VARIABLE)
+    if value in (None, ""):
+        return None
+    days = int(str(value).strip())
+    if days < 0:
+        raise MissingSetting(f"{CLOSE_AFTER_DAYS_VARIABLE} must be 0 or more days, not {days}")
+    return days

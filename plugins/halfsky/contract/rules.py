@@ -33,6 +33,9 @@ _RULES = (
     Rule("malformed_period", ERROR, "报送期格式错误（月报为 YYYY-MM，年报为 YYYY）",
          "The period is not a valid YYYY-MM month (monthly forms) or YYYY year (annual forms)"),
     Rule("future_period", ERROR, "报送期在未来", "The period is in the future"),
+    Rule("period_closed", ERROR, "该报送期已由省妇联审核通过并关闭，不再接收新的报送；如需更正，请联系审核人申请重新开放",
+         "The province has approved and closed this period, so no new drop is taken for it: to correct it, ask the "
+         "reviewer named below to reopen it"),
     Rule("header_mismatch", ERROR, "文件内的地市代码或报送期与路径不一致", "The prefecture or period inside the file differs from its path"),
     Rule("no_forms", ERROR, "未找到任何报表（月报：项目活动、资金收支、受益人明细；年报：年度任务、人口基数、阵地组织、基层组织覆盖）",
          "No form found (monthly: activity, funds, beneficiaries; annual: targets, population, sites, grassroots)"),

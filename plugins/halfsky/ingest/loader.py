@@ -29,6 +29,7 @@ from halfsky.ingest.judging.judge import Verdict
 from halfsky.ingest.quarantine import quarantined_drop, store, store_report
 from halfsky.ingest.stage_clock import stage
 from halfsky.warehouse.partitions import ensure_raw_partitions
+from halfsky.warehouse.period_reviews import PeriodClosed, closure, lock_unit_period
 
 log = logging.getLogger(__name__)
 
@@ -96,7 +97,10 @@ def accept(conn: psycopg.Connection, submission_id: int, verdict: Verdict, as_of
     """
     ensure_raw_partitions(conn, verdict.forms, verdict.period)
     with conn.transaction():
-        conn.execute("select pg_advisory_xact_lock(hashtext(%s))", (f"{verdict.prefecture_code}/{verdict.period}",))
+        lock_unit_period(conn, verdict.prefecture_code, verdict.period)
+        # Under the lock an approval takes too: a period approved while this drop was judged is closed now.
+        if closed := closure(conn, verdict.prefecture_code, verdict.period):
+            raise PeriodClosed(closed)
         for name in FORMS:  # a replay or a retry after a crash starts from nothing
             conn.execute(f"delete from raw.{name} where submission_id = %s", (submission_id,))
         with stage("load"):

@@ -17,12 +17,13 @@ import psycopg
 
 from halfsky.warehouse.audit import command_line_actor, declare_actor
 from halfsky.ingest.loader import accept, reasons_text, reject
-from halfsky.ingest.judging.judge import judge_drop
+from halfsky.ingest.judging.judge import Verdict, judge_drop
 from halfsky.ingest.reading.landing import is_local
 from halfsky.config.object_store import explained_errors, filesystem
 from halfsky.ingest.quarantine import quarantined_drop
 from halfsky.config.settings import warehouse_dsn
 from halfsky.contract.untrusted_text import fitting_file_name, mask_id_numbers_in
+from halfsky.warehouse.period_reviews import PeriodClosed, closure
 from halfsky.warehouse.roles import LOADER, assume
 
 log = logging.getLogger(__name__)
@@ -51,11 +52,18 @@ def replay(dsn: str, submission_id: int, *, as_of: datetime, actor: str | None =
                                      "or over the size limit, is never copied): the prefecture must send it again")
                 if not local.exists():
                     fs.get(root, str(local), recursive=fs.isdir(root))
-            verdict = judge_drop(local, prefecture_code, period, received_at=received_at, as_of=as_of)
+            # A period the province has closed takes no drop, replayed or not (the same answer as the night's).
+            if closed := closure(conn, prefecture_code, period):
+                verdict = Verdict.rejected(prefecture_code, period, closed.closed_finding())
+            else:
+                verdict = judge_drop(local, prefecture_code, period, received_at=received_at, as_of=as_of)
             conn.execute("update ingest.submissions set replays = replays + 1 where submission_id = %s", (submission_id,))
             conn.commit()
             if verdict.accepted:
-                return accept(conn, submission_id, verdict, as_of)
+                try:
+                    return accept(conn, submission_id, verdict, as_of)
+                except PeriodClosed as closed:  # approved while it was judged
+                    verdict = Verdict.rejected(prefecture_code, period, closed.standing.closed_finding())
             reject(conn, submission_id, verdict, name, qpath, as_of, drop_bytes=None)  # the bytes are already there
             return "rejected"
 

@@ -36,6 +36,7 @@ from halfsky.ingest.loader import accept, reasons_text, reject, report_warnings
 from halfsky.ingest.quarantine import quarantine_dir
 from halfsky.ingest.reading.landing import Drop, Landing
 from halfsky.warehouse.audit import command_line_actor, declare_actor
+from halfsky.warehouse.period_reviews import PeriodClosed, closure
 from halfsky.warehouse.roles import LOADER, assume
 
 log = logging.getLogger(__name__)
@@ -268,6 +269,8 @@ def process_drop(conn: psycopg.Connection, landing: Landing, quarantine_url: str
         return DropVerdict(drop.path, status, submission_id)
     local = landing.local_copy(drop, scratch) if drop.quarantinable else None
     findings = path_findings(drop.prefecture_code, drop.period, as_of, reference_data())
+    if not (drop.problem or findings) and (closed := closure(conn, drop.prefecture_code, drop.period)):
+        findings = [closed.closed_finding()]  # the province signed the period off: nothing more is read for it
     if drop.problem or findings:  # judged by its place and entry alone, never parsed
         finding = findings[0] if findings else Finding(drop.problem, value=drop.path, detail=drop.detail)
         verdict = Verdict.rejected(drop.prefecture_code, drop.period, finding)
@@ -278,6 +281,8 @@ def process_drop(conn: psycopg.Connection, landing: Landing, quarantine_url: str
             status = accept(conn, submission_id, verdict, as_of)
         except _INFRASTRUCTURE_ERRORS:
             raise
+        except PeriodClosed as closed:  # approved while the drop was being judged
+            verdict = Verdict.rejected(drop.prefecture_code, drop.period, closed.standing.closed_finding())
         except Exception as exc:  # the rows would not load (a bug, or a value no rule foresaw): nothing of it stays
             log.exception("%s: loading failed; rejected as internal_error", drop.path)
             verdict = Verdict.internal_error(drop.prefecture_code, drop.period, exc)

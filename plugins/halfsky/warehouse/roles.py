@@ -113,6 +113,9 @@ def ensure_pipeline_roles(conn: psycopg.Connection) -> bool:
     conn.execute(sql.SQL("alter default privileges for role {} in schema raw grant select on tables to {}")
                  .format(loader, transformer))
     conn.execute(sql.SQL("alter default privileges in schema ingest grant select on tables to {}").format(transformer))
+    # The province's sign-off, for dim_submission and the completeness report; the rest of audit stays unseen.
+    conn.execute(sql.SQL("grant usage on schema audit to {}").format(transformer))
+    conn.execute(sql.SQL("grant select on audit.period_reviews, audit.period_approval to {}").format(transformer))
     return True
 
 

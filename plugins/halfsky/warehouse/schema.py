@@ -19,6 +19,7 @@ from halfsky.contract.forms import FORMS, PG_TYPES
 from halfsky.config.settings import warehouse_dsn
 from halfsky.warehouse.ddl import read_ddl
 from halfsky.warehouse.partitions import ENSURE_PERIOD_PARTITION, ensure_raw_partitions
+from halfsky.warehouse.period_reviews import PERIOD_REVIEWS_DDL
 from halfsky.warehouse.roles import ensure_pipeline_roles
 
 log = logging.getLogger(__name__)
@@ -194,6 +195,7 @@ def ensure_schema(dsn: str | None = None) -> None:
         _partition_raw(conn)
         conn.execute(mask_id_numbers_sql())
         conn.execute(AUDIT_DDL)
+        conn.execute(PERIOD_REVIEWS_DDL)
         roles = ensure_pipeline_roles(conn)
     log.info("warehouse schemas ingest, raw, reference and audit are in place%s",
              "; the loader and transformer roles have their layers" if roles else "")
