@@ -1,7 +1,7 @@
 -- 报送维度 (contract v3): every drop halfsky has judged, so facts can be filtered by what their drop is: its
--- status, its approval and the prefecture's notes. Names and notes have id numbers masked. Approval is not
--- built yet (period close is its own issue): an accepted drop awaits approval; approval_status is null for a
--- drop that was never accepted, or was replaced before anyone approved it.
+-- status, its approval and the prefecture's notes. Names and notes have id numbers masked. approval_status is
+-- the province's word on the period for the drop that stands (halfsky.warehouse.period_reviews); null for a
+-- drop that was never accepted, or was replaced.
 select
     s.submission_id,
     s.prefecture_code,
@@ -10,10 +10,11 @@ select
     s.received_at,
     s.accepted_at,
     s.status,
-    case when s.status = 'accepted' then 'awaiting_approval' end      as approval_status,
-    null::timestamptz                                                as approved_at,
+    case when s.status = 'accepted' then coalesce(a.approval_status, 'awaiting_approval') end as approval_status,
+    case when s.status = 'accepted' then a.approved_at end           as approved_at,
     {{ mask_id_numbers('s.notes') }}                                 as notes
 from {{ ref('stg_ingest__submissions') }} as s
+left join {{ ref('stg_audit__period_approval') }} as a on a.submission_id = s.submission_id
 
 union all
 

@@ -100,8 +100,14 @@ select
     end                                                    as status,
     coalesce(d.drops_rejected, 0)::int                     as drops_rejected,
     case when d.drops_accepted > 0 then n.submission_id end as accepted_submission_id,
-    e.report
+    e.report,
+    case
+        when a.approval_status = 'approved' then 'approved'
+        when d.drops_accepted > 0 then coalesce(a.approval_status, 'awaiting_approval')
+        else 'not_submitted'
+    end                                                    as approval_status
 from expected as e
 left join drops_by_report as d on d.report = e.report and d.prefecture_code = e.prefecture_code and d.period = e.period
 left join {{ ref('int_newest_submissions') }} as n on n.prefecture_code = e.prefecture_code and n.period = e.period
 left join {{ ref('dim_region') }} as r on r.region_code = e.prefecture_code
+left join {{ ref('stg_audit__period_approval') }} as a on a.prefecture_code = e.prefecture_code and a.period = e.period

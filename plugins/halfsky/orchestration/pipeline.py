@@ -61,9 +61,11 @@ def build_dimensions(dsn: str | None = None) -> None:
                  "--indirect-selection", "cautious"], dsn=dsn)
 
 
+# What a night's build starts from: the submission log, raw, and the province's sign-off (dim_submission and the
+# completeness report show where each period stands).
 FACT_SOURCES = ("stg_ingest__submissions", "stg_ingest__drop_findings", "stg_raw__activity", "stg_raw__funds",
                 "stg_raw__beneficiaries", "stg_raw__purged_persons", "stg_raw__targets", "stg_raw__population",
-                "stg_raw__sites", "stg_raw__grassroots")
+                "stg_raw__sites", "stg_raw__grassroots", "stg_audit__period_approval")
 
 
 def build_marts(as_of: datetime, dsn: str | None = None, full_checks: bool | None = None) -> None:

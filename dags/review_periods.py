@@ -1,0 +1,54 @@
+"""review_periods: the province approves or returns each unit-period, as Airflow human-in-the-loop tasks. Wiring only."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+import pendulum
+from airflow.sdk import dag, get_current_context, task
+
+from halfsky.orchestration.assets import RAW
+from halfsky.orchestration.dag_defaults import task_defaults
+from halfsky.orchestration.period_review import PeriodReviewOperator
+
+DOC = (Path(__file__).with_suffix(".md")).read_text(encoding="utf-8")
+
+
+@dag(
+    dag_id="review_periods",
+    description="One approval task per unit-period newly awaiting the province's sign-off; overdue periods close",
+    schedule=[RAW],
+    start_date=pendulum.datetime(2026, 1, 1, tz="Asia/Shanghai"),
+    catchup=False,
+    # A night's reviews may wait for days while the next nights ask about other periods.
+    max_active_runs=64,
+    doc_md=DOC,
+    tags=["halfsky", "approval"],
+    default_args=task_defaults(timedelta(minutes=10)),
+)
+def review_periods():
+    @task
+    def close_overdue_periods(run_id=None) -> list[str]:
+        """Close the periods still unapproved close_after_days after their deadline (none unless it is set)."""
+        from halfsky.config.settings import close_after_days
+        from halfsky.orchestration import period_review, run_context
+
+        as_of = run_context.as_of(get_current_context())
+        return period_review.close_overdue_periods(as_of=as_of, days=close_after_days(), run_id=run_id)
+
+    @task
+    def periods_to_review(run_id=None) -> list[dict]:
+        from halfsky.orchestration import period_review, run_context
+
+        return period_review.periods_to_review(as_of=run_context.as_of(get_current_context()), run_id=run_id)
+
+    reviews = periods_to_review()
+    close_overdue_periods() >> reviews
+    # Waits under Required Actions until a reviewer answers; no deadline of its own (a month may take weeks).
+    # No retry: a retry would ask again, beside the answer already given.
+    PeriodReviewOperator.partial(task_id="review", map_index_template="{{ task.subject }}",
+                                 execution_timeout=None, retries=0).expand_kwargs(reviews)
+
+
+review_periods()

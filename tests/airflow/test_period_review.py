@@ -1,0 +1,151 @@
+"""The province's review as users meet it: a real `airflow dags test review_periods` whose review task waits
+for input, answered through Airflow's own HITL REST API (the endpoint the Required Actions page calls), then
+a changed drop for the approved period, and a reopening through reopen_period's trigger form.
+
+The API runs in a child process against the same SQLite metadata database as the `dags test` run, signed in
+as a reviewer with a JWT from the simple auth manager, as the UI's session is.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import subprocess
+import sys
+import time
+from datetime import datetime
+from pathlib import Path
+
+import psycopg
+import pytest
+
+import hostile_drops as hd
+from ingest_helpers import AIRFLOW, AS_OF, airflow_home, ingest_all, verdicts_by_path
+
+UNIT, COUNTY, PERIOD = "152900", "152921", "2026-08"
+REVIEWER = "reviewer1"
+
+RESPOND = """
+import json, sys
+from fastapi.testclient import TestClient
+from airflow.api_fastapi.app import create_app, get_auth_manager
+from airflow.api_fastapi.auth.managers.simple.user import SimpleAuthManagerUser
+
+dag_id, run_id, task_id, map_index, user, body = sys.argv[1:7]
+with TestClient(create_app("core")) as client:
+    token = get_auth_manager().generate_jwt(SimpleAuthManagerUser(username=user, role="admin"))
+    response = client.patch(f"/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/{map_index}/hitlDetails",
+                            json=json.loads(body), headers={"Authorization": f"Bearer {token}"})
+print(json.dumps({"status": response.status_code, "body": response.json()}))
+"""
+
+
+def _drop(root: Path, name: str, amount: str, minute: int) -> str:
+    document = {"prefecture_code": UNIT, "period": PERIOD, "forms": {"funds": [
+        {"region_code": COUNTY, "program_code": "MOTHER_PARCEL", "fund_source_code": "GOV_COUNTY",
+         "flow_type": "INCOMING", "amount_yuan": amount, "txn_date": f"{PERIOD}-05", "voucher_no": f"IN-{name}"}]}}
+    path = hd.arrived(hd.write_json(root, UNIT, PERIOD, f"{name}.json", document),
+                      datetime.fromisoformat(f"2026-09-01T10:{minute:02d}:00+08:00"))
+    return str(path.relative_to(root))
+
+
+@pytest.fixture(scope="module")
+def site(fresh_database, dimensions_template, tmp_path_factory):
+    base = tmp_path_factory.mktemp("period_review")
+    with fresh_database("review", template=dimensions_template) as dsn:
+        root, quarantine = base / "landing", base / "quarantine"
+        first = _drop(root, "first", "1000", 1)
+        ingest_all(dsn, root, quarantine, as_of=AS_OF)
+        env = airflow_home(base / "airflow", dsn, root, quarantine, "test-key-" + "r" * 32)
+        env["HALFSKY_REVIEWERS"] = f"{REVIEWER}:省妇联审核员"
+        yield {"dsn": dsn, "root": root, "quarantine": quarantine, "env": env, "first": first,
+               "airflow_db": base / "airflow" / "airflow.db", "base": base}
+
+
+def _waiting_reviews(airflow_db: Path) -> list[tuple]:
+    try:
+        with sqlite3.connect(airflow_db) as db:
+            return db.execute("""select ti.dag_id, ti.run_id, ti.task_id, ti.map_index, h.subject, h.body
+                                 from task_instance ti join hitl_detail h on h.ti_id = ti.id
+                                 where ti.state = 'awaiting_input'""").fetchall()
+    except sqlite3.OperationalError:  # the run has not made its tables' rows yet, or holds the write lock
+        return []
+
+
+def _respond(env: dict, review: tuple, user: str, chosen: str, comment: str = "") -> dict:
+    dag_id, run_id, task_id, map_index = review[:4]
+    done = subprocess.run([sys.executable, "-c", RESPOND, dag_id, run_id, task_id, str(map_index), user,
+                           json.dumps({"chosen_options": [chosen], "params_input": {"comment": comment}})],
+                          env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def _review_run(site: dict, logical_date: str, answer) -> tuple[subprocess.CompletedProcess, list]:
+    """`airflow dags test review_periods`, answering each review task it waits on with ``answer(review)``."""
+    log = (site["base"] / f"review_{logical_date}.log").open("w")
+    run = subprocess.Popen([AIRFLOW, "dags", "test", "review_periods", logical_date], env=site["env"],
+                           stdout=log, stderr=subprocess.STDOUT, text=True)
+    answered, deadline = [], time.monotonic() + 300
+    while run.poll() is None and time.monotonic() < deadline:
+        for review in _waiting_reviews(site["airflow_db"]):
+            if review[:4] not in [a[0][:4] for a in answered]:
+                answered.append((review, answer(review)))
+        time.sleep(1)
+    if run.poll() is None:
+        run.kill()
+    run.wait()
+    log.close()
+    output = (site["base"] / f"review_{logical_date}.log").read_text()
+    return subprocess.CompletedProcess(run.args, run.returncode, output, ""), answered
+
+
+def test_approve_through_the_hitl_api_then_a_changed_drop_is_rejected_and_a_reopening_lets_it_in(site):
+    from halfsky.warehouse.period_reviews import history, standing
+
+    def approve(review):
+        outsider = _respond(site["env"], review, "someone_else", "批准 Approve")
+        assert outsider["status"] == 403, outsider  # only HALFSKY_REVIEWERS may answer
+        return _respond(site["env"], review, REVIEWER, "批准 Approve")
+
+    done, answered = _review_run(site, "2026-09-21", approve)
+    assert done.returncode == 0, done.stdout[-4000:]
+    [(review, response)] = answered
+    assert response["status"] == 200, response
+    subject, body = review[4], review[5]
+    assert UNIT in subject and PERIOD in subject and "阿拉善盟" in subject
+    assert "到位资金(元) money in (yuan) | 1,000.00 | 未报送 not sent" in body, body
+    with psycopg.connect(site["dsn"]) as conn:
+        now = standing(conn, UNIT, PERIOD)
+        assert now.approval_status == "approved" and now.last_actor == REVIEWER
+        raw_before = conn.execute("select submission_id, amount_yuan from raw.funds order by 1").fetchall()
+
+    changed = _drop(site["root"], "resent", "5000", 2)  # named after "first": the newer by name
+    ingest_all(site["dsn"], site["root"], site["quarantine"], as_of=AS_OF)
+    assert verdicts_by_path(site["dsn"], [changed])[changed] == ("rejected", ["period_closed:"])
+    with psycopg.connect(site["dsn"]) as conn:
+        assert conn.execute("select submission_id, amount_yuan from raw.funds order by 1").fetchall() == raw_before
+        (changed_id,) = conn.execute("select submission_id from ingest.submissions where drop_path = %s",
+                                     (changed,)).fetchone()
+
+    conf = json.dumps({"prefecture": UNIT, "period": PERIOD, "reason": "县里补报了一笔收入 a late income"})
+    reopened = subprocess.run([AIRFLOW, "dags", "test", "reopen_period", "2026-09-22", "-c", conf],
+                              env=site["env"], capture_output=True, text=True)
+    assert reopened.returncode == 0, (reopened.stdout + reopened.stderr)[-4000:]
+    from halfsky.ingest.replay import replay
+    assert replay(site["dsn"], changed_id, as_of=AS_OF, actor="test") == "accepted"
+
+    # The next night's review asks about the new drop; this time it is returned, with a comment.
+    def give_back(review):
+        without = _respond(site["env"], review, REVIEWER, "退回 Return")
+        assert without["status"] == 200  # Airflow takes the answer; halfsky refuses to record it (a red box)
+        return without
+
+    done, answered = _review_run(site, "2026-09-23", give_back)
+    assert done.returncode != 0, "a return without a comment is a failed task, recorded nowhere"
+    assert "a return needs a comment" in done.stdout
+    with psycopg.connect(site["dsn"]) as conn:
+        assert standing(conn, UNIT, PERIOD).approval_status == "awaiting_approval"
+        events = history(conn, UNIT, PERIOD)
+    assert [e[0] for e in events] == ["approve", "reopen"] and events[0][2] == REVIEWER, events
+    assert events[1][3] == "县里补报了一笔收入 a late income"
