@@ -20,6 +20,7 @@ DOC = (Path(__file__).with_suffix(".md")).read_text(encoding="utf-8")
     start_date=pendulum.datetime(2026, 1, 1, tz="Asia/Shanghai"),
     catchup=False,
     max_active_runs=1,
+    dagrun_timeout=timedelta(minutes=15),
     doc_md=DOC,
     tags=["halfsky", "approval"],
     params={

@@ -13,6 +13,7 @@ from halfsky.orchestration.dag_defaults import task_defaults
 from halfsky.orchestration.period_review import PeriodReviewOperator
 
 DOC = (Path(__file__).with_suffix(".md")).read_text(encoding="utf-8")
+REVIEW_WAIT = timedelta(days=62)  # two months for the province to answer
 
 
 @dag(
@@ -21,8 +22,9 @@ DOC = (Path(__file__).with_suffix(".md")).read_text(encoding="utf-8")
     schedule=[RAW],
     start_date=pendulum.datetime(2026, 1, 1, tz="Asia/Shanghai"),
     catchup=False,
-    # A night's reviews may wait for days while the next nights ask about other periods.
+    # A night's reviews may wait for weeks while the next nights ask about other periods.
     max_active_runs=64,
+    dagrun_timeout=REVIEW_WAIT + timedelta(days=1),
     doc_md=DOC,
     tags=["halfsky", "approval"],
     default_args=task_defaults(timedelta(minutes=10)),
@@ -45,10 +47,10 @@ def review_periods():
 
     reviews = periods_to_review()
     close_overdue_periods() >> reviews
-    # Waits under Required Actions until a reviewer answers; no deadline of its own (a month may take weeks).
+    # Waits under Required Actions until a reviewer answers, up to REVIEW_WAIT (then red: clear it to ask again).
     # No retry: a retry would ask again, beside the answer already given.
-    PeriodReviewOperator.partial(task_id="review", map_index_template="{{ task.subject }}",
-                                 execution_timeout=None, retries=0).expand_kwargs(reviews)
+    PeriodReviewOperator.partial(task_id="review", map_index_template="{{ task.subject }}", retries=0,
+                                 response_timeout=REVIEW_WAIT).expand_kwargs(reviews)
 
 
 review_periods()
