@@ -99,6 +99,14 @@ def nightly_load():
         return {k: v for k, v in sent.items() if k != "missing"}  # the full list is in the digest, not in XCom
 
     @task(trigger_rule="all_done")
+    def notify_units(run_id=None) -> dict:
+        """Each unit, at its own addresses (Variable unit_emails), hears of its rejected and warned drops, once."""
+        from halfsky.orchestration.unit_notices import send_unit_notices
+        from halfsky.config.settings import warehouse_dsn
+
+        return send_unit_notices(warehouse_dsn(), run_id)
+
+    @task(trigger_rule="all_done")
     def units_needing_attention(outcomes: list[dict] | None = None) -> list[dict]:
         from halfsky.orchestration import pipeline
         return pipeline.needing_attention(list(outcomes or []))
@@ -129,9 +137,11 @@ def nightly_load():
     summary >> purged
     digest = notify_night()
     summary >> digest
+    told = notify_units()
+    summary >> told
     attention = units_needing_attention(outcomes)
     needs_attention.expand(unit=attention) >> night_done()
-    [prepared, batches, outcomes, summary, published, purged, digest, attention] >> fail_if_any_task_failed()
+    [prepared, batches, outcomes, summary, published, purged, digest, told, attention] >> fail_if_any_task_failed()
 
 
 nightly_load()

@@ -357,3 +357,50 @@ def test_in_a_real_airflow_run_retry_and_failure_are_reported_despite_a_dead_mai
     assert failure["error"] == "RuntimeError: batch 150100 could not be decided"
     assert "/dags/alerts_probe/runs/" in failure["log_url"] and "try_number=2" in failure["log_url"]
     assert "任务失败" in failure["text"] and "Task failed" in failure["text"]
+
+
+# -- each unit hears of its own drops (contract v3, "Who hears of it") --
+
+UNIT_ADDRESS = "tongji@150100.example.org"
+
+
+def test_each_unit_hears_of_its_own_drops_once_and_the_digest_names_the_units_without_an_address(
+        night, channels, monkeypatch):
+    from halfsky.orchestration.unit_notices import send_unit_notices
+
+    monkeypatch.setenv("AIRFLOW_VAR_UNIT_EMAILS", json.dumps({"150100": UNIT_ADDRESS}))
+    result = send_unit_notices(night.dsn, RUN_1)
+    assert result["sent"] == ["150100"] and result["unreachable"] == ["150200"] and not result["failed"]
+    [envelope] = [e for e in channels.inbox.envelopes if UNIT_ADDRESS in e.rcpt_tos]
+    assert envelope.rcpt_tos == [UNIT_ADDRESS], "a unit's notice goes to that unit alone"
+    [message] = [m for m in channels.inbox.messages() if m["To"] == UNIT_ADDRESS]
+    assert "150100" in message["Subject"] and "被退回" in message["Subject"] and "rejected" in message["Subject"]
+    body = _html_part(message)
+    own = [Path(d["path"]).name for d in night.bad if d["prefecture_code"] == "150100"]
+    others = [Path(d["path"]).name for d in night.bad if d["prefecture_code"] != "150100"]
+    assert own and all(name in body for name in own)
+    assert not any(name in body for name in others), "a unit never sees another unit's drops"
+    assert "请按报告更正后重新报送" in body and "send it again" in body
+
+    again = send_unit_notices(night.dsn, RUN_1)  # a retried task tells no one twice
+    assert again["sent"] == [] and len([e for e in channels.inbox.envelopes if UNIT_ADDRESS in e.rcpt_tos]) == 1
+
+    # The admins' digest names the unit no one could tell (send_night_digest adds unreachable_units to it).
+    from dataclasses import replace
+    from halfsky.orchestration.unit_notices import unreachable_units
+    assert unreachable_units(night.dsn, RUN_1) == ["150200"]
+    _, text, html_body = format_digest(replace(night_digest(night.dsn, RUN_1, NIGHT_1), unreachable=("150200",)))
+    assert "Units not told of their drops (no address in the Variable unit_emails): 150200" in text
+    assert "无法通知的单位" in html_body and "150200" in html_body
+
+
+def test_a_returned_period_reaches_its_unit_with_the_reviewers_comment(channels, monkeypatch):
+    from halfsky.orchestration.unit_notices import notify_return
+
+    monkeypatch.setenv("AIRFLOW_VAR_UNIT_EMAILS", json.dumps({"150100": UNIT_ADDRESS}))
+    assert notify_return("150100", "2026-09", reviewer="省妇联审核员", comment="支出凭证号缺失 <b>voucher</b> missing")
+    [message] = [m for m in channels.inbox.messages() if m["To"] == UNIT_ADDRESS]
+    body = _html_part(message)
+    assert "退回" in message["Subject"] and "2026-09" in message["Subject"]
+    assert "支出凭证号缺失 &lt;b&gt;voucher&lt;/b&gt; missing" in body and "省妇联审核员" in body
+    assert not notify_return("150200", "2026-09", reviewer="x", comment="y"), "no address: not sent, and said so"

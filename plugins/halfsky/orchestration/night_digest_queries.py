@@ -77,6 +77,8 @@ class NightDigest:
     rejected: tuple[RejectedDrop, ...]
     missing: tuple[MissingReport, ...]
     dropped_forms: tuple[DroppedForms, ...] = ()
+    # Units with rejections or warnings this run and no address to tell them at (halfsky.orchestration.unit_notices).
+    unreachable: tuple[str, ...] = ()
 
     @property
     def missing_units(self) -> list[str]:

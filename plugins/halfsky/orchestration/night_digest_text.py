@@ -152,6 +152,9 @@ def _text(digest: NightDigest, missing: list[_MissingLine], subject: str, run_ur
         out.append(f"- {_unit_label(line.unit_code, line.unit_name_zh)}：{line.zh} / {line.en}")
     if not missing:
         out.append("- 无 / none")
+    if digest.unreachable:
+        out += ["", f"无法通知的单位（未在 unit_emails 中登记邮箱）/ Units not told of their drops (no address in "
+                    f"the Variable unit_emails): {', '.join(digest.unreachable)}"]
     if run_url:
         out += ["", f"运行详情 / Run details: {run_url}"]
     return "\n".join(out) + "\n"
@@ -182,9 +185,14 @@ def _html(digest: NightDigest, missing: list[_MissingLine], subject: str, run_ur
         f"<tr><td>{e(_unit_label(m.unit_code, m.unit_name_zh))}</td><td>{e(m.zh)}<br><small>{e(m.en)}</small></td></tr>"
         for m in missing
     ) or "<tr><td colspan='2'>无 / none</td></tr>"
-    link = ""
+    if digest.unreachable:
+        link = (f"<h3>无法通知的单位 / Units not told of their drops ({len(digest.unreachable)})</h3>"
+                f"<p>未在 unit_emails 中登记邮箱 / no address in the Variable unit_emails: "
+                f"{e(', '.join(digest.unreachable))}</p>")
+    else:
+        link = ""
     if run_url and run_url.startswith(("http://", "https://")):
-        link = f"<p>运行详情 / Run details: <a href=\"{e(run_url)}\">{e(run_url)}</a></p>"
+        link += f"<p>运行详情 / Run details: <a href=\"{e(run_url)}\">{e(run_url)}</a></p>"
     return f"""<!doctype html>
 <html lang="zh-CN"><head><meta charset="utf-8"><title>{e(subject)}</title></head>
 <body style="font-family: sans-serif">

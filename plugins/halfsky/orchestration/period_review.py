@@ -73,6 +73,9 @@ class PeriodReviewOperator(HITLOperator):
             raise ReviewRefused(f"{refused} (nothing was recorded; clear this task to answer again)") from None
         log.info("%s %s: %s by %s (review %s)%s", self.prefecture_code, self.period, action, actor, review_id,
                  f": {comment}" if comment else "")
+        if action == RETURN:  # recorded first: a mail server that is down never loses the return
+            from halfsky.orchestration.unit_notices import notify_return
+            notify_return(self.prefecture_code, self.period, reviewer=actor, comment=comment or "")
         return {"prefecture_code": self.prefecture_code, "period": self.period, "action": action, "actor": actor,
                 "comment": comment, "review_id": review_id}
 

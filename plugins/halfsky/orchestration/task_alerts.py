@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import html
 import logging
+from dataclasses import replace
 from datetime import datetime
 
 import psycopg
@@ -155,7 +156,9 @@ def send_night_digest(dsn: str, run_id: str, as_of: datetime, run_url: str | Non
     Raises AlertNotSent when a channel refused it (after recording the ones that took it), so a retry of
     the task sends on the missing channels only.
     """
-    digest = night_digest(dsn, run_id, as_of)
+    from halfsky.orchestration.unit_notices import unreachable_units
+
+    digest = replace(night_digest(dsn, run_id, as_of), unreachable=tuple(unreachable_units(dsn, run_id)))
     subject, text, html_body = format_digest(digest, run_url)
     summary = {"run_id": run_id, "rejected": len(digest.rejected), "missing_units": len(digest.missing_units),
                "missing_reports": len(digest.missing), "sent": [], "already_sent": [],
