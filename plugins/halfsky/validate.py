@@ -3,8 +3,8 @@
 Gives the verdict the nightly pipeline would give (the same parser, the same
 Great Expectations suites, the same code lists) and writes the same report.
 The prefecture and period come from the drop's path (``.../<prefecture>/<YYYY-MM>/<drop>``)
-unless given. Where it can see the warehouse (``--warehouse``, or WAREHOUSE_DSN / AIRFLOW_CONN_WAREHOUSE_DB),
-it also refuses a drop for a period the province has closed (``period_closed``), as the night would.
+unless given. Given the warehouse (``--warehouse DSN``), it also refuses a drop for a period the province has
+closed (``period_closed``), as the night would.
 
 Exit codes: 0 accepted, 1 rejected, 2 the checker itself failed (no verdict on the drop: one line says
 why, the traceback goes to a file it names) or the command line was wrong.
@@ -21,6 +21,7 @@ import traceback
 from datetime import datetime, timezone
 from pathlib import Path
 
+from halfsky.config.dsn import normalise_dsn
 from halfsky.ingest.drop_report import shown_value, write_report
 from halfsky.ingest.judging.judge import Verdict, judge_drop
 from halfsky.ingest.reading.landing import CHECKER_REPORT_SUFFIX
@@ -36,9 +37,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--period", help="YYYY-MM (default: from the path)")
     p.add_argument("--report-dir", type=Path, help="where to write report.html/.json/.csv (default: <drop>.report/)")
     p.add_argument("--as-of", help="judge 'future' and 'late' as of this ISO time (default: now)")
-    p.add_argument("--warehouse", metavar="DSN", default=_warehouse_from_environment(),
-                   help="check the period is still open in this warehouse (default: WAREHOUSE_DSN or "
-                        "AIRFLOW_CONN_WAREHOUSE_DB when set; without one, only the file is judged)")
+    p.add_argument("--warehouse", metavar="DSN",
+                   help="also check the period is still open in this warehouse, as the night does, e.g. "
+                        "--warehouse \"$AIRFLOW_CONN_WAREHOUSE_DB\" (without it, only the file is judged)")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
     try:
@@ -51,23 +52,20 @@ def main(argv: list[str] | None = None) -> int:
         return CHECKER_FAILED
 
 
-def _warehouse_from_environment() -> str | None:
-    from halfsky.config.dsn import normalise_dsn
-
-    for name in ("WAREHOUSE_DSN", "AIRFLOW_CONN_WAREHOUSE_DB"):
-        if os.environ.get(name, "").strip():
-            return normalise_dsn(os.environ[name].strip())
-    return None
-
-
 def _closed_period(dsn: str, prefecture: str, period: str) -> Verdict | None:
-    """The night's verdict on any drop for a period the province has closed, or None while it is open."""
+    """The night's verdict on any drop for a period the province has closed, or None while it is open. A
+    warehouse that cannot answer (down, or without halfsky's tables yet) leaves the file to be judged alone."""
     import psycopg
 
     from halfsky.warehouse.period_reviews import closure
 
-    with psycopg.connect(dsn, connect_timeout=10) as conn:
-        closed = closure(conn, prefecture, period)
+    try:
+        with psycopg.connect(dsn, connect_timeout=10) as conn:
+            closed = closure(conn, prefecture, period)
+    except psycopg.Error as exc:
+        print(f"note: the period was not checked against the warehouse / 未能向数据仓库核对报送期是否已关闭: "
+              f"{type(exc).__name__}: {str(exc).strip().splitlines()[0][:200]}", file=sys.stderr)
+        return None
     return Verdict.rejected(prefecture, period, closed.closed_finding()) if closed else None
 
 
@@ -90,7 +88,7 @@ def _check(p: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     if as_of.tzinfo is None:
         as_of = as_of.replace(tzinfo=timezone.utc)
     received_at = datetime.fromtimestamp(drop_path.lstat().st_mtime, tz=timezone.utc)
-    verdict = _closed_period(args.warehouse, prefecture, period) if args.warehouse else None
+    verdict = _closed_period(normalise_dsn(args.warehouse), prefecture, period) if args.warehouse else None
     if verdict is None:
         verdict = judge_drop(drop_path, prefecture, period, received_at=min(received_at, as_of), as_of=as_of)
     name = printable_name(drop_path.name)

@@ -25,18 +25,20 @@ from ingest_helpers import AIRFLOW, AS_OF, airflow_home, ingest_all, verdicts_by
 UNIT, COUNTY, PERIOD = "152900", "152921", "2026-08"
 REVIEWER = "reviewer1"
 
-RESPOND = """
+# One API process for the module's answers (starting Airflow's app is seconds): a request per line on stdin,
+# {"path", "user", "body"}, its answer on a line of stdout that starts with ANSWER.
+RESPONDER = """
 import json, sys
 from fastapi.testclient import TestClient
 from airflow.api_fastapi.app import create_app, get_auth_manager
 from airflow.api_fastapi.auth.managers.simple.user import SimpleAuthManagerUser
 
-dag_id, run_id, task_id, map_index, user, body = sys.argv[1:7]
 with TestClient(create_app("core")) as client:
-    token = get_auth_manager().generate_jwt(SimpleAuthManagerUser(username=user, role="admin"))
-    response = client.patch(f"/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/{map_index}/hitlDetails",
-                            json=json.loads(body), headers={"Authorization": f"Bearer {token}"})
-print(json.dumps({"status": response.status_code, "body": response.json()}))
+    for line in sys.stdin:
+        ask = json.loads(line)
+        token = get_auth_manager().generate_jwt(SimpleAuthManagerUser(username=ask["user"], role="admin"))
+        response = client.patch(ask["path"], json=ask["body"], headers={"Authorization": f"Bearer {token}"})
+        print("ANSWER " + json.dumps({"status": response.status_code, "body": response.json()}), flush=True)
 """
 
 
@@ -58,8 +60,14 @@ def site(fresh_database, dimensions_template, tmp_path_factory):
         ingest_all(dsn, root, quarantine, as_of=AS_OF)
         env = airflow_home(base / "airflow", dsn, root, quarantine, "test-key-" + "r" * 32)
         env["HALFSKY_REVIEWERS"] = f"{REVIEWER}:省妇联审核员"
-        yield {"dsn": dsn, "root": root, "quarantine": quarantine, "env": env, "first": first,
-               "airflow_db": base / "airflow" / "airflow.db", "base": base}
+        api = subprocess.Popen([sys.executable, "-c", RESPONDER], env=env, stdin=subprocess.PIPE,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            yield {"dsn": dsn, "root": root, "quarantine": quarantine, "env": env, "first": first, "api": api,
+                   "airflow_db": base / "airflow" / "airflow.db", "base": base}
+        finally:
+            api.stdin.close()
+            api.wait(timeout=60)
 
 
 def _waiting_reviews(airflow_db: Path) -> list[tuple]:
@@ -72,13 +80,19 @@ def _waiting_reviews(airflow_db: Path) -> list[tuple]:
         return []
 
 
-def _respond(env: dict, review: tuple, user: str, chosen: str, comment: str = "") -> dict:
+def _respond(site: dict, review: tuple, user: str, chosen: str, comment: str = "") -> dict:
+    """Answer a review through PATCH .../taskInstances/{task_id}/{map_index}/hitlDetails, as ``user``."""
     dag_id, run_id, task_id, map_index = review[:4]
-    done = subprocess.run([sys.executable, "-c", RESPOND, dag_id, run_id, task_id, str(map_index), user,
-                           json.dumps({"chosen_options": [chosen], "params_input": {"comment": comment}})],
-                          env=env, capture_output=True, text=True, timeout=120)
-    assert done.returncode == 0, done.stderr[-3000:]
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    api = site["api"]
+    api.stdin.write(json.dumps({
+        "path": f"/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/{map_index}/hitlDetails",
+        "user": user, "body": {"chosen_options": [chosen], "params_input": {"comment": comment}}}) + "\n")
+    api.stdin.flush()
+    while True:  # Airflow's own log lines may come first
+        line = api.stdout.readline()
+        assert line, f"the API process ended: {api.stderr.read()[-3000:]}"
+        if line.startswith("ANSWER "):
+            return json.loads(line.removeprefix("ANSWER "))
 
 
 def _review_run(site: dict, logical_date: str, answer) -> tuple[subprocess.CompletedProcess, list]:
@@ -104,9 +118,9 @@ def test_approve_through_the_hitl_api_then_a_changed_drop_is_rejected_and_a_reop
     from halfsky.warehouse.period_reviews import history, standing
 
     def approve(review):
-        outsider = _respond(site["env"], review, "someone_else", "批准 Approve")
+        outsider = _respond(site, review, "someone_else", "批准 Approve")
         assert outsider["status"] == 403, outsider  # only HALFSKY_REVIEWERS may answer
-        return _respond(site["env"], review, REVIEWER, "批准 Approve")
+        return _respond(site, review, REVIEWER, "批准 Approve")
 
     done, answered = _review_run(site, "2026-09-21", approve)
     assert done.returncode == 0, done.stdout[-4000:]
@@ -137,7 +151,7 @@ def test_approve_through_the_hitl_api_then_a_changed_drop_is_rejected_and_a_reop
 
     # The next night's review asks about the new drop; this time it is returned, with a comment.
     def give_back(review):
-        without = _respond(site["env"], review, REVIEWER, "退回 Return")
+        without = _respond(site, review, REVIEWER, "退回 Return")
         assert without["status"] == 200  # Airflow takes the answer; halfsky refuses to record it (a red box)
         return without
 
