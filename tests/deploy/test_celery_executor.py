@@ -6,7 +6,7 @@ warehouse and Celery queue. Unpausing nightly_load and build_marts makes the sch
 raw's asset event starts build_marts. Every unit gets an ingest task of its own (HALFSKY_INGEST_BATCH_BYTES=1),
 so the per-prefecture tasks are spread over the workers, which each record their name as the task's host.
 
-The same landing tree is then loaded single-process (`airflow dags test nightly_load`, what `make demo` runs,
+The same landing tree is also loaded single-process, while the workers build the marts (`airflow dags test nightly_load`, what `make demo` runs,
 then one in-process dbt build, halfsky.orchestration.pipeline.build_marts) into a second warehouse for the same as-of, and the
 two warehouses' raw and marts must hold the same rows. Submission ids are the one thing allowed to differ: they
 are numbered in the order drops are accepted, which parallel workers do not fix, so rows are compared with each
@@ -21,6 +21,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections import Counter
@@ -100,6 +101,24 @@ def _service_logs(home: Path) -> str:
     return "\n".join(out)
 
 
+def _single_process(night: dict, base: Path, dsn: str, root: Path, nightly: tuple, halfsky_home: Path) -> None:
+    """`airflow dags test nightly_load` for the Celery night's logical date, then one in-process dbt build for
+    its as-of: ``night["single_s"]``, or ``night["single_error"]`` saying what failed."""
+    single = airflow_home(base / "airflow_single", dsn, root, base / "quarantine_single", PERSON_KEY)
+    single.update({"HALFSKY_HOME": str(halfsky_home), "HALFSKY_INGEST_BATCH_BYTES": "1"})
+    single.pop("HALFSKY_DBT_MANIFEST", None)
+    started = time.perf_counter()
+    done = dags_test(single, "nightly_load", nightly[2].isoformat(), log=base / "single.log")
+    if done.returncode != 0:
+        night["single_error"] = f"single-process nightly_load failed:\n{(done.stdout + done.stderr)[-4000:]}"
+        return
+    done = run_child(single, BUILD_MARTS_CHILD, night["as_of"], "--dimensions", log=base / "single.log")
+    if done.returncode != 0:
+        night["single_error"] = f"single-process dbt build failed:\n{(done.stdout + done.stderr)[-4000:]}"
+        return
+    night["single_s"] = round(time.perf_counter() - started)
+
+
 @pytest.fixture(scope="module")
 def celery_night(admin_dsn, tmp_path_factory):
     """The night through CeleryExecutor, then the same tree single-process; both warehouses are kept to compare."""
@@ -129,13 +148,14 @@ def celery_night(admin_dsn, tmp_path_factory):
            "HALFSKY_HOME": str(home), "AIRFLOW_CONN_WAREHOUSE_DB": dsns["celery"],
            "AIRFLOW_VAR_LANDING_URL": str(root), "AIRFLOW_VAR_QUARANTINE_URL": str(base / "quarantine_celery"),
            "HALFSKY_PERSON_HMAC_KEY": PERSON_KEY, "HALFSKY_INGEST_BATCH_BYTES": "1",
-           "AIRFLOW__CORE__PARALLELISM": "4", "HALFSKY_AIRFLOW_PORT": str(_free_port()),
+           "HALFSKY_AIRFLOW_PORT": str(_free_port()),
            # The DAG files do not change during the test: parse each once, not every 30 s beside the night's tasks.
            "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": "3600"}
     for key in ("HALFSKY_DBT_MANIFEST", "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS", "AIRFLOW__CELERY__BROKER_URL",
                 "AIRFLOW__OPERATORS__DEFAULT_QUEUE", "HALFSKY_ANALYST_PASSWORD"):
         env.pop(key, None)
     night: dict = {"env": env, "home": home, "dsns": dsns}
+    single = None
     try:
         subprocess.run([AIRFLOW, "db", "migrate"], env=env, check=True, capture_output=True)
         started = time.perf_counter()
@@ -148,13 +168,18 @@ def celery_night(admin_dsn, tmp_path_factory):
         for dag_id in DAGS:
             subprocess.run([AIRFLOW, "dags", "unpause", dag_id], env=env, check=True, capture_output=True)
         nightly = _wait("nightly_load's run to finish", lambda: _finished_run(env, "nightly_load"), 600)
+        (event_extra,) = _metadata(env, "select extra from asset_event order by id limit 1")[0]
+        night["as_of"] = (event_extra if isinstance(event_extra, dict) else json.loads(event_extra))["as_of"]
+        # The same tree single-process, for the same night, while the workers build the marts (it needs only
+        # the night's logical date and as-of; its warehouse, quarantine and Airflow home are its own).
+        single = threading.Thread(target=_single_process, args=(night, base, dsns["single"], root, nightly,
+                                                                halfsky_home("single_home")))
+        single.start()
         marts = _wait("build_marts's run to finish", lambda: _finished_run(env, "build_marts"), 900)
         night["celery_s"] = round(time.perf_counter() - started)
         for dag_id in DAGS:  # no second night while the warehouses are compared
             subprocess.run([AIRFLOW, "dags", "pause", dag_id], env=env, capture_output=True)
         night.update(nightly=nightly, marts=marts)
-        (event_extra,) = _metadata(env, "select extra from asset_event order by id limit 1")[0]
-        night["as_of"] = (event_extra if isinstance(event_extra, dict) else json.loads(event_extra))["as_of"]
         night["tasks"] = _metadata(env, """select dag_id, task_id, map_index, state, hostname, rendered_map_index
                                            from task_instance order by dag_id, task_id, map_index""")
         night["runs"] = _metadata(env, """select dag_id, round(extract(epoch from end_date - start_date)) from dag_run
@@ -162,18 +187,11 @@ def celery_night(admin_dsn, tmp_path_factory):
         night["service_logs"] = _service_logs(home)
     finally:
         _services(env, "down")
-    # The same tree, single-process, for the same as-of.
-    single = airflow_home(base / "airflow_single", dsns["single"], root, base / "quarantine_single", PERSON_KEY)
-    single.update({"HALFSKY_HOME": str(halfsky_home("single_home")), "HALFSKY_INGEST_BATCH_BYTES": "1"})
-    single.pop("HALFSKY_DBT_MANIFEST", None)
-    started = time.perf_counter()
-    done = dags_test(single, "nightly_load", night["nightly"][2].isoformat(), log=base / "single.log")
-    assert done.returncode == 0, f"single-process nightly_load failed:\n{(done.stdout + done.stderr)[-4000:]}"
-    done = run_child(single, BUILD_MARTS_CHILD, night["as_of"], "--dimensions", log=base / "single.log")
-    assert done.returncode == 0, f"single-process dbt build failed:\n{(done.stdout + done.stderr)[-4000:]}"
-    night["single_s"] = round(time.perf_counter() - started)
+        if single is not None:
+            single.join()
+    assert night.get("single_error") is None, night["single_error"]
     print(f"celery night {night['celery_s']} s (services up {night['up_s']} s; runs {night['runs']}), "
-          f"single-process {night['single_s']} s")
+          f"single-process {night['single_s']} s, beside it")
     yield night
     for name in names.values():
         drop_database(admin_dsn, name)
