@@ -22,6 +22,8 @@ from typing import Any
 from airflow.providers.standard.operators.hitl import HITLOperator
 from airflow.sdk import Param
 
+from halfsky.contract.periods import SHANGHAI
+
 log = logging.getLogger(__name__)
 
 APPROVE_OPTION = "批准 Approve"
@@ -29,7 +31,8 @@ RETURN_OPTION = "退回 Return"
 OPTIONS = [APPROVE_OPTION, RETURN_OPTION]
 REVIEWERS_ENV = "HALFSKY_REVIEWERS"
 COMMENT_PARAMS = {
-    "comment": Param("", type="string", title="意见 Comment",
+    # Optional in the form (an approval needs none); a return without one is refused when it is recorded.
+    "comment": Param(None, type=["null", "string"], title="意见 Comment",
                      description="退回时必填：请写明需要更正的内容。Required to return: what the unit must fix."),
 }
 
@@ -165,10 +168,8 @@ def review_subject(conn, unit: str, period: str) -> str:
     return f"审核 Review {unit} {known.name_zh if known else ''} {period}".replace("  ", " ")
 
 
-def _number(value) -> str:
-    if isinstance(value, Decimal):
-        return f"{value:,.2f}"
-    return f"{value:,}"
+def _number(value, money: bool) -> str:
+    return f"{Decimal(value):,.2f}" if money else f"{int(value):,}"  # Postgres sums counts as numeric too
 
 
 def review_body(conn, unit: str, period: str, submission_id: int) -> str:
@@ -179,14 +180,16 @@ def review_body(conn, unit: str, period: str, submission_id: int) -> str:
         """select drop_name, received_at, reasons, quarantine_path, is_late from ingest.submissions
            where submission_id = %s""", (submission_id,)).fetchone()
     lines = [f"**{unit} {period}**, 报送文件 drop `{drop_name}` (submission {submission_id}), "
-             f"收到 received {received_at:%Y-%m-%d %H:%M} UTC{' — 逾期 late' if is_late else ''}", "",
+             f"收到 received {received_at.astimezone(SHANGHAI):%Y-%m-%d %H:%M} 北京时间 Beijing time"
+             f"{' — 逾期 late' if is_late else ''}", "",
              f"| 指标 figure | {period} | {earlier_period} | 变化 change |", "|---|---:|---:|---:|"]
     for name, value, before in zip(TOTAL_NAMES, now, earlier or (None,) * len(TOTAL_NAMES)):
+        money = "yuan" in name
         change = "—"
         if before not in (None, 0):
             change = f"{(Decimal(value) - Decimal(before)) / Decimal(before):+.1%}"
-        lines.append(f"| {name} | {_number(value)} | {'未报送 not sent' if before is None else _number(before)} "
-                     f"| {change} |")
+        lines.append(f"| {name} | {_number(value, money)} | "
+                     f"{'未报送 not sent' if before is None else _number(before, money)} | {change} |")
     warnings = [r for r in reasons or [] if r.get("severity") == "warning"]
     lines += ["", f"**预警 Warnings** ({sum(r.get('count', 0) for r in warnings)})"]
     lines += [f"- `{r['rule']}` ×{r['count']}: {r['zh']} / {r['en']}" for r in warnings] or ["- 无 none"]

@@ -49,12 +49,14 @@ class Standing:
 
     def closed_finding(self) -> Finding:
         """The rejection of a drop for this closed period: who closed it, when, and whom to ask."""
-        when = f"{self.last_decided_at.astimezone(SHANGHAI):%Y-%m-%d %H:%M} (Asia/Shanghai)"
+        at = self.last_decided_at.astimezone(SHANGHAI)
+        when = f"{at:%Y-%m-%d %H:%M} (Asia/Shanghai)"
         if self.last_action == AUTO_CLOSE:
-            detail = (f"closed by itself after the deadline on {when}; "
-                      "ask the province federation's reviewers to reopen it")
+            detail = (f"截止日后逾期未审核，已于 {at:%Y-%m-%d %H:%M}（北京时间）自动关闭，如需重新开放请联系省妇联审核人 / "
+                      f"closed by itself after the deadline on {when}; ask the province federation's reviewers to reopen it")
         else:
-            detail = f"approved by {self.last_actor} on {when}; ask {self.last_actor} (province federation) to reopen it"
+            detail = (f"已由 {self.last_actor} 于 {at:%Y-%m-%d %H:%M}（北京时间）审核通过，如需重新开放请联系 {self.last_actor}（省妇联）/ "
+                      f"approved by {self.last_actor} on {when}; ask {self.last_actor} (province federation) to reopen it")
         return Finding("period_closed", value=self.period, detail=detail)
 
 
