@@ -62,6 +62,15 @@ def write_json(root: Path, prefecture: str, period: str, name: str, doc: dict | 
     return arrived(path)
 
 
+def income_drop(root: Path, prefecture: str, county: str, period: str, name: str, amount: str,
+                received: datetime) -> str:
+    """A valid json drop of one cash income to the county (voucher IN-<name>); its path below ``root``."""
+    document = {"prefecture_code": prefecture, "period": period, "forms": {"funds": [
+        {"region_code": county, "program_code": "MOTHER_PARCEL", "fund_source_code": "GOV_COUNTY",
+         "flow_type": "INCOMING", "amount_yuan": amount, "txn_date": f"{period}-05", "voucher_no": f"IN-{name}"}]}}
+    return str(arrived(write_json(root, prefecture, period, f"{name}.json", document), received).relative_to(root))
+
+
 def write_csv_folder(root: Path, prefecture: str, period: str, name: str, files: dict[str, bytes | list[dict]]) -> Path:
     folder = place(root, prefecture, period, name)
     folder.mkdir(exist_ok=True)

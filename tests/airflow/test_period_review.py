@@ -43,12 +43,8 @@ with TestClient(create_app("core")) as client:
 
 
 def _drop(root: Path, name: str, amount: str, minute: int) -> str:
-    document = {"prefecture_code": UNIT, "period": PERIOD, "forms": {"funds": [
-        {"region_code": COUNTY, "program_code": "MOTHER_PARCEL", "fund_source_code": "GOV_COUNTY",
-         "flow_type": "INCOMING", "amount_yuan": amount, "txn_date": f"{PERIOD}-05", "voucher_no": f"IN-{name}"}]}}
-    path = hd.arrived(hd.write_json(root, UNIT, PERIOD, f"{name}.json", document),
-                      datetime.fromisoformat(f"2026-09-01T10:{minute:02d}:00+08:00"))
-    return str(path.relative_to(root))
+    return hd.income_drop(root, UNIT, COUNTY, PERIOD, name, amount,
+                          datetime.fromisoformat(f"2026-09-01T10:{minute:02d}:00+08:00"))
 
 
 @pytest.fixture(scope="module")

@@ -24,12 +24,8 @@ DECIDED = datetime.fromisoformat("2023-04-20T09:00:00+08:00")
 
 
 def _drop(root, name: str, amount: str, minute: int, period: str = PERIOD) -> str:
-    document = {"prefecture_code": UNIT, "period": period, "forms": {"funds": [
-        {"region_code": COUNTY, "program_code": "MOTHER_PARCEL", "fund_source_code": "GOV_COUNTY",
-         "flow_type": "INCOMING", "amount_yuan": amount, "txn_date": f"{period}-05", "voucher_no": f"IN-{name}"}]}}
-    path = hd.arrived(hd.write_json(root, UNIT, period, f"{name}.json", document),
-                      datetime.fromisoformat(f"2023-04-01T10:{minute:02d}:00+08:00"))
-    return str(path.relative_to(root))
+    return hd.income_drop(root, UNIT, COUNTY, period, name, amount,
+                          datetime.fromisoformat(f"2023-04-01T10:{minute:02d}:00+08:00"))
 
 
 def _status(conn) -> str:
