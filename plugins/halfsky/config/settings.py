@@ -111,6 +111,24 @@ def retention_months() -> int:
     return months
 
 
+UNIT_EMAILS_VARIABLE = "unit_emails"
+
+
+def unit_email_addresses() -> dict[str, list[str]]:
+    """Where each reporting unit hears of its own drops: the Airflow variable unit_emails
+    (AIRFLOW_VAR_UNIT_EMAILS), a JSON object of unit code to comma-separated addresses; {} when unset."""
+    import json
+
+    value = _variable(UNIT_EMAILS_VARIABLE)
+    if not value:
+        return {}
+    mapping = json.loads(value)
+    if not isinstance(mapping, dict):
+        raise MissingSetting(f"{UNIT_EMAILS_VARIABLE} must be a JSON object of unit code to addresses")
+    return {str(unit): [a.strip() for a in str(addresses).replace(";", ",").split(",") if a.strip()]
+            for unit, addresses in mapping.items()}
+
+
 CLOSE_AFTER_DAYS_VARIABLE = "close_after_days"
 
 

@@ -123,7 +123,7 @@ def periods_to_review(*, as_of: datetime, run_id: str | None, dsn: str | None = 
         with conn.transaction():
             awaiting = conn.execute(_NEWLY_AWAITING, {"run_id": run_id, "as_of": as_of}).fetchall()
         reviews = [{"prefecture_code": unit, "period": period, "submission_id": submission_id,
-                    "subject": review_subject(conn, unit, period),
+                    "subject": review_subject(unit, period),
                     "body": review_body(conn, unit, period, submission_id)}
                    for unit, period, submission_id in awaiting]
     log.info("%d unit-period(s) newly awaiting approval%s", len(reviews),
@@ -161,7 +161,7 @@ def _accepted_drop(conn, unit: str, period: str) -> int | None:
     return row[0] if row else None
 
 
-def review_subject(conn, unit: str, period: str) -> str:
+def review_subject(unit: str, period: str) -> str:
     from halfsky.contract.reference.code_lists import reference_data
 
     known = reference_data().units.get(unit)

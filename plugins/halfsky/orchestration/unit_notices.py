@@ -11,18 +11,16 @@ run (``ingest.unit_notices``), however often the task is retried.
 from __future__ import annotations
 
 import html
-import json
 import logging
 from dataclasses import dataclass
 
 import psycopg
 
+from halfsky.config.settings import unit_email_addresses
 from halfsky.contract.reference.code_lists import reference_data
 from halfsky.contract.untrusted_text import mask_id_numbers_in, printable_name
 
 log = logging.getLogger(__name__)
-
-UNIT_EMAILS_VARIABLE = "unit_emails"
 
 NOTICES_DDL = """
 create table if not exists ingest.unit_notices (
@@ -41,20 +39,6 @@ class UnitDrop:
     status: str           # rejected, or accepted with warnings
     rules: tuple[tuple[str, int, str, str], ...]  # (rule, count, zh, en)
     report: str | None
-
-
-def unit_addresses() -> dict[str, list[str]]:
-    """The Variable unit_emails as {unit code: [address, ...]}; {} when it is unset."""
-    from halfsky.config.settings import _variable
-
-    value = _variable(UNIT_EMAILS_VARIABLE)
-    if not value:
-        return {}
-    mapping = json.loads(value)
-    if not isinstance(mapping, dict):
-        raise ValueError(f"Variable {UNIT_EMAILS_VARIABLE} must be a JSON object of unit code to addresses")
-    return {str(unit): [a.strip() for a in str(addresses).replace(";", ",").split(",") if a.strip()]
-            for unit, addresses in mapping.items()}
 
 
 def night_news(conn: psycopg.Connection, run_id: str) -> dict[str, list[UnitDrop]]:
@@ -79,7 +63,7 @@ def night_news(conn: psycopg.Connection, run_id: str) -> dict[str, list[UnitDrop
 
 def unreachable_units(dsn: str, run_id: str) -> list[str]:
     """Units with news this run and no address in unit_emails: the admins' digest names them."""
-    addresses = unit_addresses()
+    addresses = unit_email_addresses()
     with psycopg.connect(dsn) as conn:
         return sorted(unit for unit in night_news(conn, run_id) if not addresses.get(unit))
 
@@ -118,7 +102,7 @@ def send_unit_notices(dsn: str, run_id: str) -> dict:
     """Mail each unit its news of ``run_id`` once; returns {"sent", "unreachable", "failed", "no_channel"}."""
     from halfsky.orchestration.alert_channels import SMTP_CONN_ID, EmailNotifier, _has_connection
 
-    addresses = unit_addresses()
+    addresses = unit_email_addresses()
     result: dict = {"sent": [], "unreachable": [], "failed": {}, "no_channel": False}
     with psycopg.connect(dsn, autocommit=True) as conn:
         news = night_news(conn, run_id)
@@ -166,7 +150,7 @@ def notify_return(prefecture_code: str, period: str, *, reviewer: str, comment: 
     has no address or no mail connection is set (logged); the return is recorded either way."""
     from halfsky.orchestration.alert_channels import SMTP_CONN_ID, EmailNotifier, _has_connection
 
-    addresses = unit_addresses().get(prefecture_code)
+    addresses = unit_email_addresses().get(prefecture_code)
     if not addresses or not _has_connection(SMTP_CONN_ID):
         log.warning("%s %s returned, but the unit cannot be told (%s)", prefecture_code, period,
                     "no address in unit_emails" if not addresses else f"no connection {SMTP_CONN_ID}")
