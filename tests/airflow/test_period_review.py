@@ -159,3 +159,4 @@ def test_approve_through_the_hitl_api_then_a_changed_drop_is_rejected_and_a_reop
         events = history(conn, UNIT, PERIOD)
     assert [e[0] for e in events] == ["approve", "reopen"] and events[0][2] == REVIEWER, events
     assert events[1][3] == "县里补报了一笔收入 a late income"
+    assert events[1][2] == "dag_test", "the reopening is the triggering user's (dags test names itself so)"
