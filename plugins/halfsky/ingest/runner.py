@@ -36,7 +36,7 @@ from halfsky.ingest.loader import accept, reasons_text, reject, report_warnings
 from halfsky.ingest.quarantine import quarantine_dir
 from halfsky.ingest.reading.landing import Drop, Landing
 from halfsky.warehouse.audit import command_line_actor, declare_actor
-from halfsky.warehouse.period_reviews import PeriodClosed, closure
+from halfsky.warehouse.period_reviews import PeriodClosed, closure, lock_unit_period
 from halfsky.warehouse.roles import LOADER, assume
 
 log = logging.getLogger(__name__)
@@ -305,7 +305,7 @@ def register(conn: psycopg.Connection, landing: Landing, drop: Drop, as_of: date
     Returns (submission_id, status): 'pending' to judge it, 'duplicate', or ELSEWHERE when it is decided already."""
     sha = landing.sha256(drop)
     with conn.transaction():
-        conn.execute("select pg_advisory_xact_lock(hashtext(%s))", (f"{drop.prefecture_code}/{drop.period}",))
+        lock_unit_period(conn, drop.prefecture_code, drop.period)
         row = conn.execute("select submission_id, status from ingest.submissions where drop_path = %s", (drop.path,)).fetchone()
         if row and row[1] != "pending":  # another run decided it after this one listed it
             return row[0], ELSEWHERE

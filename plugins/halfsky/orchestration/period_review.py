@@ -155,12 +155,6 @@ def _totals(conn, submission_id: int | None) -> tuple | None:
     return conn.execute(_TOTALS, {"s": submission_id}).fetchone()
 
 
-def _accepted_drop(conn, unit: str, period: str) -> int | None:
-    row = conn.execute("""select submission_id from ingest.submissions where prefecture_code = %s and period = %s
-                          and status = 'accepted' order by submission_id desc limit 1""", (unit, period)).fetchone()
-    return row[0] if row else None
-
-
 def review_subject(unit: str, period: str) -> str:
     from halfsky.contract.reference.code_lists import reference_data
 
@@ -175,7 +169,10 @@ def _number(value, money: bool) -> str:
 def review_body(conn, unit: str, period: str, submission_id: int) -> str:
     """Markdown for the review task: totals beside a year earlier, the drop's warnings, where its report is."""
     earlier_period = _year_earlier(period)
-    now, earlier = _totals(conn, submission_id), _totals(conn, _accepted_drop(conn, unit, earlier_period))
+    from halfsky.warehouse.period_reviews import standing
+
+    now = _totals(conn, submission_id)
+    earlier = _totals(conn, standing(conn, unit, earlier_period).submission_id)  # its newest accepted drop
     drop_name, received_at, reasons, quarantine_path, is_late = conn.execute(
         """select drop_name, received_at, reasons, quarantine_path, is_late from ingest.submissions
            where submission_id = %s""", (submission_id,)).fetchone()
