@@ -112,7 +112,7 @@ def nightly_load():
         return pipeline.needing_attention(list(outcomes or []))
 
     # Red boxes that name the units whose reports need someone tonight; the alert already went out,
-    # so no failure callback. The run's own state stays for halfsky's health (see fail_if_any_task_failed).
+    # so no failure callback. The run's own state stays for halfsky's health (see every_task_succeeded).
     @task(map_index_template="{{ task.op_kwargs['unit']['label'] }}", retries=0, on_failure_callback=None)
     def needs_attention(unit: dict) -> None:
         from halfsky.orchestration import pipeline
@@ -122,10 +122,17 @@ def nightly_load():
     def night_done() -> None:
         """A leaf that succeeds after needs_attention, so rejected drops alone never mark the run failed."""
 
-    @task(trigger_rule="one_failed", retries=0)
-    def fail_if_any_task_failed() -> None:
-        # summarize runs whatever happened; this leaf keeps a failure of halfsky itself from looking green.
-        raise RuntimeError("a task of this run failed: see the red box in the grid and its log")
+    @task(trigger_rule="all_done", retries=0)
+    def every_task_succeeded(run_id=None) -> None:
+        """The run's health, green or red: summarize runs whatever happened, so without this leaf a failure of
+        halfsky itself (a store or warehouse error) could leave the run green. Rejected drops are not failures."""
+        from halfsky.orchestration import pipeline
+
+        context = get_current_context()
+        ti = context["ti"]
+        states = ti.get_task_states(dag_id=ti.dag_id, task_ids=sorted(context["task"].upstream_task_ids),
+                                    run_ids=[run_id])
+        pipeline.raise_if_any_task_failed(states.get(run_id, {}))
 
     prepared = prepare_warehouse()
     batches = discover_drops()
@@ -141,7 +148,7 @@ def nightly_load():
     summary >> told
     attention = units_needing_attention(outcomes)
     needs_attention.expand(unit=attention) >> night_done()
-    [prepared, batches, outcomes, summary, published, purged, digest, told, attention] >> fail_if_any_task_failed()
+    [prepared, batches, outcomes, summary, published, purged, digest, told, attention] >> every_task_succeeded()
 
 
 nightly_load()

@@ -33,7 +33,7 @@ def test_nightly_load_is_documented_and_wired(dagbag):
     assert dag.max_active_runs == 1 and not dag.catchup
     assert {"prepare_warehouse", "discover_drops", "ingest_prefecture", "summarize", "publish_raw", "purge_personal_data",
             "notify_night", "notify_units", "units_needing_attention", "needs_attention", "night_done",
-            "fail_if_any_task_failed"} == set(dag.task_ids)
+            "every_task_succeeded"} == set(dag.task_ids)
     assert dag.get_task("discover_drops").upstream_task_ids == {"prepare_warehouse"}
     # Re-running one unit and/or period is a form an admin fills in.
     assert set(dag.params) == {"prefecture", "period"}

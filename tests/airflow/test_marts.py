@@ -127,6 +127,13 @@ def test_the_grid_names_every_unit_with_rejected_drops_in_a_red_box(loaded):
     with sqlite3.connect(loaded["airflow_db"]) as db:
         assert dict(db.execute("select dag_id, state from dag_run").fetchall()) == {"nightly_load": "success",
                                                                                     "build_marts": "success"}
+    # The run's health is a green box of its own, not a pink "skipped" one beside the red needs_attention.
+    assert {state for task_id, _, state, _ in tis if task_id == "every_task_succeeded"} == {"success"}
+    # A red needs_attention box logs its drops and one closing line naming the unit: no traceback.
+    failed = [label for label, state in flagged.items() if state == "failed"]
+    closing = [line for line in loaded["log"].splitlines() if "Task exited" in line]
+    assert len(closing) == len(failed) and all(any(label in line for line in closing) for label in failed), closing
+    assert "AirflowFailException" not in loaded["log"] and "Traceback" not in loaded["log"]
     # Each drop's verdict is one line of its unit's task log, with the report; GX's registration noise is gone.
     assert "great_expectations" not in loaded["log"]
     first_rejected = next(d for d in loaded["truth"]["drops"] if d["expected_status"] == "rejected"

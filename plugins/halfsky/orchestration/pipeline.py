@@ -217,17 +217,37 @@ def run_url(context: dict) -> str | None:
     return f"{base}/dags/{dag_run.dag_id}/runs/{quote(dag_run.run_id, safe='')}"
 
 
-# What a red needs_attention box says after the unit's label (the demo reads the label back from it).
-ATTENTION_HINT = " (each drop, its rules and its report are at the top of this log)"
+# What a red needs_attention box says after the unit's label, on its last line.
+ATTENTION_HINT = " (each drop, its rules and its report are on the lines above)"
 
 
 def raise_if_needs_attention(unit: dict) -> None:
-    """Fail (a red box naming the unit) for rejected drops; late drops alone only log (the box stays green)."""
+    """Fail (a red box naming the unit) for rejected drops; late drops alone only log (the box stays green).
+
+    The log is one line per drop and one closing line. The box fails by SystemExit, which Airflow's task runner
+    logs as that one line ("Task exited"); an exception would be logged with a traceback of the runner's own
+    frames, forty lines that tell an admin nothing about an expected rejection."""
     lines = [f"REJECTED  {d['path']} | {d['reasons']} | report: {d['report']}" for d in unit["rejected"]]
     lines += [f"LATE      {path}" for path in unit["late"]]
     for line in lines:
         log.warning("%s", line)
     if unit["rejected"]:
+        raise SystemExit(unit["label"] + ATTENTION_HINT)
+
+
+def failed_task_instances(task_states: dict[str, str | None]) -> list[str]:
+    """The task instances (``task_id`` or ``task_id_<map index>``, as Airflow's get_task_states names them) that
+    failed, or did not run because one upstream of them failed."""
+    return sorted(name for name, state in task_states.items() if state in ("failed", "upstream_failed"))
+
+
+def raise_if_any_task_failed(task_states: dict[str, str | None]) -> None:
+    """The run's health: green when every watched task instance ended well, red naming those that did not."""
+    failed = failed_task_instances(task_states)
+    if failed:
         from airflow.sdk.exceptions import AirflowFailException
 
-        raise AirflowFailException(unit["label"] + ATTENTION_HINT)
+        raise AirflowFailException(f"halfsky itself failed in {len(failed)} task instance(s): {', '.join(failed)}; "
+                                   "their red boxes and logs say why (rejected drops are needs_attention, not this)")
+    log.info("every task of this run ended well (%d task instances): rejected drops, if any, are in needs_attention",
+             len(task_states))
