@@ -201,7 +201,19 @@ def test_the_digest_is_bilingual_with_counts_in_the_subject_and_escapes_drop_nam
     n = len(digest.rejected)
     assert subject == f"半边天 2026-10-21: {n} 份被退回 / {n} rejected, 19 个单位逾期未报 / 19 missing"
     assert HOSTILE_NAME in text and "<img" not in html and "&lt;img src=x onerror=alert(1)&gt;" in html
-    assert "150300 乌海市：月报 2022-01–2026-09（共 57 个月） / monthly report 2022-01–2026-09 (57 months)" in text
+    # Missing reports in three parts, so this month's reminders are not buried under years of gaps.
+    never = sorted(set(night.units) - night.loaded)  # sent nothing accepted, ever: named once, on one line
+    assert list(digest.never_reported) == never and "150300" in never
+    latest, rest = text.split("最近一期未报（月报 2026-09、年度计划 2026、年末统计 2025）/ Missing the latest period due "
+                              "(monthly 2026-09, annual plan 2026, year-end count 2025): ")[1].split("更早的缺报 / Earlier gaps: ")
+    earlier, silent = rest.split("从未报送（应报以来无一份被接收）/ Never sent an accepted report since expected: ")
+    assert silent.startswith(f"{len(never)}（") and "150300 乌海市" in silent and "150300" not in latest + earlier
+    unit = sorted(night.loaded)[0]  # September accepted; no annual plan sent (--no-annual)
+    assert (f"- {unit} {night.units[unit]}：年度计划（任务、人口基数） 2026；年末阵地组织数、基层组织覆盖 2025 / "
+            "annual plan (targets, population) 2026; year-end count of sites and grassroots coverage 2025") in latest
+    assert "2026-09" not in latest.split(f"- {unit} ")[1].splitlines()[0]
+    assert f"- {unit} {night.units[unit]}：月报 2022-01–2026-08（共 56 个月）；" in earlier
+    assert "monthly report 2022-01–2026-08 (56 months); " in earlier
     assert "必填项为空 / A required value is empty" in text
 
 
@@ -238,6 +250,8 @@ def test_the_night_digest_goes_out_by_mail_and_webhook_once(night, channels, cap
     assert HOSTILE_NAME in payload["text"] and "乌海市" in payload["text"]
     assert {d["drop_name"]: d["rules"] for d in payload["rejected"]}[HOSTILE_NAME] == ["unreadable"]
     assert {m["unit_code"] for m in payload["missing"]} == set(night.units)
+    assert payload["never_reported"] == sorted(set(night.units) - night.loaded)
+    assert payload["latest_due"] == {"monthly": "2026-09", "annual_plan": "2026", "annual_year_end": "2025"}
     assert WEBHOOK_TOKEN not in caplog.text and "/hooks/halfsky" not in caplog.text
 
     # A retried or cleared task: nothing goes out a second time for the run.

@@ -79,6 +79,9 @@ class NightDigest:
     dropped_forms: tuple[DroppedForms, ...] = ()
     # Units with rejections or warnings this run and no address to tell them at (halfsky.orchestration.unit_notices).
     unreachable: tuple[str, ...] = ()
+    # Units with no accepted drop for any report they owed by as_of: not late, absent (not yet onboarded, or
+    # their sender lost). The digest names them once, so their years of gaps do not bury this month's.
+    never_reported: tuple[str, ...] = ()
 
     @property
     def missing_units(self) -> list[str]:
@@ -98,7 +101,23 @@ def night_digest(dsn: str, run_id: str, as_of: datetime) -> NightDigest:
         rejected = _rejected_drops(conn, run_id, units)
         missing = _missing_reports(conn, units, as_of)
         dropped = _dropped_forms(conn, run_id, units)
-    return NightDigest(run_id, as_of, tuple(rejected), tuple(missing), tuple(dropped))
+    owed = {code: len(_expected_reports(unit, as_of)) for code, unit in units.items()}
+    missed: dict[str, int] = {}
+    for m in missing:
+        missed[m.unit_code] = missed.get(m.unit_code, 0) + 1
+    never = tuple(code for code in sorted(units) if owed[code] and missed.get(code, 0) == owed[code])
+    return NightDigest(run_id, as_of, tuple(rejected), tuple(missing), tuple(dropped), never_reported=never)
+
+
+def latest_due(as_of: datetime) -> dict[str, str]:
+    """{report: its latest period whose deadline passed by ``as_of``}: the reports this cycle's reminders are for."""
+    month = period_of(as_of.astimezone(SHANGHAI).date())
+    while deadline(month) >= as_of:
+        month = f"{int(month[:4]) - 1}-12" if month.endswith("-01") else f"{month[:5]}{int(month[5:]) - 1:02d}"
+    year = as_of.astimezone(SHANGHAI).year
+    plan = str(year) if deadline(str(year)) < as_of else str(year - 1)
+    year_end = str(year - 1) if deadline(str(year - 1), YEAR_END_FORMS) < as_of else str(year - 2)
+    return {MONTHLY: month, ANNUAL_PLAN: plan, ANNUAL_YEAR_END: year_end}
 
 
 def _reporting_units(conn: psycopg.Connection) -> dict[str, ReportingUnit]:
