@@ -17,6 +17,7 @@ from pathlib import Path
 
 from halfsky.config.private_files import open_private
 from halfsky.warehouse.marts_summary import format_counts, table_counts
+from halfsky_dev.dags_test_logs import write_task_logs
 from halfsky_dev.sample.__main__ import main as generate
 
 LOGICAL_DATE = "2026-10-21"  # the sample's as-of date: every on-time and late drop has arrived
@@ -144,12 +145,14 @@ def main() -> int:
         print(f"running: airflow dags test {dag_id} {LOGICAL_DATE}   (log: {log_path})", flush=True)
         with os.fdopen(open_private(log_path), "w") as log:  # 0600 also where an older demo left one wider
             result = subprocess.run([str(airflow), "dags", "test", dag_id, LOGICAL_DATE], stdout=log, stderr=subprocess.STDOUT)
+        log_text = log_path.read_text(errors="replace")
+        write_task_logs(dag_id, log_text)  # so the grid's task logs are there, as for a scheduled run
         if result.returncode != 0:
             print(f"the {dag_id} run failed; the last lines of {log_path}:", file=sys.stderr)
             print("\n".join(log_path.read_text(errors="replace").splitlines()[-40:]), file=sys.stderr)
             return result.returncode
         if dag_id == "nightly_load":
-            print(_attention_summary(log_path.read_text(errors="replace")))
+            print(_attention_summary(log_text))
     print(f"\nnightly_load and build_marts succeeded in {time.perf_counter() - started:.0f}s.\n\nmarts (rows):")
     print(format_counts(table_counts()))
     print(_submission_summary())
@@ -163,7 +166,8 @@ def _attention_summary(log_text: str) -> str:
 
     from halfsky.orchestration.pipeline import ATTENTION_HINT
 
-    labels = sorted({line.split(ATTENTION_HINT)[0] for line in re.findall(r"AirflowFailException: ([^\n]+)", log_text)})
+    # each red box's last line: "Task exited exit_code='<label><hint>'" (pipeline.raise_if_needs_attention)
+    labels = sorted(set(re.findall(r"exit_code=['\"]?([^'\"\n]+?)" + re.escape(ATTENTION_HINT), log_text)))
     if not labels:
         return "no reporting unit needs attention tonight"
     return "needs attention (red boxes in the grid; the night's alert lists the drops):\n" + "\n".join(
