@@ -35,8 +35,9 @@ LANE_ORDER = ("deploy", "airflow", "warehouse", "unit")
 
 
 # Modules xdist must give to one worker, by the group they share: the dag site (tests/dag_site.py) is two minutes
-# of Airflow runs, built once per worker that asks for it, so its two modules go to the same worker.
-SAME_WORKER = {"tests/airflow/test_idempotency.py": "dag_site", "tests/airflow/test_secrets.py": "dag_site"}
+# of Airflow runs, built once per worker that asks for it, so its modules go to the same worker.
+SAME_WORKER = {"tests/airflow/test_idempotency.py": "dag_site", "tests/airflow/test_secrets.py": "dag_site",
+               "tests/airflow/test_id_masking.py": "dag_site"}
 
 
 def pytest_xdist_make_scheduler(config, log):

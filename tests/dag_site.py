@@ -1,5 +1,6 @@
 """One small landing tree loaded by real `airflow dags test` runs of nightly_load and build_marts, shared by
-test_idempotency.py and test_secrets.py (one site per pytest process, however many of the two modules use it),
+test_idempotency.py, test_secrets.py and test_id_masking.py (one site per pytest process, however many of them
+use it; conftest.SAME_WORKER gives them one worker),
 and what both measure on it: table checksums, and a sampler of `ps` and pg_stat_activity.
 
 The site is built with secrets the tests can look for: a person key, a warehouse password carried by the
@@ -26,6 +27,7 @@ from urllib.parse import urlsplit, urlunsplit
 import psycopg
 from psycopg import sql
 
+from hostile_drops import id_named_drops
 from ingest_helpers import AIRFLOW, airflow_home, make_tree
 
 LOGICAL_DATE = "2026-10-21"
@@ -227,6 +229,11 @@ def _build(admin_dsn: str, base: Path, site: dict) -> None:
 
     started = time.perf_counter()
     root, truth = make_tree(base, *SAMPLE_ARGS)
+    # drops named with an id number, for test_id_masking's search of this night (units the sample leaves alone)
+    id_named = id_named_drops(root)
+    truth["drops"] += [{"path": path, "expected_status": status, "prefecture_code": path.split("/")[0]}
+                       for path, status in id_named.items()]
+    site["id_named_drops"] = id_named
     name = f"halfsky_site_{uuid.uuid4().hex[:8]}"
     site.update(db=name, admin_dsn=admin_dsn)
     plain = ensure_database(admin_dsn, name)
@@ -265,6 +272,8 @@ def _build(admin_dsn: str, base: Path, site: dict) -> None:
     # hand): Cosmos' one dbt build of the whole project again, for the same as-of.
     step("nightly_load", lambda: dags_test(env, "nightly_load", LOGICAL_DATE, log=site["logs"]))
     site["nightly_load_run_id"] = latest_run_id(site["airflow_db"], "nightly_load")
+    # the metadata as the first night left it (a rerun of the same interval replaces that run's XComs)
+    site["airflow_db_after_nightly_load"] = shutil.copy2(site["airflow_db"], base / "airflow_after_nightly_load.db")
     step("pipeline.build_marts",
          lambda: run_child(env, BUILD_MARTS_CHILD, MARTS_AS_OF, "--dimensions", log=site["logs"]))
     step("build_marts", lambda: dags_test(env, "build_marts", LOGICAL_DATE, "--mark-success-pattern", BOXES,

@@ -308,3 +308,25 @@ def xlsx_hidden(doc: dict, rows: tuple[int, ...] = (), columns: tuple[int, ...] 
             xml = xml.replace("<sheetData>", f"<cols>{cols}</cols><sheetData>", 1)
         return xml
     return _rewrite_member(xlsx_bytes(doc), f"xl/worksheets/sheet{sheet}.xml", change)
+
+
+# Drops named with an id number, as senders make them (tests/airflow/test_id_masking.py; the dag site lands them
+# too, so its real night is searched for the id in every spelling): the id compact and hyphenated, and an
+# unknown folder named by a first-generation card.
+ID_IN_NAMES = "150102198503150025"  # valid check digit
+OLD_CARD = "150302850315001"  # the same kind of person on a first-generation card
+ACCEPTED_ID_NAME = f"王秀英_{ID_IN_NAMES}.json"
+REJECTED_ID_NAME = "王秀英 150102-19850315-0025 退回.json"
+
+
+def id_named_drops(root: Path) -> dict[str, str]:
+    """An accepted drop (150300) and a rejected one (150200) named with the id, and an unknown folder named by
+    an old card; {drop path: its status}. Units the dag site's sample leaves alone, so it can land them too."""
+    write_json(root, "150300", "2026-09", ACCEPTED_ID_NAME,
+               valid_doc("150300", "2026-09", counterparty="王秀英 身份证 150302 19850315 000X"))
+    bad = valid_doc("150200", "2026-09")
+    bad["forms"]["funds"][0]["fund_source_code"] = "NO_SUCH_SOURCE"
+    write_json(root, "150200", "2026-09", REJECTED_ID_NAME, bad)
+    write_json(root, OLD_CARD, "2026-09", "a.json", valid_doc("150300", "2026-09"))
+    return {f"150300/2026-09/{ACCEPTED_ID_NAME}": "accepted", f"150200/2026-09/{REJECTED_ID_NAME}": "rejected",
+            f"{OLD_CARD}/2026-09/a.json": "rejected"}

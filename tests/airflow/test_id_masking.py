@@ -13,7 +13,6 @@ import json
 import logging
 import re
 import sqlite3
-import subprocess
 import unicodedata
 from datetime import datetime
 from pathlib import Path
@@ -25,7 +24,7 @@ import hostile_drops as hd
 from halfsky.contract.id_numbers import id_number_spans
 from halfsky.contract.untrusted_text import mask_id_numbers_in
 
-ID = "150102198503150025"  # valid check digit
+ID = hd.ID_IN_NAMES
 # (text, the ids in it as typed): every spelling a sender uses, and ordinary numbers that must stay.
 CASES = [
     (f"王秀英_{ID}.json", [ID]),
@@ -82,11 +81,8 @@ def test_the_warehouse_finds_the_same_spans_as_python(warehouse):
 # --- everything halfsky writes out: logs, XComs and rendered fields, the digest ---------------------------------
 
 NIGHT = datetime.fromisoformat("2026-10-21T02:00:00+08:00")
-OLD_CARD = "150302850315001"  # the same kind of person on a first-generation card
-# Drop names as senders make them: the id compact, spaced and hyphenated, and an unknown folder named by an old card.
-ACCEPTED_NAME = f"王秀英_{ID}.json"
-REJECTED_NAME = "王秀英 150102-19850315-0025 退回.json"
-UNKNOWN_FOLDER = OLD_CARD
+OLD_CARD = hd.OLD_CARD
+ACCEPTED_NAME, REJECTED_NAME = hd.ACCEPTED_ID_NAME, hd.REJECTED_ID_NAME
 _SEPARATORS = re.compile(r"[\s_\-\u2010-\u2015\u2212\uff0d]|\\u3000|\\u00a0|\\\\u3000")
 
 
@@ -137,23 +133,13 @@ def test_the_night_alert_masks_whatever_its_parts_quote():
     assert alert.payload["count"] == 1
 
 
-def _night_landing(root: Path) -> None:
-    """An accepted drop and a rejected one named with the id, and an unknown folder named by an old card."""
-    hd.write_json(root, "150100", "2026-09", ACCEPTED_NAME,
-                  hd.valid_doc("150100", "2026-09", counterparty="王秀英 身份证 150302 19850315 000X"))
-    bad = hd.valid_doc("150200", "2026-09")
-    bad["forms"]["funds"][0]["fund_source_code"] = "NO_SUCH_SOURCE"
-    hd.write_json(root, "150200", "2026-09", REJECTED_NAME, bad)
-    hd.write_json(root, UNKNOWN_FOLDER, "2026-09", "a.json", hd.valid_doc("150100", "2026-09"))
-
-
 def test_the_ingest_tasks_xcoms_hold_no_id_and_the_task_still_finds_the_drop(warehouse, tmp_path, monkeypatch):
     from halfsky.orchestration import pipeline
     from halfsky.warehouse.schema import connect
 
     monkeypatch.setenv("HALFSKY_PERSON_HMAC_KEY", "test-handles-key-" + "h" * 16)
     root, quarantine = tmp_path / "landing", tmp_path / "quarantine"
-    _night_landing(root)
+    expected = hd.id_named_drops(root)
     batches = pipeline.discover_drops(NIGHT, dsn=warehouse, landing=str(root))
     assert not leaked(json.dumps(batches, ensure_ascii=False)), batches
     outcomes = [pipeline.ingest_prefecture(b, NIGHT, run_id="handles-test", dsn=warehouse, landing=str(root),
@@ -162,8 +148,7 @@ def test_the_ingest_tasks_xcoms_hold_no_id_and_the_task_still_finds_the_drop(war
     assert not leaked(json.dumps(pipeline.needing_attention(outcomes), ensure_ascii=False))
     with connect(warehouse) as conn:  # the warehouse keeps the real names: it holds raw's ids anyway
         decided = dict(conn.execute("select drop_path, status from ingest.submissions where run_id = 'handles-test'"))
-    assert decided == {f"150100/2026-09/{ACCEPTED_NAME}": "accepted", f"150200/2026-09/{REJECTED_NAME}": "rejected",
-                       f"{UNKNOWN_FOLDER}/2026-09/a.json": "rejected"}
+    assert decided == expected
 
 
 def test_a_handle_of_a_drop_gone_since_it_was_listed_is_left_pending_not_confused(tmp_path, monkeypatch):
@@ -185,18 +170,14 @@ def test_a_handle_of_a_drop_gone_since_it_was_listed_is_left_pending_not_confuse
 # --- a real night: `airflow dags test nightly_load` ----------------------------------------------------------
 
 @pytest.fixture(scope="module")
-def night_run(fresh_database, tmp_path_factory):
-    from ingest_helpers import AIRFLOW, airflow_home
+def night_run(admin_dsn, tmp_path_factory):
+    """tests/dag_site.py's night (and its marts build), whose landing tree holds hd.id_named_drops."""
+    from dag_site import shared_site
 
-    with fresh_database("id_masking") as dsn:
-        base = tmp_path_factory.mktemp("id_masking_night")
-        root = base / "landing"
-        _night_landing(root)
-        home = base / "airflow"
-        env = airflow_home(home, dsn, root, base / "quarantine", "test-id-masking-key-" + "k" * 16)
-        run = subprocess.run([AIRFLOW, "dags", "test", "nightly_load", "2026-10-21"], env=env, capture_output=True,
-                             text=True)
-        yield {"dsn": dsn, "home": home, "log": run.stdout + run.stderr, "returncode": run.returncode}
+    with shared_site(admin_dsn, tmp_path_factory) as site:
+        yield {"dsn": site["dsn"], "home": site["home"], "log": site["logs"].read_text(errors="replace"),
+               "run_id": site["nightly_load_run_id"], "drops": site["id_named_drops"],
+               "first_night_db": site["airflow_db_after_nightly_load"]}
 
 
 def _metadata_text(airflow_db: Path) -> dict[str, str]:
@@ -215,9 +196,9 @@ def test_a_real_night_loads_the_drops_named_with_an_id(night_run):
     from halfsky.warehouse.schema import connect
 
     with connect(night_run["dsn"]) as conn:
-        decided = dict(conn.execute("select drop_path, status from ingest.submissions"))
-    assert decided == {f"150100/2026-09/{ACCEPTED_NAME}": "accepted", f"150200/2026-09/{REJECTED_NAME}": "rejected",
-                       f"{UNKNOWN_FOLDER}/2026-09/a.json": "rejected"}, night_run["log"][-3000:]
+        decided = dict(conn.execute("select drop_path, status from ingest.submissions where drop_path = any(%s)",
+                                    (list(night_run["drops"]),)))
+    assert decided == night_run["drops"], night_run["log"][-3000:]
 
 
 def test_the_log_of_a_real_night_holds_no_id_in_any_spelling(night_run):
@@ -230,20 +211,20 @@ def test_the_log_of_a_real_night_holds_no_id_in_any_spelling(night_run):
 
 
 def test_the_xcoms_and_rendered_fields_of_a_real_night_hold_no_id(night_run):
-    tables = _metadata_text(night_run["home"] / "airflow.db")
-    assert "**************0025" in tables["xcom"] and "**************0025" in tables["rendered_task_instance_fields"]
-    assert {t: leaked(text) for t, text in tables.items() if leaked(text)} == {}
+    first_night = _metadata_text(night_run["first_night_db"])  # the XComs that named the drops
+    assert "**************0025" in first_night["xcom"]
+    assert "**************0025" in first_night["rendered_task_instance_fields"]
+    for tables in (first_night, _metadata_text(night_run["home"] / "airflow.db")):  # and after every later run
+        assert {t: leaked(text) for t, text in tables.items() if leaked(text)} == {}
 
 
 def test_the_digest_of_a_real_night_holds_no_id(night_run):
     from halfsky.orchestration.night_digest_queries import night_digest
     from halfsky.orchestration.night_digest_text import digest_payload, format_digest
-    from halfsky.warehouse.schema import connect
 
-    with connect(night_run["dsn"]) as conn:
-        (run_id,) = conn.execute("select distinct run_id from ingest.submissions").fetchone()
-    digest = night_digest(night_run["dsn"], run_id, NIGHT)
-    assert len(digest.rejected) == 2
+    digest = night_digest(night_run["dsn"], night_run["run_id"], NIGHT)
+    rejected = {(d.unit_code, d.drop_name) for d in digest.rejected}
+    assert {("150200", mask_id_numbers_in(REJECTED_NAME)), (mask_id_numbers_in(OLD_CARD), "a.json")} <= rejected
     texts = [*format_digest(digest, "http://airflow.example/run"), json.dumps(digest_payload(digest), ensure_ascii=False)]
     assert "王秀英 ******-********-0025 退回.json" in texts[1]
     assert not leaked("\n".join(texts))

@@ -117,8 +117,8 @@ def test_a_night_whose_landing_root_is_missing_is_red_and_names_the_path(site):
     assert _dag_run_state(site, "2026-10-25") == "failed"
     states = _task_states(site, "2026-10-25")
     assert states["discover_drops"] == "failed" and states["every_task_succeeded"] == "failed", states
-    health = next(line for line in output.splitlines() if "halfsky itself failed in" in line)
-    assert "discover_drops" in health, health  # the red leaf names the task to open
+    health = [line for line in output.splitlines() if "AirflowFailException: halfsky itself failed in" in line]
+    assert health and "discover_drops" in health[-1], health  # the red leaf names the task to open
     with sqlite3.connect(site["airflow_db"]) as db:
         (tries,) = db.execute("select t.try_number from task_instance t join dag_run r on r.dag_id = t.dag_id and "
                               "r.run_id = t.run_id where r.dag_id = 'nightly_load' and t.task_id = 'discover_drops' "
