@@ -20,7 +20,7 @@ import sys
 import threading
 import time
 import uuid
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -272,8 +272,12 @@ def _build(admin_dsn: str, base: Path, site: dict) -> None:
     # hand): Cosmos' one dbt build of the whole project again, for the same as-of.
     step("nightly_load", lambda: dags_test(env, "nightly_load", LOGICAL_DATE, log=site["logs"]))
     site["nightly_load_run_id"] = latest_run_id(site["airflow_db"], "nightly_load")
-    # the metadata as the first night left it (a rerun of the same interval replaces that run's XComs)
-    site["airflow_db_after_nightly_load"] = shutil.copy2(site["airflow_db"], base / "airflow_after_nightly_load.db")
+    # the metadata as the first night left it (a rerun of the same interval replaces that run's XComs); through
+    # SQLite's backup, since Airflow keeps it in WAL mode and the last writes may not be in the file yet
+    site["airflow_db_after_nightly_load"] = base / "airflow_after_nightly_load.db"
+    with closing(sqlite3.connect(site["airflow_db"])) as source, \
+            closing(sqlite3.connect(site["airflow_db_after_nightly_load"])) as copy:
+        source.backup(copy)
     step("pipeline.build_marts",
          lambda: run_child(env, BUILD_MARTS_CHILD, MARTS_AS_OF, "--dimensions", log=site["logs"]))
     step("build_marts", lambda: dags_test(env, "build_marts", LOGICAL_DATE, "--mark-success-pattern", BOXES,

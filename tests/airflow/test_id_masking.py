@@ -169,7 +169,7 @@ def test_a_handle_of_a_drop_gone_since_it_was_listed_is_left_pending_not_confuse
 
 # --- a real night: `airflow dags test nightly_load` ----------------------------------------------------------
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")  # as test_idempotency's and test_secrets' site: one site per worker, kept
 def night_run(admin_dsn, tmp_path_factory):
     """tests/dag_site.py's night (and its marts build), whose landing tree holds hd.id_named_drops."""
     from dag_site import shared_site
