@@ -35,8 +35,13 @@ def uid(kind: str, name: str) -> str:
 # key: dict(table | sql, description, labels {column: (zh, en)}, calculated [(name, sql, type, zh, en)],
 #           metrics [(name, sql, zh, en, d3format)], requires: the mart without which it is left out (optional))
 QUARTER_SQL = "left(period, 4) || '-Q' || ((substr(period, 6, 2)::int + 2) / 3)::text"
-STATUS_SCORE = ("CASE WHEN status = 'accepted' AND on_time THEN 3 WHEN status = 'accepted' THEN 2 "
-                "WHEN submitted THEN 1 ELSE 0 END")
+# A prefecture-period's state as one number for the completeness heatmap: signed off by the province (approved, or
+# closed by itself after close_after_days) on top, then accepted on time, late, sent but not accepted, missing.
+STATUS_SCORE = ("CASE WHEN approval_status = 'approved' THEN 4 WHEN status = 'accepted' AND on_time THEN 3 "
+                "WHEN status = 'accepted' THEN 2 WHEN submitted THEN 1 ELSE 0 END")
+STATUS_SCALE_ZH = "4已审核 3按时 2迟报 1被拒 0未报"
+STATUS_SCALE_EN = ("4 approved by the province, 3 accepted on time (awaiting approval or returned), 2 accepted late, "
+                   "1 submitted but not accepted (rejected), 0 missing")
 LATEST_SQL = "SELECT t.*, t.year = max(t.year) OVER () AS is_latest_year\nFROM marts.{t} t"
 # The year and region columns rpt_target_completion and rpt_coverage share (contract v2's region levels).
 REGION_YEAR_LABELS = {
@@ -283,12 +288,12 @@ DATASETS = {
             "drops_rejected": ("被拒次数", "Drops rejected for this prefecture-period"),
             "accepted_submission_id": ("通过批次", "Accepted submission id"),
             "report": ("报告", "Validation report"),
+            "approval_status": ("审核状态", "The province's sign-off: approved, awaiting_approval, returned, "
+                                            "reopened, or not_submitted"),
         },
-        calculated=[("status_score", STATUS_SCORE, "INTEGER", "报送状态分",
-                     "3 accepted on time, 2 accepted late, 1 submitted not accepted (rejected), 0 missing")],
+        calculated=[("status_score", STATUS_SCORE, "INTEGER", "报送状态分", STATUS_SCALE_EN)],
         metrics=[
-            ("status", f"MAX({STATUS_SCORE})", "报送状态（3按时 2迟报 1被拒 0未报）",
-             "3 accepted on time, 2 accepted late, 1 submitted but not accepted, 0 missing", "d"),
+            ("status", f"MAX({STATUS_SCORE})", f"报送与审核状态（{STATUS_SCALE_ZH}）", STATUS_SCALE_EN, "d"),
             ("rejected", "SUM(drops_rejected)", "被拒次数", "Drops rejected", "d"),
             ("late", "SUM(CASE WHEN status = 'accepted' AND NOT on_time THEN 1 ELSE 0 END)", "迟报数",
              "Accepted after the deadline", "d"),
@@ -518,16 +523,16 @@ CHARTS = {
              table_timestamp_format="smart_date", show_cell_bars=False, color_pn=True, include_search=True,
              allow_render_html=False)),
     "completeness_heatmap": (
-        "报送完整性：地市 × 月份（3按时 2迟报 1被拒 0未报） Reporting completeness",
-        "Per prefecture and month, last 24 months: 3 accepted on time, 2 accepted late, "
-        "1 submitted but not accepted (rejected), 0 missing (rpt_reporting_completeness).",
+        f"报送完整性与审核：地市 × 月份（{STATUS_SCALE_ZH}） Reporting completeness and approval",
+        f"Per prefecture and month, last 24 months: {STATUS_SCALE_EN} (rpt_reporting_completeness; "
+        "approval_status = 'approved' is the filter for signed-off figures).",
         "heatmap_v2", "rpt_reporting_completeness",
         dict(x_axis="period", groupby="prefecture_name_zh", metric="status", adhoc_filters=[
             sql_filter(RECENT_MONTHS), sql_filter("expected")],
              row_limit=10000, linear_color_scheme="schemeRdYlGn", normalize_across="heatmap",
              show_values=True, show_legend=True, legend_type="continuous", sort_x_axis="alpha_asc",
              sort_y_axis="alpha_asc", y_axis_format="SMART_NUMBER", xscale_interval=-1, yscale_interval=-1,
-             left_margin="auto", bottom_margin="auto", value_bounds=[0, 3], show_percentage=False)),
+             left_margin="auto", bottom_margin="auto", value_bounds=[0, 4], show_percentage=False)),
     "rejected_heatmap": (
         "被拒报送次数：地市 × 月份 Drops rejected",
         "Drops rejected per prefecture and month, last 24 months (rpt_reporting_completeness).",
