@@ -1,4 +1,4 @@
-"""build_marts: the dbt project as Airflow tasks (Cosmos), run whenever raw changes. Wiring only."""
+"""build_marts: the dbt project as Airflow tasks (Cosmos), run whenever raw or a period's review changes. Wiring only."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pendulum
 from airflow.sdk import Param, dag, get_current_context, task
 
 from halfsky.orchestration.dag_defaults import task_defaults
-from halfsky.orchestration.assets import MARTS, RAW
+from halfsky.orchestration.assets import MARTS, RAW, REVIEWS
 from halfsky.orchestration.dbt_task_group import AS_OF_TASK_ID, dbt_task_group
 
 DOC = (Path(__file__).with_suffix(".md")).read_text(encoding="utf-8")
@@ -18,7 +18,8 @@ DOC = (Path(__file__).with_suffix(".md")).read_text(encoding="utf-8")
 @dag(
     dag_id="build_marts",
     description="Seeds, dimensions, incremental facts and analyst views, each model tested after it is built",
-    schedule=[RAW],
+    # a night (or replay) that changed raw, or a review recorded: approval_status reaches the marts the same day
+    schedule=(RAW | REVIEWS),
     start_date=pendulum.datetime(2026, 1, 1, tz="Asia/Shanghai"),
     catchup=False,
     max_active_runs=1,
@@ -32,7 +33,7 @@ DOC = (Path(__file__).with_suffix(".md")).read_text(encoding="utf-8")
                              description="Run every data test over every row, not only the prefecture-periods the "
                                          "night changed (always on Sundays and with a full refresh)."),
         "as_of": Param(None, type=["null", "string"], format="date-time", title="As of",
-                       description="The moment the completeness report judges lateness at. Empty: the raw event's."),
+                       description="The moment the completeness report judges lateness at. Empty: the asset event's."),
     },
     default_args=task_defaults(timedelta(minutes=45)),
 )

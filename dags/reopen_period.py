@@ -8,6 +8,7 @@ from pathlib import Path
 import pendulum
 from airflow.sdk import Param, dag, get_current_context, task
 
+from halfsky.orchestration.assets import RAW, REVIEWS
 from halfsky.orchestration.dag_defaults import task_defaults
 
 DOC = (Path(__file__).with_suffix(".md")).read_text(encoding="utf-8")
@@ -34,7 +35,7 @@ DOC = (Path(__file__).with_suffix(".md")).read_text(encoding="utf-8")
     default_args=task_defaults(timedelta(minutes=5), retries=0),
 )
 def reopen_period():
-    @task
+    @task(inlets=[RAW], outlets=[REVIEWS])  # build_marts shows the reopened period the same day
     def reopen(params=None, run_id=None) -> dict:
         from halfsky.orchestration import period_review, run_context
 
@@ -43,6 +44,8 @@ def reopen_period():
         review_id = period_review.record_decision(params["prefecture"], params["period"], "reopen", actor=actor,
                                                   comment=params["reason"], decided_at=run_context.as_of(context),
                                                   run_id=run_id)
+        period_review.announce_review(context, {"prefecture_code": params["prefecture"], "period": params["period"],
+                                                "action": "reopen"})
         return {"prefecture_code": params["prefecture"], "period": params["period"], "review_id": review_id,
                 "actor": actor}
 

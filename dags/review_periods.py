@@ -8,7 +8,7 @@ from pathlib import Path
 import pendulum
 from airflow.sdk import dag, get_current_context, task
 
-from halfsky.orchestration.assets import RAW
+from halfsky.orchestration.assets import RAW, REVIEWS
 from halfsky.orchestration.dag_defaults import task_defaults
 from halfsky.orchestration.period_review import PeriodReviewOperator
 
@@ -45,12 +45,26 @@ def review_periods():
 
         return period_review.periods_to_review(as_of=run_context.as_of(get_current_context()), run_id=run_id)
 
+    @task(inlets=[RAW], outlets=[REVIEWS])
+    def announce_closures(closed: list[str]) -> None:
+        """Start build_marts for the periods that closed by themselves; skipped (no event) when none did."""
+        from airflow.sdk.exceptions import AirflowSkipException
+
+        from halfsky.orchestration import period_review
+
+        if not closed:
+            raise AirflowSkipException("no period closed by itself: the marts stay as they are")
+        period_review.announce_review(get_current_context(), {"action": "auto_close", "periods": closed})
+
+    closed = close_overdue_periods()
+    announce_closures(closed)
     reviews = periods_to_review()
-    close_overdue_periods() >> reviews
+    closed >> reviews
     # Waits under Required Actions until a reviewer answers, up to REVIEW_WAIT (then red: clear it to ask again).
-    # No retry: a retry would ask again, beside the answer already given.
+    # No retry: a retry would ask again, beside the answer already given. Each answer recorded updates the
+    # reviews asset (the newest night's as-of read from RAW), so build_marts shows it the same day.
     PeriodReviewOperator.partial(task_id="review", map_index_template="{{ task.subject }}", retries=0,
-                                 response_timeout=REVIEW_WAIT).expand_kwargs(reviews)
+                                 response_timeout=REVIEW_WAIT, inlets=[RAW], outlets=[REVIEWS]).expand_kwargs(reviews)
 
 
 review_periods()

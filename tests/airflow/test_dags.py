@@ -55,12 +55,15 @@ def test_every_task_has_a_timeout_and_alerts_and_every_run_a_deadline(dagbag):
 
 
 def test_raw_and_marts_are_assets_and_the_marts_rebuild_when_raw_changes(dagbag):
-    from halfsky.orchestration.assets import MARTS, RAW
+    from halfsky.orchestration.assets import MARTS, RAW, REVIEWS
 
     nightly, marts, replay = (dagbag.dags[d] for d in ("nightly_load", "build_marts", "replay_quarantined"))
     assert RAW in nightly.get_task("publish_raw").outlets and RAW in replay.get_task("replay").outlets
     assert MARTS in marts.get_task("summarize_marts").outlets
-    assert list(marts.timetable.asset_condition.objects) == [RAW]
+    assert list(marts.timetable.asset_condition.objects) == [RAW, REVIEWS]  # either starts a build
+    review, reopen = dagbag.dags["review_periods"], dagbag.dags["reopen_period"]
+    for task in (review.get_task("review"), review.get_task("announce_closures"), reopen.get_task("reopen")):
+        assert REVIEWS in task.outlets and RAW in task.inlets, task.task_id  # as-of read from the newest night
     assert set(replay.params) == {"submission_id"}
 
 

@@ -13,6 +13,7 @@ the run's ``as_of``, so the digest of a past night can be composed again unchang
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -102,10 +103,8 @@ def night_digest(dsn: str, run_id: str, as_of: datetime) -> NightDigest:
         missing = _missing_reports(conn, units, as_of)
         dropped = _dropped_forms(conn, run_id, units)
     owed = {code: len(_expected_reports(unit, as_of)) for code, unit in units.items()}
-    missed: dict[str, int] = {}
-    for m in missing:
-        missed[m.unit_code] = missed.get(m.unit_code, 0) + 1
-    never = tuple(code for code in sorted(units) if owed[code] and missed.get(code, 0) == owed[code])
+    missed = Counter(m.unit_code for m in missing)
+    never = tuple(code for code in sorted(units) if owed[code] and missed[code] == owed[code])
     return NightDigest(run_id, as_of, tuple(rejected), tuple(missing), tuple(dropped), never_reported=never)
 
 

@@ -85,7 +85,7 @@ class _MissingLine:
 _REPORT_ORDER = {MONTHLY: 0, ANNUAL_PLAN: 1, ANNUAL_YEAR_END: 2}
 
 
-def _missing_lines(missing) -> list[_MissingLine]:
+def _missing_lines(missing: tuple[MissingReport, ...] | list[MissingReport]) -> list[_MissingLine]:
     """One line per reporting unit and report, its missing periods folded into spans."""
     def key(m: MissingReport) -> tuple[str, int]:
         return m.unit_code, _REPORT_ORDER[m.report]
@@ -216,7 +216,7 @@ def _text(digest: NightDigest, missing: _MissingSections, subject: str, run_url:
                 f"（{missing.reports} 份 / reports）"]
     if not missing.reports:
         out.append("- 无 / none")
-    if missing.latest or missing.reports:
+    if missing.reports:
         out += [f"最近一期未报（{missing.due_zh}）/ Missing the latest period due ({missing.due_en}): "
                 f"{len(missing.latest)}"]
         out += [f"- {gaps.text}" for gaps in missing.latest] or ["- 无 / none"]

@@ -76,11 +76,22 @@ class PeriodReviewOperator(HITLOperator):
             raise ReviewRefused(f"{refused} (nothing was recorded; clear this task to answer again)") from None
         log.info("%s %s: %s by %s (review %s)%s", self.prefecture_code, self.period, action, actor, review_id,
                  f": {comment}" if comment else "")
+        announce_review(context, {"prefecture_code": self.prefecture_code, "period": self.period, "action": action})
         if action == RETURN:  # recorded first: a mail server that is down never loses the return
             from halfsky.orchestration.unit_notices import notify_return
             notify_return(self.prefecture_code, self.period, reviewer=actor, comment=comment or "")
         return {"prefecture_code": self.prefecture_code, "period": self.period, "action": action, "actor": actor,
                 "comment": comment, "review_id": review_id}
+
+
+def announce_review(context: Any, what: dict) -> None:
+    """Update the reviews asset, which starts build_marts, so the marts show the province's word the same day.
+    Its as-of is the newest night's (the task lists RAW in its inlets), never the answer's wall-clock time."""
+    from halfsky.orchestration import run_context
+    from halfsky.orchestration.assets import REVIEWS
+
+    as_of = run_context.marts_as_of(context, fallback=run_context.as_of(context))
+    context["outlet_events"][REVIEWS].extra = {"as_of": as_of.isoformat(), **what}
 
 
 def record_decision(prefecture_code: str, period: str, action: str, *, actor: str, decided_at: datetime,

@@ -34,6 +34,16 @@ def as_of(context: dict) -> datetime:
     return context["dag_run"].run_after
 
 
+def marts_as_of(context: dict, fallback: datetime) -> datetime:
+    """The as-of the marts were last asked to be built for: the newest ``as_of`` among the raw asset's latest
+    events (the task must list RAW in its inlets), else ``fallback``. A review answered weeks after the night
+    that asked for it must not build the marts for that older moment."""
+    from halfsky.orchestration.assets import RAW
+
+    events = context["inlet_events"][RAW].ascending(False).limit(10)
+    return max((_parse(e.extra["as_of"]) for e in events if (e.extra or {}).get("as_of")), default=fallback)
+
+
 def full_checks(as_of: datetime, asked: bool = False) -> bool:
     """Whether the dbt data tests of a build check every row, or only the prefecture-periods the night changed.
 
