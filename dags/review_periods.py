@@ -8,7 +8,7 @@ from pathlib import Path
 import pendulum
 from airflow.sdk import dag, get_current_context, task
 
-from halfsky.orchestration.assets import RAW, REVIEWS
+from halfsky.orchestration.assets import RAW, REVIEWS, REVIEWS_WHEN_ANY
 from halfsky.orchestration.dag_defaults import task_defaults
 from halfsky.orchestration.period_review import PeriodReviewOperator
 
@@ -30,14 +30,19 @@ REVIEW_WAIT = timedelta(days=62)  # two months for the province to answer
     default_args=task_defaults(timedelta(minutes=10)),
 )
 def review_periods():
-    @task
+    @task(inlets=[RAW], outlets=[REVIEWS_WHEN_ANY])
     def close_overdue_periods(run_id=None) -> list[str]:
-        """Close the periods still unapproved close_after_days after their deadline (none unless it is set)."""
+        """Close the periods still unapproved close_after_days after their deadline (none unless it is set),
+        and start build_marts when any closed."""
         from halfsky.config.settings import close_after_days
         from halfsky.orchestration import period_review, run_context
 
-        as_of = run_context.as_of(get_current_context())
-        return period_review.close_overdue_periods(as_of=as_of, days=close_after_days(), run_id=run_id)
+        context = get_current_context()
+        closed = period_review.close_overdue_periods(as_of=run_context.as_of(context), days=close_after_days(),
+                                                     run_id=run_id)
+        if closed:
+            period_review.announce_review(context, {"action": "auto_close", "periods": closed})
+        return closed
 
     @task
     def periods_to_review(run_id=None) -> list[dict]:
@@ -45,21 +50,8 @@ def review_periods():
 
         return period_review.periods_to_review(as_of=run_context.as_of(get_current_context()), run_id=run_id)
 
-    @task(inlets=[RAW], outlets=[REVIEWS])
-    def announce_closures(closed: list[str]) -> None:
-        """Start build_marts for the periods that closed by themselves; skipped (no event) when none did."""
-        from airflow.sdk.exceptions import AirflowSkipException
-
-        from halfsky.orchestration import period_review
-
-        if not closed:
-            raise AirflowSkipException("no period closed by itself: the marts stay as they are")
-        period_review.announce_review(get_current_context(), {"action": "auto_close", "periods": closed})
-
-    closed = close_overdue_periods()
-    announce_closures(closed)
     reviews = periods_to_review()
-    closed >> reviews
+    close_overdue_periods() >> reviews
     # Waits under Required Actions until a reviewer answers, up to REVIEW_WAIT (then red: clear it to ask again).
     # No retry: a retry would ask again, beside the answer already given. Each answer recorded updates the
     # reviews asset (the newest night's as-of read from RAW), so build_marts shows it the same day.

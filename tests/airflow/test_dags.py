@@ -55,15 +55,17 @@ def test_every_task_has_a_timeout_and_alerts_and_every_run_a_deadline(dagbag):
 
 
 def test_raw_and_marts_are_assets_and_the_marts_rebuild_when_raw_changes(dagbag):
-    from halfsky.orchestration.assets import MARTS, RAW, REVIEWS
+    from halfsky.orchestration.assets import MARTS, RAW, REVIEWS, REVIEWS_WHEN_ANY
 
     nightly, marts, replay = (dagbag.dags[d] for d in ("nightly_load", "build_marts", "replay_quarantined"))
     assert RAW in nightly.get_task("publish_raw").outlets and RAW in replay.get_task("replay").outlets
     assert MARTS in marts.get_task("summarize_marts").outlets
     assert list(marts.timetable.asset_condition.objects) == [RAW, REVIEWS]  # either starts a build
     review, reopen = dagbag.dags["review_periods"], dagbag.dags["reopen_period"]
-    for task in (review.get_task("review"), review.get_task("announce_closures"), reopen.get_task("reopen")):
+    for task in (review.get_task("review"), reopen.get_task("reopen")):
         assert REVIEWS in task.outlets and RAW in task.inlets, task.task_id  # as-of read from the newest night
+    # the automatic close updates REVIEWS through an alias, only on a night something closed
+    assert review.get_task("close_overdue_periods").outlets == [REVIEWS_WHEN_ANY]
     assert set(replay.params) == {"submission_id"}
 
 

@@ -86,12 +86,16 @@ class PeriodReviewOperator(HITLOperator):
 
 def announce_review(context: Any, what: dict) -> None:
     """Update the reviews asset, which starts build_marts, so the marts show the province's word the same day.
-    Its as-of is the newest night's (the task lists RAW in its inlets), never the answer's wall-clock time."""
+    Its as-of is the newest night's (the task lists RAW in its inlets), never the answer's wall-clock time.
+    A task whose outlet is REVIEWS_WHEN_ANY updates it through the alias, only when it calls this."""
     from halfsky.orchestration import run_context
-    from halfsky.orchestration.assets import REVIEWS
+    from halfsky.orchestration.assets import REVIEWS, REVIEWS_WHEN_ANY
 
-    as_of = run_context.marts_as_of(context, fallback=run_context.as_of(context))
-    context["outlet_events"][REVIEWS].extra = {"as_of": as_of.isoformat(), **what}
+    extra = {"as_of": run_context.marts_as_of(context, fallback=run_context.as_of(context)).isoformat(), **what}
+    if REVIEWS_WHEN_ANY in context["task"].outlets:
+        context["outlet_events"][REVIEWS_WHEN_ANY].add(REVIEWS, extra=extra)
+    else:
+        context["outlet_events"][REVIEWS].extra = extra
 
 
 def record_decision(prefecture_code: str, period: str, action: str, *, actor: str, decided_at: datetime,
