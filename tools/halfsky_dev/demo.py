@@ -149,7 +149,7 @@ def main() -> int:
         write_task_logs(dag_id, log_text)  # so the grid's task logs are there, as for a scheduled run
         if result.returncode != 0:
             print(f"the {dag_id} run failed; the last lines of {log_path}:", file=sys.stderr)
-            print("\n".join(log_path.read_text(errors="replace").splitlines()[-40:]), file=sys.stderr)
+            print("\n".join(log_text.splitlines()[-40:]), file=sys.stderr)
             return result.returncode
         if dag_id == "nightly_load":
             print(_attention_summary(log_text))
