@@ -108,6 +108,11 @@ tr.error td:first-child{{border-left:4px solid #b42318}} tr.warning td:first-chi
 """
 
 
+def report_location(folder: str | None) -> str | None:
+    """Where the HTML report of a drop stored in ``folder`` (a quarantine folder or URL) is; None without one."""
+    return f"{folder.rstrip('/')}/report.html" if folder else None
+
+
 def write_report(directory: Path, verdict: Verdict, drop_name: str, submission_id: int | None = None) -> Path:
     if not directory.exists():
         directory.mkdir(parents=True, mode=PRIVATE_DIR)

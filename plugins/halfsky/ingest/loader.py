@@ -22,7 +22,7 @@ from halfsky.contract.forms import FORMS
 from halfsky.contract.periods import is_month
 from halfsky.contract.reference.code_lists import reference_data
 from halfsky.contract.rules import Finding
-from halfsky.ingest.drop_report import shown_value, write_report
+from halfsky.ingest.drop_report import report_location, shown_value, write_report
 from halfsky.ingest.judging.cash_cap import cap_crossings, revise_other_drops
 from halfsky.ingest.judging.history_warnings import history_findings
 from halfsky.ingest.judging.judge import Verdict
@@ -48,7 +48,7 @@ def report_warnings(verdict: Verdict, drop_name: str, submission_id: int, target
     except Exception as exc:  # any store's error: the drop stays accepted
         log.error("submission %s accepted, but its warnings report could not be stored in %s: %s", submission_id, target, exc)
         return None
-    return f"{target}/report.html"
+    return report_location(target)
 
 
 # A form this large changes raw's statistics enough to mislead the history warnings' plans (see accept).
@@ -168,5 +168,5 @@ def reject(conn: psycopg.Connection, submission_id: int, verdict: Verdict, drop_
             (Jsonb(verdict.reasons()), Jsonb(verdict.row_counts()), verdict.is_late, as_of, target, verdict.notes,
              submission_id),
         )
-    log.debug("submission %s (%s) rejected: %s; report in %s/report.html", submission_id, drop_name,
-              reasons_text(verdict.reasons(), errors=True), target)
+    log.debug("submission %s (%s) rejected: %s; report in %s", submission_id, drop_name,
+              reasons_text(verdict.reasons(), errors=True), report_location(target))

@@ -16,6 +16,7 @@ from pathlib import Path
 import psycopg
 
 from halfsky.warehouse.audit import command_line_actor, declare_actor
+from halfsky.ingest.drop_report import report_location
 from halfsky.ingest.loader import accept, reasons_text, reject
 from halfsky.ingest.judging.judge import Verdict, judge_drop
 from halfsky.ingest.reading.landing import is_local
@@ -104,5 +105,5 @@ def replay_for_run(submission_id: int, *, as_of: datetime, run_id: str | None = 
         from airflow.sdk.exceptions import AirflowFailException
 
         raise AirflowFailException(f"REJECTED again {drop_path} | submission {submission_id} | {errors} | "
-                                   f"report: {qpath}/report.html")
+                                   f"report: {report_location(qpath)}")
     return {"submission_id": submission_id, "drop_path": drop_path, "status": status}

@@ -31,6 +31,7 @@ from halfsky.contract.rules import Finding
 from halfsky.contract.untrusted_text import mask_id_numbers_in, printable_name
 from halfsky.ingest import stage_clock
 from halfsky.ingest.batches import batch_by_unit
+from halfsky.ingest.drop_report import report_location
 from halfsky.ingest.judging.judge import Verdict, judge_drop, path_findings
 from halfsky.ingest.loader import accept, reasons_text, reject, report_warnings
 from halfsky.ingest.quarantine import quarantine_dir
@@ -296,7 +297,7 @@ def process_drop(conn: psycopg.Connection, landing: Landing, quarantine_url: str
     target = quarantine_dir(quarantine_url, drop.prefecture_code, drop.period, submission_id)
     reject(conn, submission_id, verdict, drop.name, target, as_of, drop_bytes=local)
     return DropVerdict(drop.path, "rejected", submission_id, verdict.is_late, reasons_text(verdict.reasons(), errors=True),
-                       f"{target}/report.html")
+                       report_location(target))
 
 
 def register(conn: psycopg.Connection, landing: Landing, drop: Drop, as_of: datetime, run_id: str | None) -> tuple[int, str]:

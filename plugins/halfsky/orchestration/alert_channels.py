@@ -131,7 +131,7 @@ def alert_recipients() -> list[str]:
 
 # -- channels ----------------------------------------------------------------------------------------------
 
-def _has_connection(conn_id: str) -> bool:
+def has_connection(conn_id: str) -> bool:
     try:
         BaseHook.get_connection(conn_id)
     except AirflowNotFoundException:
@@ -142,14 +142,14 @@ def _has_connection(conn_id: str) -> bool:
 def configured_notifiers(alert: Alert) -> dict[str, BaseNotifier]:
     """A notifier for each channel an admin has set up, by channel name."""
     notifiers: dict[str, BaseNotifier] = {}
-    if _has_connection(SMTP_CONN_ID):
+    if has_connection(SMTP_CONN_ID):
         recipients = alert_recipients()
         if recipients:
             notifiers[EMAIL] = EmailNotifier(alert.subject, alert.html, to=recipients)
         else:
             log.warning("connection %s is set but the Variable %s names no address: no e-mail is sent",
                         SMTP_CONN_ID, RECIPIENTS_VARIABLE)
-    if _has_connection(WEBHOOK_CONN_ID):
+    if has_connection(WEBHOOK_CONN_ID):
         notifiers[WEBHOOK] = WebhookNotifier(alert.subject, alert.text, payload=alert.payload)
     return notifiers
 

@@ -23,6 +23,7 @@ from halfsky.contract.forms import FORMS
 from halfsky.contract.periods import SHANGHAI, YEAR_END_FORMS, deadline, next_period, period_of
 from halfsky.contract.reference.code_lists import ReportingUnit, reference_data
 from halfsky.contract.untrusted_text import mask_id_numbers_in, printable_name
+from halfsky.ingest.drop_report import report_location
 
 log = logging.getLogger(__name__)
 
@@ -143,7 +144,7 @@ def _rejected_drops(conn: psycopg.Connection, run_id: str, units: dict[str, Repo
     for submission_id, unit, division_name, period, name, reasons, quarantine in rows:
         unit_name = units[unit].name_zh if unit in units else division_name
         rules = tuple(RuleCount(r["rule"], r["count"], r["zh"], r["en"]) for r in reasons if r["severity"] == "error")
-        report = f"{quarantine.rstrip('/')}/report.html" if quarantine else None
+        report = report_location(quarantine)
         # the folder of a drop that is no unit's, and the drop's name, are the sender's text: masked for the mail
         drops.append(RejectedDrop(submission_id, mask_id_numbers_in(unit), unit_name, mask_id_numbers_in(period),
                                   mask_id_numbers_in(printable_name(name)), rules, report))

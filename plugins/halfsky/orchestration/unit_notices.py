@@ -19,6 +19,7 @@ import psycopg
 from halfsky.config.settings import unit_email_addresses
 from halfsky.contract.reference.code_lists import reference_data
 from halfsky.contract.untrusted_text import mask_id_numbers_in, printable_name
+from halfsky.ingest.drop_report import report_location
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +56,7 @@ def night_news(conn: psycopg.Connection, run_id: str) -> dict[str, list[UnitDrop
             continue
         wanted = "error" if status == "rejected" else "warning"
         rules = tuple((r["rule"], r["count"], r["zh"], r["en"]) for r in reasons if r["severity"] == wanted)
-        report = f"{quarantine.rstrip('/')}/report.html" if quarantine else None
+        report = report_location(quarantine)
         news.setdefault(unit, []).append(UnitDrop(period, mask_id_numbers_in(printable_name(name)), status, rules,
                                                   report))
     return news
@@ -100,7 +101,7 @@ def night_notice(unit: str, drops: list[UnitDrop]) -> tuple[str, str]:
 
 def send_unit_notices(dsn: str, run_id: str) -> dict:
     """Mail each unit its news of ``run_id`` once; returns {"sent", "unreachable", "failed", "no_channel"}."""
-    from halfsky.orchestration.alert_channels import SMTP_CONN_ID, EmailNotifier, _has_connection
+    from halfsky.orchestration.alert_channels import SMTP_CONN_ID, EmailNotifier, has_connection
 
     addresses = unit_email_addresses()
     result: dict = {"sent": [], "unreachable": [], "failed": {}, "no_channel": False}
@@ -108,7 +109,7 @@ def send_unit_notices(dsn: str, run_id: str) -> dict:
         news = night_news(conn, run_id)
         result["unreachable"] = sorted(unit for unit in news if not addresses.get(unit))
         reachable = {unit: drops for unit, drops in news.items() if addresses.get(unit)}
-        if reachable and not _has_connection(SMTP_CONN_ID):
+        if reachable and not has_connection(SMTP_CONN_ID):
             result["no_channel"] = True
             log.warning("no mail connection %s: %d unit(s) not told of their drops: %s", SMTP_CONN_ID,
                         len(reachable), ", ".join(sorted(reachable)))
@@ -148,10 +149,10 @@ class UnitNoticesNotSent(RuntimeError):
 def notify_return(prefecture_code: str, period: str, *, reviewer: str, comment: str) -> bool:
     """Tell the unit that the province returned its period, with the reviewer's comment. False when the unit
     has no address or no mail connection is set (logged); the return is recorded either way."""
-    from halfsky.orchestration.alert_channels import SMTP_CONN_ID, EmailNotifier, _has_connection
+    from halfsky.orchestration.alert_channels import SMTP_CONN_ID, EmailNotifier, has_connection
 
     addresses = unit_email_addresses().get(prefecture_code)
-    if not addresses or not _has_connection(SMTP_CONN_ID):
+    if not addresses or not has_connection(SMTP_CONN_ID):
         log.warning("%s %s returned, but the unit cannot be told (%s)", prefecture_code, period,
                     "no address in unit_emails" if not addresses else f"no connection {SMTP_CONN_ID}")
         return False
