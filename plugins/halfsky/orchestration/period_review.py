@@ -171,10 +171,9 @@ def _totals(conn, submission_id: int | None) -> tuple | None:
 
 
 def review_subject(unit: str, period: str) -> str:
-    from halfsky.contract.reference.code_lists import reference_data
+    from halfsky.contract.reference.code_lists import unit_label
 
-    known = reference_data().units.get(unit)
-    return f"审核 Review {unit} {known.name_zh if known else ''} {period}".replace("  ", " ")
+    return f"审核 Review {unit_label(unit)} {period}"
 
 
 def _number(value, money: bool) -> str:
@@ -184,6 +183,7 @@ def _number(value, money: bool) -> str:
 def review_body(conn, unit: str, period: str, submission_id: int) -> str:
     """Markdown for the review task: totals beside a year earlier, the drop's warnings, where its report is."""
     earlier_period = _year_earlier(period)
+    from halfsky.ingest.drop_report import report_location
     from halfsky.warehouse.period_reviews import standing
 
     now = _totals(conn, submission_id)
@@ -206,7 +206,7 @@ def review_body(conn, unit: str, period: str, submission_id: int) -> str:
     lines += ["", f"**预警 Warnings** ({sum(r.get('count', 0) for r in warnings)})"]
     lines += [f"- `{r['rule']}` ×{r['count']}: {r['zh']} / {r['en']}" for r in warnings] or ["- 无 none"]
     if warnings and quarantine_path:
-        lines += ["", f"预警报告 Warnings report: `{quarantine_path}/report.html`"]
+        lines += ["", f"预警报告 Warnings report: `{report_location(quarantine_path)}`"]
     lines += ["", "批准即表示已阅读上述预警，并关闭该报送期；退回须填写意见。",
               "Approving records that the warnings were read and closes the period; a return needs a comment."]
     return "\n".join(lines)

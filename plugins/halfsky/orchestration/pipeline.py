@@ -17,7 +17,7 @@ from halfsky.warehouse.analyst_role import ensure_analyst_role
 from halfsky.warehouse.dbt_runner import as_of_vars, person_key_options, run_dbt
 from halfsky.ingest.runner import ELSEWHERE, DropVerdict, pending_work, process_prefecture
 from halfsky.ingest.batches import UNKNOWN_UNITS
-from halfsky.contract.reference.code_lists import reference_data
+from halfsky.contract.reference.code_lists import unit_label  # also the DAG's (pipeline.unit_label)
 from halfsky.config.settings import landing_url, person_hmac_key, quarantine_url, warehouse_dsn
 from halfsky.warehouse.reference_load import load_admin_divisions, load_home_regions
 from halfsky.warehouse.schema import ensure_schema
@@ -95,12 +95,6 @@ def discover_drops(as_of: datetime, dsn: str | None = None, landing: str | None 
         log.info("not processed this run: %s", skipped)
     # An XCom and a rendered field of every ingest task: no name's id number in them (halfsky.orchestration.drop_handles).
     return [{**batch, "paths": [handle(p) for p in batch["paths"]]} for batch in work]
-
-
-def unit_label(unit: str) -> str:
-    """'650200 克拉玛依市妇联', the name a reporting unit goes by in the grid and in alerts."""
-    known = reference_data().units.get(unit)
-    return f"{unit} {known.name_zh}" if known else unit
 
 
 def ingest_prefecture(batch: dict, as_of: datetime, run_id: str | None = None, dsn: str | None = None,

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import psycopg
 
 from halfsky.config.settings import unit_email_addresses
-from halfsky.contract.reference.code_lists import reference_data
+from halfsky.contract.reference.code_lists import reference_data, unit_label
 from halfsky.contract.untrusted_text import mask_id_numbers_in, printable_name
 from halfsky.ingest.drop_report import report_location
 
@@ -69,17 +69,12 @@ def unreachable_units(dsn: str, run_id: str) -> list[str]:
         return sorted(unit for unit in night_news(conn, run_id) if not addresses.get(unit))
 
 
-def _unit_name(unit: str) -> str:
-    known = reference_data().units.get(unit)
-    return f"{unit} {known.name_zh}" if known else unit
-
-
 def night_notice(unit: str, drops: list[UnitDrop]) -> tuple[str, str]:
     """(subject, HTML) of one unit's notice: Chinese first, English beside it."""
     e = html.escape
     rejected = sum(d.status == "rejected" for d in drops)
     warned = len(drops) - rejected
-    subject = (f"半边天 {_unit_name(unit)}: {rejected} 份报送被退回、{warned} 份有预警 / "
+    subject = (f"半边天 {unit_label(unit)}: {rejected} 份报送被退回、{warned} 份有预警 / "
                f"{rejected} drop(s) rejected, {warned} accepted with warnings")
     rows = "".join(
         f"<tr><td>{e(d.period)}</td><td><code>{e(d.drop_name)}</code></td>"
@@ -157,7 +152,7 @@ def notify_return(prefecture_code: str, period: str, *, reviewer: str, comment: 
                     "no address in unit_emails" if not addresses else f"no connection {SMTP_CONN_ID}")
         return False
     e = html.escape
-    subject = f"半边天 {_unit_name(prefecture_code)} {period}: 省妇联退回，请更正后重新报送 / returned by the province"
+    subject = f"半边天 {unit_label(prefecture_code)} {period}: 省妇联退回，请更正后重新报送 / returned by the province"
     body = f"""<!doctype html>
 <html lang="zh-CN"><head><meta charset="utf-8"><title>{e(subject)}</title></head>
 <body style="font-family: sans-serif"><h2>{e(subject)}</h2>

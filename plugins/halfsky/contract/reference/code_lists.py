@@ -112,3 +112,9 @@ class ReferenceData:
 def reference_data() -> ReferenceData:
     return ReferenceData.load()
 
+
+def unit_label(unit: str) -> str:
+    """'650200 克拉玛依市', the name a reporting unit goes by in the grid, alerts, notices and reviews."""
+    known = reference_data().units.get(unit)
+    return f"{unit} {known.name_zh}" if known else unit
+
