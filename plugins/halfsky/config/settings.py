@@ -111,6 +111,11 @@ def retention_months() -> int:
     return months
 
 
+def address_list(value: str | None) -> list[str]:
+    """Mail addresses as admins type them into a Variable: separated by commas or semicolons, spaces around."""
+    return [address.strip() for address in (value or "").replace(";", ",").split(",") if address.strip()]
+
+
 UNIT_EMAILS_VARIABLE = "unit_emails"
 
 
@@ -125,8 +130,7 @@ def unit_email_addresses() -> dict[str, list[str]]:
     mapping = json.loads(value)
     if not isinstance(mapping, dict):
         raise MissingSetting(f"{UNIT_EMAILS_VARIABLE} must be a JSON object of unit code to addresses")
-    return {str(unit): [a.strip() for a in str(addresses).replace(";", ",").split(",") if a.strip()]
-            for unit, addresses in mapping.items()}
+    return {str(unit): address_list(str(addresses)) for unit, addresses in mapping.items()}
 
 
 CLOSE_AFTER_DAYS_VARIABLE = "close_after_days"

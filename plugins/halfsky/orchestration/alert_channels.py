@@ -23,6 +23,7 @@ from airflow.providers.smtp.notifications.smtp import SmtpNotifier
 from airflow.sdk import BaseHook, BaseNotifier, Variable
 from airflow.sdk.exceptions import AirflowNotFoundException
 
+from halfsky.config.settings import address_list
 from halfsky.contract.untrusted_text import mask_id_numbers_in
 
 log = logging.getLogger(__name__)
@@ -125,8 +126,7 @@ class EmailNotifier(SmtpNotifier):
 
 
 def alert_recipients() -> list[str]:
-    value = Variable.get(RECIPIENTS_VARIABLE, default=None) or ""
-    return [address.strip() for address in value.replace(";", ",").split(",") if address.strip()]
+    return address_list(Variable.get(RECIPIENTS_VARIABLE, default=None))
 
 
 # -- channels ----------------------------------------------------------------------------------------------
