@@ -119,3 +119,13 @@ def keyed_warehouse(admin_dsn: str, prefix: str, key: str, *, template: Template
             os.environ.pop("HALFSKY_PERSON_HMAC_KEY", None)
         else:
             os.environ["HALFSKY_PERSON_HMAC_KEY"] = previous
+
+
+def asset_event_extras(airflow_db: Path, asset_name: str) -> list[dict]:
+    """The extras of an asset's events in an Airflow home's SQLite metadata, oldest first."""
+    import sqlite3
+
+    with sqlite3.connect(airflow_db) as db:
+        rows = db.execute("""select e.extra from asset_event e join asset a on a.id = e.asset_id
+                             where a.name = ? order by e.id""", (asset_name,)).fetchall()
+    return [json.loads(extra) if isinstance(extra, str) else extra for (extra,) in rows]

@@ -18,7 +18,7 @@ import psycopg
 import pytest
 
 from conftest import REPO_ROOT
-from ingest_helpers import AIRFLOW, airflow_home, make_tree, short_retries
+from ingest_helpers import AIRFLOW, airflow_home, asset_event_extras, make_tree, short_retries
 
 DAGS = ("nightly_load", "replay_quarantined")
 
@@ -85,9 +85,7 @@ def test_replaying_a_quarantined_drop_is_red_until_the_reference_fix_then_loads_
     assert loaded.returncode == 0, (loaded.stdout + loaded.stderr)[-3000:]
     assert _statuses(site["dsn"])[drop["path"]] in ("accepted", "superseded")
     # The raw asset changed, with what build_marts needs to follow: the as-of time and the replayed drop.
-    with sqlite3.connect(site["airflow_db"]) as db:
-        events = [json.loads(extra) for (extra,) in db.execute(
-            "select e.extra from asset_event e join asset a on a.id = e.asset_id where a.name = 'halfsky_raw'")]
+    events = asset_event_extras(site["airflow_db"], "halfsky_raw")
     replayed = [e for e in events if e.get("replayed") == submission_id]
     assert replayed and replayed[0]["status"] in ("accepted", "superseded") and replayed[0]["as_of"]
 

@@ -20,7 +20,7 @@ import psycopg
 import pytest
 
 import hostile_drops as hd
-from ingest_helpers import AIRFLOW, AS_OF, airflow_home, ingest_all, verdicts_by_path
+from ingest_helpers import AIRFLOW, AS_OF, airflow_home, asset_event_extras, ingest_all, verdicts_by_path
 
 UNIT, COUNTY, PERIOD = "152900", "152921", "2026-08"
 REVIEWER = "reviewer1"
@@ -110,14 +110,6 @@ def _review_run(site: dict, logical_date: str, answer) -> tuple[subprocess.Compl
     return subprocess.CompletedProcess(run.args, run.returncode, output, ""), answered
 
 
-def _review_events(airflow_db: Path) -> list[dict]:
-    """The extras of the reviews asset's events (what starts build_marts after an answer), oldest first."""
-    with sqlite3.connect(airflow_db) as db:
-        rows = db.execute("""select e.extra from asset_event e join asset a on a.id = e.asset_id
-                             where a.name = 'halfsky_reviews' order by e.id""").fetchall()
-    return [json.loads(extra) if isinstance(extra, str) else extra for (extra,) in rows]
-
-
 def test_approve_through_the_hitl_api_then_a_changed_drop_is_rejected_and_a_reopening_lets_it_in(site):
     from halfsky.warehouse.period_reviews import history, standing
 
@@ -139,8 +131,8 @@ def test_approve_through_the_hitl_api_then_a_changed_drop_is_rejected_and_a_reop
         raw_before = conn.execute("select submission_id, amount_yuan from raw.funds order by 1").fetchall()
     # The answer updated the reviews asset, so build_marts shows it the same day; no night has published raw
     # in this site, so the as-of is the review run's own (the night that asked).
-    assert _review_events(site["airflow_db"]) == [{"as_of": "2026-09-21T00:00:00+00:00", "prefecture_code": UNIT,
-                                                   "period": PERIOD, "action": "approve"}]
+    assert asset_event_extras(site["airflow_db"], "halfsky_reviews") == [
+        {"as_of": "2026-09-21T00:00:00+00:00", "prefecture_code": UNIT, "period": PERIOD, "action": "approve"}]
 
     changed = _drop(site["root"], "resent", "5000", 2)  # named after "first": the newer by name
     ingest_all(site["dsn"], site["root"], site["quarantine"], as_of=AS_OF)
@@ -154,7 +146,7 @@ def test_approve_through_the_hitl_api_then_a_changed_drop_is_rejected_and_a_reop
     reopened = subprocess.run([AIRFLOW, "dags", "test", "reopen_period", "2026-09-22", "-c", conf],
                               env=site["env"], capture_output=True, text=True)
     assert reopened.returncode == 0, (reopened.stdout + reopened.stderr)[-4000:]
-    assert [e["action"] for e in _review_events(site["airflow_db"])] == ["approve", "reopen"]
+    assert [e["action"] for e in asset_event_extras(site["airflow_db"], "halfsky_reviews")] == ["approve", "reopen"]
     from halfsky.ingest.replay import replay
     assert replay(site["dsn"], changed_id, as_of=AS_OF, actor="test") == "accepted"
 
