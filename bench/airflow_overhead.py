@@ -35,10 +35,10 @@ ONE_DBT_BUILD = f"""
 from datetime import datetime
 from halfsky.config.settings import person_hmac_key
 from halfsky.orchestration.pipeline import prepare_warehouse
-from halfsky.warehouse.dbt_runner import as_of_vars, person_key_options, run_dbt
+from halfsky.warehouse.dbt_runner import night_env, person_key_options, run_dbt
 prepare_warehouse()
-run_dbt(["build"], dbt_vars={{**as_of_vars(datetime.fromisoformat("{AS_OF.isoformat()}")), "full_checks": False}},
-        extra_env=person_key_options(person_hmac_key()))
+run_dbt(["build"], extra_env={{**night_env(datetime.fromisoformat("{AS_OF.isoformat()}"), full_checks=False),
+                              **person_key_options(person_hmac_key())}})
 """
 
 

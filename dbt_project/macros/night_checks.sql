@@ -1,15 +1,17 @@
 {#- Data tests on an incremental night look at what the night changed; every row is checked on a full
-    refresh and whenever the var full_checks is true (the default; halfsky's nightly build passes false
-    except on Sundays, see halfsky.orchestration.run_context.full_checks). -#}
+    refresh and whenever HALFSKY_FULL_CHECKS is true (the default; halfsky's nightly build sets false
+    except on Sundays, see halfsky.orchestration.run_context.full_checks and halfsky.warehouse.dbt_runner.night_env).
+    Read from the environment, and only when a test runs: a var, or an env_var read while dbt parses, would
+    make dbt reparse every test whenever it changes. -#}
 
 {% macro full_checks() -%}
-    {%- set asked = var('full_checks', true) -%}
-    {{ return(flags.FULL_REFRESH or asked in [true, 'true', 'True', 'TRUE', 1, '1', 'yes']) }}
+    {%- set asked = env_var('HALFSKY_FULL_CHECKS', 'true') -%}
+    {{ return(flags.FULL_REFRESH or asked | lower in ['true', '1', 'yes']) }}
 {%- endmacro %}
 
 {#- Tests run only over the night's changes when the snapshot they are limited by exists. -#}
 {% macro limited_checks() -%}
-    {%- if full_checks() or not execute -%}
+    {%- if not execute or full_checks() -%}
         {{ return(false) }}
     {%- endif -%}
     {%- set snapshot = night_relation('int_night_submissions') -%}

@@ -70,11 +70,16 @@ def _nights(admin_dsn, dsn, pipeline):
         os.environ["HALFSKY_PERSON_HMAC_KEY"] = previous
 
 
-def test_a_night_with_nothing_new_hashes_no_one_and_changes_nothing(nights):
+def test_a_night_with_nothing_new_hashes_no_one_and_changes_nothing(nights, caplog):
     from halfsky.orchestration import pipeline
     before, calls = _fingerprints(nights), _hmac_calls(nights)
     assert before["marts.dim_beneficiary"][0] > 1
-    pipeline.build_marts(NIGHT_2, dsn=nights)
+    with caplog.at_level("INFO", logger="halfsky.warehouse.dbt_runner"):
+        pipeline.build_marts(NIGHT_2, dsn=nights)
+    dbt_output = [r.getMessage() for r in caplog.records if r.name == "halfsky.warehouse.dbt_runner"]
+    assert any("Completed successfully" in line for line in dbt_output), dbt_output[-20:]
+    # another as-of than the night before, and still the night before's parse (dbt_runner.night_env)
+    assert not [line for line in dbt_output if "Unable to do partial parsing" in line]
     assert _hmac_calls(nights) == calls, "a night with nothing new hashes no one"
     assert _fingerprints(nights) == before
     assert _rows(nights, "select count(*) from intermediate.int_night_submissions where changed") == [(0,)]
@@ -83,7 +88,7 @@ def test_a_night_with_nothing_new_hashes_no_one_and_changes_nothing(nights):
 def test_an_incremental_night_equals_a_full_refresh(nights):
     """A correction supersedes drop 1 (its persons partly vanish, new ones appear) and a new prefecture-period arrives."""
     from halfsky.orchestration import pipeline
-    from halfsky.warehouse.dbt_runner import as_of_vars, person_key_options, run_dbt
+    from halfsky.warehouse.dbt_runner import night_env, person_key_options, run_dbt
 
     dsn = nights
     (replaced,), = _rows(dsn, "select submission_id from ingest.submissions where drop_name = 'bench_00001.json'")
@@ -109,7 +114,7 @@ def test_an_incremental_night_equals_a_full_refresh(nights):
                  correction, new_period) == [(2,)]
     incremental = _fingerprints(dsn)
     run_dbt(["build", "--full-refresh", "--select", *(f"{m}+" for m in pipeline.FACT_SOURCES)], dsn=dsn,
-            dbt_vars={**as_of_vars(NIGHT_3), "full_checks": True}, extra_env=person_key_options(KEY.encode()))
+            extra_env={**night_env(NIGHT_3), **person_key_options(KEY.encode())})
     assert _fingerprints(dsn) == incremental
     assert _rows(dsn, "select count(*) from marts.fct_benefits b left join marts.dim_beneficiary d using (beneficiary_key) "
                       "where d.beneficiary_key is null or b.beneficiary_key = '-1'") == [(0,)]

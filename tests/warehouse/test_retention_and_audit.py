@@ -94,12 +94,12 @@ def test_the_rejected_drops_bytes_leave_quarantine_and_its_report_stays(purged):
 
 def test_marts_are_the_same_after_the_purge_and_after_a_full_rebuild_from_purged_raw(purged):
     from halfsky.orchestration import pipeline
-    from halfsky.warehouse.dbt_runner import as_of_vars, person_key_options, run_dbt
+    from halfsky.warehouse.dbt_runner import night_env, person_key_options, run_dbt
 
     dsn = purged["dsn"]
     assert _checksums(dsn) == purged["before"]
     run_dbt(["build", "--full-refresh", "--select", *(f"{m}+" for m in pipeline.FACT_SOURCES)], dsn=dsn,
-            dbt_vars={**as_of_vars(NIGHT), "full_checks": True}, extra_env=person_key_options(KEY.encode()))
+            extra_env={**night_env(NIGHT), **person_key_options(KEY.encode())})
     assert _checksums(dsn) == purged["before"]
     # the woman named by a purged drop (a pseudonym) and by a kept one (her id number) is still one beneficiary
     assert _rows(dsn, "select count(distinct beneficiary_key) from marts.fct_benefits")[0][0] == 2

@@ -3,8 +3,8 @@
 -- (sites and, contract v3, grassroots: due 31 January of the next year; halfsky.contract.periods.YEAR_END_FORMS).
 -- Expected periods come from reporting_units (active_from..active_to), so closed units never push a rate over 100%.
 with bounds as (
-    select date '{{ var("as_of_date", "2026-10-21") }}' as as_of,
-           to_char(date '{{ var("as_of_date", "2026-10-21") }}' - interval '1 month', 'YYYY-MM') as last_due_period
+    select date '{{ env_var("HALFSKY_AS_OF_DATE", "2026-10-21") }}' as as_of,
+           to_char(date '{{ env_var("HALFSKY_AS_OF_DATE", "2026-10-21") }}' - interval '1 month', 'YYYY-MM') as last_due_period
 ),
 
 monthly as (

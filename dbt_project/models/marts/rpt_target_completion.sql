@@ -43,7 +43,7 @@ actuals as (
 ),
 
 as_of as (
-    select date '{{ var("as_of_date", "2026-10-21") }}' as day
+    select date '{{ env_var("HALFSKY_AS_OF_DATE", "2026-10-21") }}' as day
 )
 
 select

@@ -68,25 +68,22 @@ def run_settings(context: dict, operator: Any) -> None:
     """Cosmos interceptor, run inside the task just before dbt: the person key, the as-of date, full_checks."""
     from airflow.sdk.log import mask_secret
 
-    from halfsky.warehouse.dbt_runner import as_of_vars, person_key_options
+    from halfsky.warehouse.dbt_runner import night_env, person_key_options
     from halfsky.orchestration.run_context import full_checks
     from halfsky.config.settings import person_hmac_key, warehouse_dsn
     from halfsky.warehouse.roles import TRANSFORMER, with_role_option
 
     key = person_hmac_key()
     mask_secret(key.hex())
-    env = {**(operator.env or {}), **person_key_options(key)}
-    # dbt builds as the transformer role: it may read raw, never write it (halfsky.warehouse.roles).
-    env["PGOPTIONS"] = with_role_option(warehouse_dsn(), TRANSFORMER, env["PGOPTIONS"])
-    operator.env = env
     as_of = context["ti"].xcom_pull(task_ids=AS_OF_TASK_ID)
     params = context.get("params") or {}
     asked = bool(params.get("full_checks") or params.get("full_refresh"))
-    if as_of:
-        stamp = datetime.fromisoformat(as_of)
-        operator.vars = {**(operator.vars or {}), **as_of_vars(stamp), "full_checks": full_checks(stamp, asked)}
-    else:
-        operator.vars = {**(operator.vars or {}), "full_checks": True}
+    stamp = datetime.fromisoformat(as_of) if as_of else None
+    night = night_env(stamp, full_checks(stamp, asked) if stamp else True)
+    env = {**(operator.env or {}), **night, **person_key_options(key)}
+    # dbt builds as the transformer role: it may read raw, never write it (halfsky.warehouse.roles).
+    env["PGOPTIONS"] = with_role_option(warehouse_dsn(), TRANSFORMER, env["PGOPTIONS"])
+    operator.env = env
 
 
 def producer_first(group: DbtTaskGroup, setup: Any) -> None:

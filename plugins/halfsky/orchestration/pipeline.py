@@ -14,7 +14,7 @@ from datetime import datetime
 from urllib.parse import quote
 
 from halfsky.warehouse.analyst_role import ensure_analyst_role
-from halfsky.warehouse.dbt_runner import as_of_vars, person_key_options, run_dbt
+from halfsky.warehouse.dbt_runner import night_env, person_key_options, run_dbt
 from halfsky.ingest.runner import ELSEWHERE, DropVerdict, pending_work, process_prefecture
 from halfsky.ingest.batches import UNKNOWN_UNITS
 from halfsky.contract.reference.code_lists import unit_label  # also the DAG's (pipeline.unit_label)
@@ -80,7 +80,7 @@ def build_marts(as_of: datetime, dsn: str | None = None, full_checks: bool | Non
     checks = weekly_full_checks(as_of) if full_checks is None else full_checks
     with one_dbt_build_at_a_time(dsn):
         run_dbt(["build", "--select", *(f"{m}+" for m in FACT_SOURCES)], dsn=dsn,
-                dbt_vars={**as_of_vars(as_of), "full_checks": checks}, extra_env=person_key_options(key))
+                extra_env={**night_env(as_of, checks), **person_key_options(key)})
 
 
 def discover_drops(as_of: datetime, dsn: str | None = None, landing: str | None = None,

@@ -7,12 +7,11 @@ into the task log line by line.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import subprocess
 import sys
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
@@ -66,23 +65,29 @@ def person_key_options(key: bytes) -> dict[str, str]:
     return {"PGOPTIONS": f"-c halfsky.person_key={key.hex()}"}
 
 
-def as_of_vars(as_of: datetime) -> dict[str, str]:
-    """The dbt vars of a build for a moment: the Shanghai date the completeness report judges lateness at."""
+def night_env(as_of: datetime | date | None, full_checks: bool = True) -> dict[str, str]:
+    """What a build is for, as the environment dbt reads it with ``env_var()``: the Shanghai date the
+    completeness report judges lateness at, and whether the data tests check every row.
+
+    Not ``--vars``: dbt reparses the whole project whenever a var changes, and the as-of changes every night;
+    an environment variable makes it reparse only the two reports that read it (and ``full_checks`` is read
+    only when a test runs), so each night keeps the partial-parse state of the one before."""
     from halfsky.contract.periods import SHANGHAI
 
-    return {"as_of_date": as_of.astimezone(SHANGHAI).date().isoformat()}
+    env = {"HALFSKY_FULL_CHECKS": "true" if full_checks else "false"}
+    if as_of is not None:
+        day = as_of.astimezone(SHANGHAI).date() if isinstance(as_of, datetime) else as_of
+        env["HALFSKY_AS_OF_DATE"] = day.isoformat()
+    return env
 
 
-def run_dbt(args: list[str], *, dsn: str | None = None, dbt_vars: dict | None = None,
-            extra_env: dict[str, str] | None = None) -> list[str]:
+def run_dbt(args: list[str], *, dsn: str | None = None, extra_env: dict[str, str] | None = None) -> list[str]:
     """Run ``dbt <args>``; return its output lines, raise DbtFailed with the tail if it fails."""
     env_db = profile_env(dsn or warehouse_dsn())
     work = _work_dir(env_db["HALFSKY_DB_NAME"])
     argv = [str(Path(sys.executable).with_name("dbt")), *args,
             "--project-dir", str(PROJECT_DIR), "--profiles-dir", str(PROJECT_DIR),
             "--target-path", str(work / "target"), "--log-path", str(work / "logs")]
-    if dbt_vars:
-        argv += ["--vars", json.dumps(dbt_vars)]
     env = {**os.environ, **env_db, **(extra_env or {}),
            "DBT_SEND_ANONYMOUS_USAGE_STATS": "False", "DO_NOT_TRACK": "1", "DBT_USE_COLORS": "False"}
     # dbt builds as the transformer role: it may read raw, never write it (halfsky.warehouse.roles).

@@ -56,7 +56,9 @@ def ensure_same_key(key: bytes, dsn: str | None = None) -> None:
 
 def rotate(as_of_date: str, dsn: str | None = None) -> None:
     """Rebuild every person-keyed model from scratch with the key now configured, then record it."""
-    from halfsky.warehouse.dbt_runner import person_key_options, run_dbt
+    from datetime import date
+
+    from halfsky.warehouse.dbt_runner import night_env, person_key_options, run_dbt
 
     with connect(dsn) as conn:
         purged = conn.execute("select count(*) from raw.purged_persons").fetchone()[0]
@@ -66,7 +68,7 @@ def rotate(as_of_date: str, dsn: str | None = None) -> None:
     key = person_hmac_key()
     log.info("re-keying every beneficiary: dbt build --full-refresh --select %s", PERSON_KEYED)
     run_dbt(["build", "--full-refresh", "--select", PERSON_KEYED], dsn=dsn,
-            dbt_vars={"as_of_date": as_of_date}, extra_env=person_key_options(key))
+            extra_env={**night_env(date.fromisoformat(as_of_date)), **person_key_options(key)})
     with connect(dsn) as conn:
         conn.execute("""insert into ingest.person_key (fingerprint) values (%s)
                         on conflict (singleton) do update set fingerprint = excluded.fingerprint, recorded_at = now()""",
