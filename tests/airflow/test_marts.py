@@ -22,7 +22,7 @@ import psycopg
 import pytest
 
 from conftest import REPO_ROOT
-from dag_site import MARTS_AS_OF, latest_run_id, xcom
+from dag_site import MARTS_AS_OF, latest_run_id, run_child, xcom
 from ingest_helpers import AIRFLOW, AS_OF, airflow_home, ingest_all, make_tree
 from halfsky_dev.local_postgres import drop_database, ensure_database
 
@@ -489,3 +489,50 @@ def test_a_model_that_fails_in_the_build_is_a_red_box_of_its_own_and_only_what_n
     assert {states[t] for t in ("dbt.fct_fund_flows.run", "dbt.fct_fund_flows.test", "dbt.dim_beneficiary.run",
                                 "dbt.assert_fund_flows_reconcile_to_raw_test")} == {"success"}
     assert states["summarize_marts"] == "upstream_failed"
+
+    # Under the scheduler the boxes start in the triggerer (halfsky.orchestration.dbt_box_trigger): its trigger,
+    # run here on this build's results, ends a green node's box there, and sends a red one, or any retry or
+    # cleared box, back to a worker, where Cosmos fails it (as above) or runs its node alone. (Cosmos counts a
+    # test of several models under each of them, so fct_fund_flows' tests read "fail" here, for
+    # assert_no_id_numbers_in_mart_text, which reads fct_targets too; their retry on a worker runs them alone,
+    # green, as asserted above.)
+    events = _box_trigger_events(loaded, latest_run_id(loaded["airflow_db"], "build_marts"), [
+        ("model.halfsky.stg_raw__targets", False, 1), ("model.halfsky.fct_fund_flows", False, 1),
+        ("model.halfsky.fct_benefits", True, 1), ("model.halfsky.fct_fund_flows", True, 1),
+        ("model.halfsky.fct_fund_flows", False, 2)])
+    assert [(kind, payload if kind != "TriggerEvent" else (payload["status"], payload["reason"]))
+            for kind, payload in events] == [
+        ("TriggerEvent", ("failed", "node_failed")), ("TaskSuccessEvent", "success"),
+        ("TaskSuccessEvent", "success"), ("TriggerEvent", ("failed", "node_failed")),
+        ("TriggerEvent", ("failed", "producer_skipped"))], events
+
+
+BOX_TRIGGER_CHILD = """
+import json, sys, uuid
+from airflow.sdk.api.datamodels._generated import TaskInstance
+from airflow.sdk.execution_time.supervisor import InProcessTestSupervisor
+from halfsky.orchestration.dbt_box_trigger import BoxResultTrigger
+
+run_id, boxes = sys.argv[1], json.loads(sys.argv[2])
+out = []
+for model, is_test, try_number in boxes:
+    trigger = BoxResultTrigger(model_unique_id=model, producer_task_id="dbt.dbt_producer_watcher",
+                               dag_id="build_marts", run_id="", map_index=-1, poke_interval=0.1,
+                               is_test_sensor=is_test)
+    # the box's task instance, as the triggerer hands it to a trigger it starts
+    trigger.task_instance = TaskInstance(id=uuid.uuid4(), task_id="dbt.box", dag_id="build_marts", run_id=run_id,
+                                         try_number=try_number, map_index=-1, dag_version_id=uuid.uuid4())
+    event = InProcessTestSupervisor.run_trigger_in_process(trigger=trigger, ti=trigger.task_instance)
+    out.append([type(event).__name__, json.loads(json.dumps(event.payload, default=str))])
+print("EVENTS " + json.dumps(out))
+"""
+
+
+def _box_trigger_events(loaded, run_id: str, boxes: list[tuple[str, bool, int]]) -> list[tuple]:
+    import json
+
+    done = run_child(loaded["env"], BOX_TRIGGER_CHILD, run_id, json.dumps(boxes))
+    assert done.returncode == 0, (done.stdout + done.stderr)[-3000:]
+    (line,) = [line for line in done.stdout.splitlines() if line.startswith("EVENTS ")]
+    return [tuple(event) for event in json.loads(line.removeprefix("EVENTS "))]
+

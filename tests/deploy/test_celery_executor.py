@@ -209,11 +209,16 @@ def test_the_night_runs_through_the_scheduler_on_two_celery_workers(celery_night
     host = socket.gethostname()
     ran = Counter(t[4] for t in ingest)
     assert set(ran) == {f"worker-1@{host}", f"worker-2@{host}"}, f"per-prefecture tasks by worker: {ran}"
-    # build_marts' dbt tasks too went to the workers, and to no other host (but Cosmos' gate after its build, an
-    # EmptyOperator the scheduler marks done without running it anywhere).
-    dbt_hosts = {t[4] for t in night["tasks"] if t[0] == "build_marts" and t[3] == "success"
-                 and t[1] != "dbt.dbt_producer_watcher_done"}
-    assert dbt_hosts <= {f"worker-1@{host}", f"worker-2@{host}"} and dbt_hosts, dbt_hosts
+    # build_marts' dbt build and its other tasks went to the workers, and to no other host. Its boxes, which only
+    # read their node's result, ended in the triggerer (halfsky.orchestration.dbt_box_trigger), on no worker; so
+    # did Cosmos' gate after the build, an EmptyOperator the scheduler marks done without running it anywhere.
+    marts_tasks = [t for t in night["tasks"] if t[0] == "build_marts"]
+    assert {t[3] for t in marts_tasks} == {"success"}, marts_tasks
+    on_workers = {t[1]: t[4] for t in marts_tasks if t[4]}
+    assert set(on_workers.values()) <= {f"worker-1@{host}", f"worker-2@{host}"}, on_workers
+    assert "dbt.dbt_producer_watcher" in on_workers and "summarize_marts" in on_workers, on_workers
+    boxes = [t for t in marts_tasks if t[1].startswith("dbt.") and not t[1].startswith("dbt.dbt_producer_watcher")]
+    assert len(boxes) > 100 and not [t for t in boxes if t[4]], [t for t in boxes if t[4]][:3]
 
 
 @pytest.mark.slow

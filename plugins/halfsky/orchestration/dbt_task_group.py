@@ -12,6 +12,8 @@ Cosmos leaves the boxes of a task group beside the producer, sensing while it ru
 runs one task at a time) cannot start a box before the build it waits for, and no box holds a worker slot
 while dbt works. The first boxes run once the producer is done, whatever its state, so a failed model is
 still a red box; ``check_person_key`` is the build's setup task, so nothing of the build runs when it fails.
+Under the scheduler a box starts in the triggerer and, when its node passed, ends there without a worker
+process (``halfsky.orchestration.dbt_box_trigger``).
 
 The group is rendered from the manifest ``halfsky.orchestration.dbt_manifest`` writes at set-up
 (``LoadMode.DBT_MANIFEST``: no dbt process while a DAG file is parsed) and takes its profile from the
@@ -35,9 +37,10 @@ from typing import Any
 from cosmos import DbtTaskGroup, ExecutionConfig, ProfileConfig, ProjectConfig, RenderConfig
 from cosmos.constants import (PRODUCER_WATCHER_TASK_ID, ExecutionMode, InvocationMode, LoadMode, TestBehavior,
                               TestIndirectSelection)
-from cosmos.operators.watcher import DbtTestWatcherOperator
+from cosmos.operators.watcher import DbtConsumerWatcherSensor, DbtTestWatcherOperator
 from cosmos.profiles import PostgresUserPasswordProfileMapping
 
+from halfsky.orchestration.dbt_box_trigger import start_boxes_in_triggerer
 from halfsky.orchestration.dbt_manifest import manifest_path
 from halfsky.warehouse.dbt_runner import PROJECT_DIR
 from halfsky.config.settings import WAREHOUSE_CONN_ID
@@ -150,4 +153,5 @@ def dbt_task_group(setup: Any, group_id: str = "dbt", **task_group_kwargs: Any) 
         **task_group_kwargs,
     )
     producer_first(group, setup)
+    start_boxes_in_triggerer([task for task in group if isinstance(task, DbtConsumerWatcherSensor)])
     return group
