@@ -26,6 +26,10 @@ from dag_site import MARTS_AS_OF, latest_run_id, run_child, xcom
 from ingest_helpers import AIRFLOW, AS_OF, airflow_home, ingest_all, make_tree
 from halfsky_dev.local_postgres import drop_database, ensure_database
 
+# build_marts' boxes run as Cosmos' sensors in the module's build (besides the build itself): a seed, models,
+# a model's tests and a test of several models.
+WATCHED = ("dbt_producer_watcher", "programs.seed", "fct_fund_flows.run", "fct_fund_flows.test",
+           "dim_beneficiary.run", "rpt_reporting_completeness.run", "assert_fund_flows_reconcile_to_raw_test")
 MART_TABLES = ("dim_beneficiary", "fct_program_activity", "fct_fund_flows", "fct_benefits", "rpt_reporting_completeness")
 LOGICAL_DATE = "2026-10-21"  # build_marts builds for the end of its data interval: dag_site.MARTS_AS_OF
 
@@ -49,9 +53,13 @@ def loaded(admin_dsn, tmp_path_factory):
         (base / f"{name}.log").write_text(logs[name])
         assert run.returncode == 0, logs[name][-4000:]
 
-    # What the scheduler does: nightly_load updates the raw asset, build_marts runs on it (here, by hand).
+    # What the scheduler does: nightly_load updates the raw asset, build_marts runs on it (here, by hand). Of
+    # the 120 boxes that read a node's result from the one build, WATCHED run here as Cosmos' sensors; the
+    # others, marked successful unrun, are read by the triggerer's code, as the scheduler runs them
+    # (test_build_marts_is_one_dbt_build_with_a_box_per_node_that_reads_its_result).
     step("nightly_load", [AIRFLOW, "dags", "test", "nightly_load", LOGICAL_DATE])
-    step("build_marts", [AIRFLOW, "dags", "test", "build_marts", LOGICAL_DATE])
+    step("build_marts", [AIRFLOW, "dags", "test", "build_marts", LOGICAL_DATE, "--mark-success-pattern",
+                         r"dbt\.(?!(?:%s)$).*" % "|".join(re.escape(box) for box in WATCHED)])
     assert xcom(home / "airflow.db", "build_marts", latest_run_id(home / "airflow.db", "build_marts"),
                 "resolve_as_of") == MARTS_AS_OF
     yield {"dsn": dsn, "root": root, "truth": truth, "base": base, "env": env, "log": logs["nightly_load"],
@@ -150,18 +158,21 @@ def _task_log(log: str, task_id: str) -> str:
 
 def test_build_marts_is_one_dbt_build_with_a_box_per_node_that_reads_its_result(loaded):
     """Every task of the run succeeded; each seed, model and test is a task of its own; dbt ran once, in the
-    producer; every box ran (none was marked successful unrun) and read its own node's verdict from that build,
-    a test of several models included (never Cosmos' "no information", which passes whatever happened)."""
+    producer; the watched boxes ran as Cosmos' sensors and each read its own node's verdict from that build; and
+    every box's node has a verdict of its own there, which the triggerer's code reads as green, a test of
+    several models included (never Cosmos' "no information", which passes whatever happened)."""
     tis = _task_instances(loaded, "build_marts")
     states = Counter(state for _, _, state, _ in tis)
     assert states == {"success": len(tis)}
     dbt_tasks = {task_id for task_id, *_ in tis if task_id.startswith("dbt.")}
-    assert {"dbt.dbt_producer_watcher", "dbt.fct_fund_flows.run", "dbt.fct_fund_flows.test", "dbt.dim_beneficiary.run",
-            "dbt.rpt_reporting_completeness.run", "dbt.assert_fund_flows_reconcile_to_raw_test"} <= dbt_tasks
+    assert {f"dbt.{box}" for box in WATCHED} <= dbt_tasks
     assert len(dbt_tasks) > 100  # every seed, model and test of the project
     log = loaded["marts_log"]
     ran = set(re.findall(r"\[DAG TEST\] starting task_id=(\S+) ", log))
-    assert ran == {task_id for task_id, *_ in tis}
+    assert ran == {task_id for task_id, *_ in tis if not task_id.startswith("dbt.")} | {f"dbt.{b}" for b in WATCHED}
+    events = _box_trigger_events(loaded, latest_run_id(loaded["airflow_db"], "build_marts"), "every box")
+    assert len(events) == len(dbt_tasks) - 2  # all but the producer and Cosmos' EmptyOperator after it
+    assert {kind for kind, _ in events} == {"TaskSuccessEvent"}, [e for e in events if e[0] != "TaskSuccessEvent"]
     producer = _task_log(log, "dbt.dbt_producer_watcher")
     assert re.search(r"OK created sql incremental model marts\.fct_fund_flows", producer), producer[-3000:]
     assert re.search(r"Done\. PASS=\d+ WARN=\d+ ERROR=0 SKIP=0", producer), producer[-3000:]
@@ -514,6 +525,15 @@ from airflow.sdk.execution_time.supervisor import InProcessTestSupervisor
 from halfsky.orchestration.dbt_box_trigger import BoxResultTrigger
 
 run_id, boxes = sys.argv[1], json.loads(sys.argv[2])
+if boxes == "every box":  # each watcher box of build_marts, as the DAG file renders them
+    import importlib.util, os
+    from cosmos.operators.watcher import DbtConsumerWatcherSensor
+    path = os.path.join(os.environ["AIRFLOW__CORE__DAGS_FOLDER"], "build_marts.py")
+    spec = importlib.util.spec_from_file_location("build_marts_dag", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    boxes = [(t.model_unique_id, t.is_test_sensor, 1) for t in module.build_marts().tasks
+             if isinstance(t, DbtConsumerWatcherSensor)]
 out = []
 for model, is_test, try_number in boxes:
     trigger = BoxResultTrigger(model_unique_id=model, producer_task_id="dbt.dbt_producer_watcher",
@@ -528,7 +548,7 @@ print("EVENTS " + json.dumps(out))
 """
 
 
-def _box_trigger_events(loaded, run_id: str, boxes: list[tuple[str, bool, int]]) -> list[tuple]:
+def _box_trigger_events(loaded, run_id: str, boxes: list[tuple[str, bool, int]] | str) -> list[tuple]:
     import json
 
     done = run_child(loaded["env"], BOX_TRIGGER_CHILD, run_id, json.dumps(boxes))
