@@ -6,7 +6,7 @@ Cosmos' render of the group, about 1.5 CPU-seconds a box on the 2-core machine, 
 nothing-new build_marts under the scheduler. Airflow's ``start_from_trigger`` sends the box straight to the
 triggerer instead; this trigger reads the result there (Cosmos' own ``WatcherTrigger``) and ends the box:
 
-- the node passed: the box is green (``TaskSuccessEvent``), with the node's dbt line in its log;
+- the node passed: the box is green (``TaskSuccessEvent``); its log says so, and the producer's log has dbt's;
 - dbt skipped it: the box is skipped (``TaskSkippedEvent``);
 - anything else (a failed model or test, a build that failed before reaching it): the box resumes on a worker
   in Cosmos' ``execute_complete``, so the box is red with Cosmos' message, retries and halfsky's alert
@@ -19,17 +19,18 @@ Cosmos' sensors, with the same verdicts.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
 from airflow.triggers.base import StartTriggerArgs, TaskSkippedEvent, TaskSuccessEvent, TriggerEvent
 from cosmos.listeners.dag_run_listener import EventStatus
 from cosmos.operators._watcher.aggregation import get_tests_status_xcom_key
-from cosmos.operators._watcher.state import (_log_dbt_event, get_dbt_event_xcom_key, is_dbt_node_status_skipped,
-                                             is_dbt_node_status_success)
+from cosmos.operators._watcher.state import is_dbt_node_status_skipped, is_dbt_node_status_success
 from cosmos.operators._watcher.triggerer import WatcherEventReason, WatcherTrigger
 
 CLASSPATH = f"{__name__}.BoxResultTrigger"
+log = logging.getLogger(__name__)
 
 
 class BoxResultTrigger(WatcherTrigger):
@@ -48,14 +49,12 @@ class BoxResultTrigger(WatcherTrigger):
             yield TriggerEvent({"status": EventStatus.FAILED, "reason": WatcherEventReason.PRODUCER_SKIPPED})
             return
         # The build is done when a box starts (dbt_task_group.producer_first): read its verdict once. Each read
-        # is a round trip to the API server, so not Cosmos' dbt version lines or compiled SQL first.
+        # is a round trip to the API server, so not Cosmos' dbt version lines or compiled SQL.
         status = await self._read_status()
-        if is_dbt_node_status_success(status):
-            _log_dbt_event(await self.get_xcom_val(get_dbt_event_xcom_key(self.model_unique_id)))
-            yield TaskSuccessEvent()
-            return
-        if is_dbt_node_status_skipped(status):
-            yield TaskSkippedEvent()
+        if is_dbt_node_status_success(status) or is_dbt_node_status_skipped(status):
+            what = f"{self.model_unique_id}'s tests" if self.is_test_sensor else self.model_unique_id
+            log.info("%s: %s in the build of %s, whose log has dbt's output", what, status, self.producer_task_id)
+            yield TaskSuccessEvent() if is_dbt_node_status_success(status) else TaskSkippedEvent()
             return
         async for event in super().run():  # failed, or no verdict: Cosmos' own trigger decides the event
             yield event
