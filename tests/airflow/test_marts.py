@@ -526,14 +526,11 @@ from halfsky.orchestration.dbt_box_trigger import BoxResultTrigger
 
 run_id, boxes = sys.argv[1], json.loads(sys.argv[2])
 if boxes == "every box":  # each watcher box of build_marts, as the DAG file renders them
-    import importlib.util, os
+    import os
+    from airflow.dag_processing.dagbag import DagBag
     from cosmos.operators.watcher import DbtConsumerWatcherSensor
-    path = os.path.join(os.environ["AIRFLOW__CORE__DAGS_FOLDER"], "build_marts.py")
-    spec = importlib.util.spec_from_file_location("build_marts_dag", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    boxes = [(t.model_unique_id, t.is_test_sensor, 1) for t in module.build_marts().tasks
-             if isinstance(t, DbtConsumerWatcherSensor)]
+    dag = DagBag(dag_folder=os.path.join(os.environ["AIRFLOW__CORE__DAGS_FOLDER"], "build_marts.py")).get_dag("build_marts")
+    boxes = [(t.model_unique_id, t.is_test_sensor, 1) for t in dag.tasks if isinstance(t, DbtConsumerWatcherSensor)]
 out = []
 for model, is_test, try_number in boxes:
     trigger = BoxResultTrigger(model_unique_id=model, producer_task_id="dbt.dbt_producer_watcher",
