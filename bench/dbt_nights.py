@@ -147,9 +147,10 @@ def build_history(dsn: str, history_rows: int, new_rows: int, first_seen: dateti
     drops = max(1, math.ceil(history_rows / new_rows))
     with psycopg.connect(dsn) as conn:
         conn.execute("set session_replication_role = replica")  # no per-row foreign-key checks while loading
-        # The tables' own indexes (a partitioned table's takes its partitions' with it).
+        # The tables' own indexes (a partitioned table's takes its partitions' with it), but a constraint's.
         indexes = conn.execute("""select i.indexrelid::regclass::text from pg_index i join pg_class t on t.oid = i.indrelid
-                                  where t.relnamespace = 'raw'::regnamespace and not t.relispartition""").fetchall()
+                                  where t.relnamespace = 'raw'::regnamespace and not t.relispartition
+                                    and not exists (select from pg_constraint c where c.conindid = i.indexrelid)""").fetchall()
         for (index,) in indexes:
             conn.execute(f"drop index {index}")
         for i in range(drops):
