@@ -8,6 +8,7 @@ builds equal an in-process build's (halfsky.orchestration.pipeline), which the l
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -546,10 +547,7 @@ print("EVENTS " + json.dumps(out))
 
 
 def _box_trigger_events(loaded, run_id: str, boxes: list[tuple[str, bool, int]] | str) -> list[tuple]:
-    import json
-
     done = run_child(loaded["env"], BOX_TRIGGER_CHILD, run_id, json.dumps(boxes))
     assert done.returncode == 0, (done.stdout + done.stderr)[-3000:]
     (line,) = [line for line in done.stdout.splitlines() if line.startswith("EVENTS ")]
     return [tuple(event) for event in json.loads(line.removeprefix("EVENTS "))]
-

@@ -65,6 +65,10 @@ def person_key_options(key: bytes) -> dict[str, str]:
     return {"PGOPTIONS": f"-c halfsky.person_key={key.hex()}"}
 
 
+# What night_env sets; run_dbt passes them only from it, never from its own environment (an admin's shell).
+NIGHT_ENV = ("HALFSKY_AS_OF_DATE", "HALFSKY_FULL_CHECKS")
+
+
 def night_env(as_of: datetime | date | None, full_checks: bool = True) -> dict[str, str]:
     """What a build is for, as the environment dbt reads it with ``env_var()``: the Shanghai date the
     completeness report judges lateness at, and whether the data tests check every row.
@@ -74,10 +78,10 @@ def night_env(as_of: datetime | date | None, full_checks: bool = True) -> dict[s
     only when a test runs), so each night keeps the partial-parse state of the one before."""
     from halfsky.contract.periods import SHANGHAI
 
-    env = {"HALFSKY_FULL_CHECKS": "true" if full_checks else "false"}
+    env = {NIGHT_ENV[1]: "true" if full_checks else "false"}
     if as_of is not None:
         day = as_of.astimezone(SHANGHAI).date() if isinstance(as_of, datetime) else as_of
-        env["HALFSKY_AS_OF_DATE"] = day.isoformat()
+        env[NIGHT_ENV[0]] = day.isoformat()
     return env
 
 
@@ -88,7 +92,8 @@ def run_dbt(args: list[str], *, dsn: str | None = None, extra_env: dict[str, str
     argv = [str(Path(sys.executable).with_name("dbt")), *args,
             "--project-dir", str(PROJECT_DIR), "--profiles-dir", str(PROJECT_DIR),
             "--target-path", str(work / "target"), "--log-path", str(work / "logs")]
-    env = {**os.environ, **env_db, **(extra_env or {}),
+    inherited = {name: value for name, value in os.environ.items() if name not in NIGHT_ENV}
+    env = {**inherited, **env_db, **(extra_env or {}),
            "DBT_SEND_ANONYMOUS_USAGE_STATS": "False", "DO_NOT_TRACK": "1", "DBT_USE_COLORS": "False"}
     # dbt builds as the transformer role: it may read raw, never write it (halfsky.warehouse.roles).
     env["PGOPTIONS"] = with_role_option(dsn or warehouse_dsn(), TRANSFORMER, env.get("PGOPTIONS", ""))
