@@ -2,7 +2,7 @@
 nothing in the product imports the dev tooling (halfsky_dev), at module level or inside a function.
 
 Layers, bottom up (each sub-package's docstring says the same): contract → config → warehouse → ingest →
-orchestration. The top-level modules are the package's entry (``__init__``) and the prefecture's command
+orchestration, and beside orchestration the prefecture staff's front door (portal). The top-level modules are the package's entry (``__init__``) and the prefecture's command
 (``validate``).
 """
 
@@ -21,6 +21,7 @@ MAY_IMPORT = {
     "warehouse": {"contract", "config", "warehouse"},
     "ingest": {"contract", "config", "warehouse", "ingest"},
     "orchestration": {"contract", "config", "warehouse", "ingest", "orchestration"},
+    "portal": {"contract", "config", "warehouse", "ingest", "portal"},
     "__init__": {"config"},
     "validate": {"contract", "config", "warehouse", "ingest"},  # warehouse: is the period still open
 }

@@ -197,6 +197,10 @@ GRASSROOTS_TOTALS = {
     "chairs_in_committee": "villages",
 }
 
+# The two sheets of halfsky's workbook template (halfsky.portal.workbook_template) that hold notes, not a form: the
+# reader skips them without an unknown_sheet warning, so a filled template is judged on its forms alone.
+TEMPLATE_NOTE_SHEETS = ("说明 read me", "代码表 codes")
+
 FORMS: dict[str, Form] = {f.name: f for f in (ACTIVITY, FUNDS, BENEFICIARIES, TARGETS, POPULATION, SITES, GRASSROOTS)}
 MONTHLY_FORMS = tuple(name for name, f in FORMS.items() if f.period_kind == MONTH)
 ANNUAL_FORMS = tuple(name for name, f in FORMS.items() if f.period_kind == YEAR)

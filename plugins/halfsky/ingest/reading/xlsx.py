@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from halfsky.contract.cells import normalise_header, normalise_text
-from halfsky.contract.forms import Form
+from halfsky.contract.forms import TEMPLATE_NOTE_SHEETS, Form
 from halfsky.contract.rules import Finding
 from halfsky.ingest.reading.drop import (
     MAX_COLUMNS, DropRejected, ParsedDrop, empty_form, form_named, form_table, header_lookup, is_blank_row, max_drop_bytes,
@@ -229,6 +229,8 @@ def read_xlsx(path: Path) -> ParsedDrop:
     for sheet_name in book.sheet_names:
         form = form_named(sheet_name)
         if form is None:
+            if sheet_name in TEMPLATE_NOTE_SHEETS:
+                continue
             if resembled := form_resembled_by(sheet_name):
                 raise misnamed_form(f"sheet {sheet_name}", f"工作表 {sheet_name}", resembled, resembled.name)
             parsed.warnings.append(Finding("unknown_sheet", value=sheet_name))
