@@ -178,13 +178,16 @@ def _rule_results(book_bytes: bytes, tmp_path: Path, form_name: str, rows: list[
         for r in range(2, len(rows) + 2):
             # The rule as written for row 2, moved to row r as Excel moves it (relative references only).
             sheet.cell(r, first_free + j, value="=" + _moved(formula, r))
+    tmp_path.mkdir(parents=True, exist_ok=True)
     path = tmp_path / f"rules-{form_name}.xlsx"
     book.save(path)
     computed = CalamineWorkbook.from_path(str(saved_by_libreoffice(path, tmp_path / "computed"))).get_sheet_by_name(
         form.zh).to_python()
     columns = sorted(rules)
     fields = {sheet.cell(1, i + 1).column_letter: f.name for i, f in enumerate(form.fields)}
-    return [{fields[c]: computed[r][first_free - 1 + j] for j, c in enumerate(columns)} for r in range(1, len(rows) + 1)]
+    # Excel checks what is typed: an empty cell is never refused (ignore_blank), so its rule is not read here.
+    return [{fields[c]: computed[r][first_free - 1 + j] for j, c in enumerate(columns)
+             if rows[r - 1].get(fields[c]) is not None} for r in range(1, len(rows) + 1)]
 
 
 def _moved(formula: str, row: int) -> str:

@@ -196,6 +196,7 @@ def ensure_schema(dsn: str | None = None) -> None:
         conn.execute(mask_id_numbers_sql())
         conn.execute(AUDIT_DDL)
         conn.execute(PERIOD_REVIEWS_DDL)
+        conn.execute(read_ddl("portal.sql"))
         roles = ensure_pipeline_roles(conn)
-    log.info("warehouse schemas ingest, raw, reference and audit are in place%s",
+    log.info("warehouse schemas ingest, raw, reference, audit and portal are in place%s",
              "; the loader and transformer roles have their layers" if roles else "")
