@@ -7,6 +7,8 @@ ENV := source .halfsky/env.sh &&
 # make up AIRFLOW_PORT=8090 / make docs DOCS_PORT=8091 to move them.
 AIRFLOW_PORT ?= 8080
 DOCS_PORT ?= 8081
+# The upload page for prefecture staff (halfsky.portal.app), started by make up beside Airflow.
+UPLOAD_PORT ?= 8082
 # make up EXECUTOR=celery [CELERY_WORKERS=2]: CeleryExecutor, Redis broker, workers on this machine (docs/celery.md).
 EXECUTOR ?= local
 CELERY_WORKERS ?= 2
@@ -22,7 +24,8 @@ help:
 	@echo "              (bench/run.py; BENCH_ARGS='--sizes small' for a one-minute smoke run; figures in bench/results/)"
 	@echo "make soak   - 50 nights in a row over a growing, hostile landing tree with SIGKILLs and a Postgres restart;"
 	@echo "              nothing may be lost or doubled (bench/soak.py, not in CI; SOAK_ARGS='--quick' for 5 nights)"
-	@echo "make up     - Airflow UI and services on http://127.0.0.1:$(AIRFLOW_PORT), in the background (login printed)"
+	@echo "make up     - Airflow UI and services on http://127.0.0.1:$(AIRFLOW_PORT), in the background (login printed),"
+	@echo "              and the prefecture staff's upload page on http://127.0.0.1:$(UPLOAD_PORT)"
 	@echo "              (EXECUTOR=celery CELERY_WORKERS=2: CeleryExecutor with a Redis broker and local workers)"
 	@echo "make down   - stop what make up and make docs started"
 	@echo "make status - which of those services run"
@@ -55,7 +58,7 @@ soak: setup
 	@$(ENV) .venv/bin/python bench/soak.py $(SOAK_ARGS)
 
 up: setup
-	@$(ENV) $(SERVICES) up --port $(AIRFLOW_PORT) --executor $(EXECUTOR) --workers $(CELERY_WORKERS)
+	@$(ENV) $(SERVICES) up --port $(AIRFLOW_PORT) --executor $(EXECUTOR) --workers $(CELERY_WORKERS) --upload-port $(UPLOAD_PORT)
 
 down:
 	@if [ -x .venv/bin/python ]; then if [ -f .halfsky/env.sh ]; then $(ENV) $(SERVICES) down; else $(SERVICES) down; fi; fi

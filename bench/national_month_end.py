@@ -277,7 +277,7 @@ def run(args) -> dict:
     log(f"imports in a fresh process: {figures['imports_s']}")
     try:
         subprocess.run([*services, "up", "--port", str(args.port), "--no-manifest", "--executor", args.executor,
-                        "--workers", str(args.workers)], env=env, check=True)
+                        "--workers", str(args.workers), "--upload-port", str(args.port + 2)], env=env, check=True)
         wait_for("nightly_load in the metadata database",
                  lambda: metadata_rows(env, "select 1 from serialized_dag where dag_id = %s", DAG_ID), 300)
         before = {r[0] for r in metadata_rows(env, "select run_id from dag_run where dag_id = %s", DAG_ID)}

@@ -148,7 +148,7 @@ def celery_night(admin_dsn, tmp_path_factory):
            "HALFSKY_HOME": str(home), "AIRFLOW_CONN_WAREHOUSE_DB": dsns["celery"],
            "AIRFLOW_VAR_LANDING_URL": str(root), "AIRFLOW_VAR_QUARANTINE_URL": str(base / "quarantine_celery"),
            "HALFSKY_PERSON_HMAC_KEY": PERSON_KEY, "HALFSKY_INGEST_BATCH_BYTES": "1",
-           "HALFSKY_AIRFLOW_PORT": str(_free_port()),
+           "HALFSKY_AIRFLOW_PORT": str(_free_port()), "HALFSKY_UPLOAD_PORT": str(_free_port()),
            # The DAG files do not change during the test: parse each once, not every 30 s beside the night's tasks.
            "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": "3600"}
     for key in ("HALFSKY_DBT_MANIFEST", "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS", "AIRFLOW__CELERY__BROKER_URL",

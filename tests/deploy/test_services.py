@@ -1,4 +1,5 @@
-"""`make up` / `make down`: the four Airflow services really start, answer on loopback, log in, and all stop."""
+"""`make up` / `make down`: the four Airflow services and the upload page really start, answer on loopback, log in,
+and all stop."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ import pytest
 
 from conftest import REPO_ROOT
 
-SERVICES = ("api-server", "scheduler", "dag-processor", "triggerer")
+SERVICES = ("api-server", "scheduler", "dag-processor", "triggerer", "upload-page")
 
 
 def _free_port() -> int:
@@ -44,7 +45,7 @@ def _group_members(pgid: int) -> list[psutil.Process]:
 @pytest.fixture
 def services_env(fresh_database, tmp_path):
     """A private HALFSKY_HOME and Airflow metadata database, so a developer's own `make up` is never touched."""
-    with fresh_database("services") as dsn:
+    with fresh_database("services", schema=True) as dsn:
         yield from _services_env(dsn, tmp_path)
 
 
@@ -57,6 +58,8 @@ def _services_env(dsn, tmp_path):
         "AIRFLOW__CORE__PLUGINS_FOLDER": str(tmp_path / "airflow" / "plugins"),
         "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": metadata,
         "HALFSKY_AIRFLOW_PORT": str(_free_port()),
+        "HALFSKY_UPLOAD_PORT": str(_free_port()),
+        "AIRFLOW_CONN_WAREHOUSE_DB": dsn,  # the upload page's accounts and audit: this test's database
     }
     env.pop("HALFSKY_DBT_MANIFEST", None)
     env.pop("AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS", None)
@@ -96,6 +99,12 @@ def test_up_serves_the_ui_on_loopback_with_a_login_and_down_stops_everything(ser
         assert "dags" in json.loads(response.read())
     with pytest.raises(urllib.error.HTTPError):
         login(base, "admin", password + "x")
+
+    upload_page = f"http://127.0.0.1:{env['HALFSKY_UPLOAD_PORT']}"
+    assert upload_page in result.stdout
+    with urllib.request.urlopen(f"{upload_page}/login", timeout=10) as response:
+        assert "登录" in response.read().decode()
+    assert (home / "upload-page.log").exists()
 
     # Nothing listens beyond 127.0.0.1 (no log servers on 0.0.0.0).
     for pid in pids.values():

@@ -3,7 +3,8 @@
 ``make up`` / ``make down`` / ``make docs`` call this with the environment of
 ``.halfsky/env.sh``::
 
-    python -m halfsky_dev.services up [--port 8080]   # api-server, scheduler, dag-processor, triggerer
+    python -m halfsky_dev.services up [--port 8080]   # api-server, scheduler, dag-processor, triggerer,
+                                                      # and the upload page (halfsky.portal.app) on 8082
     python -m halfsky_dev.services up --executor celery [--workers 2]   # the same, plus Celery workers
     python -m halfsky_dev.services status
     python -m halfsky_dev.services docs [--port 8081] # dbt docs generate, then serve
@@ -52,6 +53,8 @@ EXECUTORS = {"local": "LocalExecutor", "celery": "CeleryExecutor"}
 DEFAULT_BROKER_URL = "redis://127.0.0.1:6379/0"
 WORKER_PREFIX = "celery-worker-"
 DOCS = "dbt-docs"
+UPLOAD_PAGE = "upload-page"  # halfsky.portal.app, the prefecture staff's front door
+DEFAULT_UPLOAD_PORT = 8082
 BIN = Path(sys.executable).parent
 
 
@@ -78,7 +81,7 @@ def admin_password() -> str:
 # Every service's pid and log files are in services_dir(); the workers a scheduler or Celery forks, and dbt's,
 # go with it.
 def processes() -> Processes:
-    return Processes(services_dir(), marks=("airflow", "dbt", "celeryd"))
+    return Processes(services_dir(), marks=("airflow", "dbt", "celeryd", "halfsky.portal.app"))
 
 
 def celery_queue() -> str:
@@ -183,7 +186,8 @@ def started_workers() -> list[str]:
     return sorted(path.stem for path in services_dir().glob(f"{WORKER_PREFIX}*.pid"))
 
 
-def up(port: int, timeout: float, manifest: bool = True, executor: str = "local", workers: int = 2) -> int:
+def up(port: int, timeout: float, manifest: bool = True, executor: str = "local", workers: int = 2,
+       upload_port: int = DEFAULT_UPLOAD_PORT) -> int:
     base_url = f"http://{HOST}:{port}"
     procs = processes()
     with procs.lock():
@@ -214,6 +218,12 @@ def up(port: int, timeout: float, manifest: bool = True, executor: str = "local"
                 names.append(name)
                 envs[name] = {**env, "HALFSKY_WORKER_NAME": worker_label(name)}
                 argv[name] = worker_argv(name, env, concurrency)
+        if not procs.running(UPLOAD_PAGE) and port_taken(upload_port):
+            raise ServiceError(f"{HOST}:{upload_port} is taken by another program; pick another port for the upload "
+                               f"page: make up UPLOAD_PORT={upload_port + 10}")
+        names.append(UPLOAD_PAGE)
+        envs[UPLOAD_PAGE] = env
+        argv[UPLOAD_PAGE] = [sys.executable, "-m", "halfsky.portal.app", "--host", HOST, "--port", str(upload_port)]
         started = []
         for name in names:
             if pid := procs.running(name):
@@ -229,6 +239,8 @@ def up(port: int, timeout: float, manifest: bool = True, executor: str = "local"
             state.write_text(f"{port}\n")
         try:
             health = _wait_healthy(procs, base_url, timeout, names)
+            procs.wait([UPLOAD_PAGE], lambda: _get_json(f"http://{HOST}:{upload_port}/healthz", timeout=3), timeout,
+                       "the upload page's /healthz")
             if executor == "celery":
                 _wait_workers(procs, env, [n for n in names if n.startswith(WORKER_PREFIX)], timeout)
         except ProcessError:
@@ -246,6 +258,8 @@ def up(port: int, timeout: float, manifest: bool = True, executor: str = "local"
                         f"({', '.join(map(worker_label, worker_names(workers)))})")
     print(f"""
 Airflow UI:  {base_url}
+Upload page: http://{HOST}:{upload_port}  (prefecture staff; an account per unit:
+             .venv/bin/python -m halfsky.portal.accounts add <name> --unit <code>)
 Log in as:   {ADMIN_USER} / {password}
              (kept in {password_file()}; other users of
              AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS get theirs in that file too)
@@ -312,7 +326,7 @@ def _wait_healthy(procs: Processes, base_url: str, timeout: float, names: list[s
 def down() -> int:
     procs = processes()
     with procs.lock():
-        stopped = procs.stop(DOCS, *AIRFLOW_SERVICES, *started_workers())
+        stopped = procs.stop(DOCS, UPLOAD_PAGE, *AIRFLOW_SERVICES, *started_workers())
         (services_dir() / "api-server.port").unlink(missing_ok=True)
         (services_dir() / "executor").unlink(missing_ok=True)
     print(f"halfsky: stopped {', '.join(stopped)}" if stopped else "halfsky: nothing was running", file=sys.stderr)
@@ -321,7 +335,7 @@ def down() -> int:
 
 def status() -> int:
     procs = processes()
-    for name in (*AIRFLOW_SERVICES, *started_workers(), DOCS):
+    for name in (*AIRFLOW_SERVICES, UPLOAD_PAGE, *started_workers(), DOCS):
         pid = procs.running(name)
         print(f"{name:16} {'running, pid ' + str(pid) if pid else 'stopped'}")
     port_file = services_dir() / "api-server.port"
@@ -374,13 +388,15 @@ def docs(port: int, timeout: float = 60.0) -> int:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m halfsky_dev.services", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
-    p_up = sub.add_parser("up", help="start the api-server, scheduler, dag-processor and triggerer")
+    p_up = sub.add_parser("up", help="start the api-server, scheduler, dag-processor, triggerer and upload page")
     p_up.add_argument("--port", type=int, default=int(os.environ.get("HALFSKY_AIRFLOW_PORT", DEFAULT_PORT)))
     p_up.add_argument("--timeout", type=float, default=180.0, help="seconds to wait for the api-server")
     p_up.add_argument("--no-manifest", action="store_true", help="do not write the dbt manifest first")
     p_up.add_argument("--executor", choices=sorted(EXECUTORS), default=os.environ.get("HALFSKY_EXECUTOR", "local"),
                       help="local (LocalExecutor, default) or celery (CeleryExecutor, Redis broker, local workers)")
     p_up.add_argument("--workers", type=int, default=2, help="Celery workers to start on this machine (default 2)")
+    p_up.add_argument("--upload-port", type=int, default=int(os.environ.get("HALFSKY_UPLOAD_PORT", DEFAULT_UPLOAD_PORT)),
+                      help=f"the upload page's port (default {DEFAULT_UPLOAD_PORT})")
     sub.add_parser("down", help="stop everything up and docs started")
     sub.add_parser("status", help="which services run")
     p_docs = sub.add_parser("docs", help="dbt docs generate, then serve them on 127.0.0.1")
@@ -389,7 +405,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "up":
             return up(args.port, args.timeout, manifest=not args.no_manifest, executor=args.executor,
-                      workers=args.workers)
+                      workers=args.workers, upload_port=args.upload_port)
         if args.command == "down":
             return down()
         if args.command == "status":

@@ -339,12 +339,13 @@ def portal_secret_key() -> str:
     home = os.environ.get("HALFSKY_HOME")
     if not home:
         raise RuntimeError("set HALFSKY_PORTAL_SECRET_KEY (or HALFSKY_HOME, where one is made once)")
+    Path(home).mkdir(parents=True, exist_ok=True)
     return secret(Path(home) / "portal_secret_key", 48)
 
 
 def main(argv: list[str] | None = None) -> int:
     """``python -m halfsky.portal.app``: serve the page on HALFSKY_PORTAL_HOST:HALFSKY_PORTAL_PORT
-    (127.0.0.1:8090 unless configured)."""
+    (127.0.0.1:8082 unless configured)."""
     import argparse
     import os
 
@@ -352,7 +353,7 @@ def main(argv: list[str] | None = None) -> int:
 
     p = argparse.ArgumentParser(prog="python -m halfsky.portal.app", description=main.__doc__)
     p.add_argument("--host", default=os.environ.get("HALFSKY_PORTAL_HOST", "127.0.0.1"))
-    p.add_argument("--port", type=int, default=int(os.environ.get("HALFSKY_PORTAL_PORT", "8090")))
+    p.add_argument("--port", type=int, default=int(os.environ.get("HALFSKY_PORTAL_PORT", "8082")))
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     https = os.environ.get("HALFSKY_PORTAL_HTTPS_ONLY", "").lower() in ("1", "true", "yes")

@@ -46,6 +46,26 @@ _ENGLISH_KIND = {
 }
 
 
+# What the template does about each rule that bounces drops: refuse the value as it is typed (data validation:
+# dropdowns and the number, date, length and key rules below, each computed by LibreOffice in
+# tests/unit/test_workbook_template.py), or make the mistake impossible by its layout (sheets, headers and forms
+# written for the staff). The upload page adds the rules of the path (it files the drop under the account's unit
+# and a period from its list). A rule not named here is not prevented: a required cell left empty, a broken file.
+STOPPED_AT_ENTRY = {
+    "code_list": "dropdown", "region_outside_prefecture": "dropdown of the unit's regions",
+    "unknown_region": "dropdown of the unit's regions", "not_a_county": "dropdown of county-level regions",
+    "min_value": "number rule", "type": "number, date or yes/no rule", "unit_mismatch": "number rule",
+    "date_outside_period": "date rule", "max_length": "length rule", "duplicate_key": "key rule",
+    "duplicate_voucher": "voucher rule", "id_number_check": "check-digit rule", "quantity_without_unit": "quantity rule",
+    "exceeds_total": "total rule", "new_exceeds_total": "total rule", "opening_balance_date": "date rule",
+    "opening_balance_outside_january": "flow types of the month",
+}
+PREVENTED_BY_LAYOUT = {"missing_column", "wrong_period_kind", "no_forms", "unknown_form", "misnamed_form",
+                       "duplicate_form", "empty_form", "header_mismatch"}
+PREVENTED_BY_UPLOAD_PAGE = {"unknown_prefecture", "inactive_prefecture", "malformed_period", "future_period",
+                            "unsafe_name"}
+
+
 @dataclass(frozen=True)
 class CodeList:
     """A dropdown's values, where they sit on the code sheet, and the name Excel knows them by."""
