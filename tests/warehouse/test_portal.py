@@ -255,3 +255,35 @@ def test_a_hostile_case_gets_the_nights_verdict_through_the_upload(site, tmp_pat
         assert case.rule is None or case.rule in rules, reasons
         assert landed and (site.landing / landed).exists()
 
+
+
+def test_an_accepted_upload_is_placed_whole_in_an_object_store(site):
+    """Placing into an object store (fsspec's memory store here; s3fs the same way): the file, or a zipped csv
+    folder's files, under the drop's final name only, nothing left under the temporary one."""
+    import fsspec
+
+    from halfsky.portal import uploads
+
+    root = "memory://halfsky-portal-test/landing"
+    json_drop = (site.demo / "654000/2026-09/654000_2026-09_v1.json").read_bytes()
+    folder = next(p for p in (site.demo / "654000/2026-08").iterdir() if p.is_dir())
+    zipped = io.BytesIO()
+    with zipfile.ZipFile(zipped, "w") as archive:
+        for f in sorted(folder.iterdir()):
+            archive.writestr(f"{folder.name}/{f.name}", f.read_bytes())
+    fs, _ = fsspec.core.url_to_fs(root)
+    try:
+        with psycopg.connect(site.dsn) as conn:
+            for name, data, period in (("a.json", json_drop, "2026-09"), ("b.zip", zipped.getvalue(), "2026-08")):
+                checked = uploads.check_upload(conn, data, name, "654000", period, AS_OF)
+                assert checked.verdict.accepted, checked.verdict.reasons()
+                rel = uploads.place(root, checked, data)
+                if checked.is_folder:
+                    assert sorted(fs.ls(f"/halfsky-portal-test/landing/{rel}", detail=False)) == sorted(
+                        f"/halfsky-portal-test/landing/{rel}/{f.name}" for f in folder.iterdir())
+                else:
+                    assert fs.cat(f"/halfsky-portal-test/landing/{rel}") == data
+        names = [p.rsplit("/", 1)[1] for p in fs.find("/halfsky-portal-test/landing", withdirs=True)]
+        assert not [n for n in names if n.startswith("~$")], names
+    finally:
+        fs.rm("/halfsky-portal-test", recursive=True)
