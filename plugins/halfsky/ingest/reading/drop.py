@@ -127,12 +127,17 @@ def is_blank_row(cells) -> bool:
 
 def form_table(form: Form, header: list, rows: list[list], parsed: ParsedDrop) -> FormTable:
     fields, scales, units = _header(form, header, parsed)
-    # Drop trailing blank rows spreadsheets often carry.
-    while rows and is_blank_row(rows[-1]):
-        rows.pop()
+    # Leave out trailing blank rows spreadsheets often carry.
+    end = len(rows)
+    while end and is_blank_row(rows[end - 1]):
+        end -= 1
     width = len(header)
-    columns = [[r[i] if i < len(r) else None for r in rows] for i in range(width)]
-    return FormTable(form, fields, scales, units, columns, len(rows))
+    if end and all(len(r) >= width for r in (rows[0], rows[end - 1])) and all(len(r) == len(rows[0]) for r in rows[:end]):
+        # A grid (a workbook's sheet): zip transposes it in C, several times faster than cell by cell.
+        columns = [list(column) for column in zip(*rows[:end])][:width]
+    else:
+        columns = [[r[i] if i < len(r) else None for r in rows[:end]] for i in range(width)]
+    return FormTable(form, fields, scales, units, columns, end)
 
 
 def form_table_from_frame(form: Form, frame, parsed: ParsedDrop) -> FormTable:
