@@ -287,3 +287,11 @@ def test_an_accepted_upload_is_placed_whole_in_an_object_store(site):
         assert not [n for n in names if n.startswith("~$")], names
     finally:
         fs.rm("/halfsky-portal-test", recursive=True)
+
+
+@pytest.mark.parametrize("role", ["halfsky_loader", "halfsky_transformer"])
+def test_no_pipeline_role_reads_the_accounts_or_the_uploads(site, role):
+    for table in ("portal.accounts", "portal.uploads"):
+        with psycopg.connect(site.dsn) as conn, pytest.raises(psycopg.errors.InsufficientPrivilege):
+            conn.execute(f"set role {role}")
+            conn.execute(f"select count(*) from {table}")
