@@ -157,7 +157,6 @@ class _Styles:
         self.date = book.add_format({"num_format": "yyyy-mm-dd"})
         self.title = book.add_format({"bold": True, "font_size": 14})
         self.bold = book.add_format({"bold": True})
-        self.wrap = book.add_format({"text_wrap": True, "valign": "top"})
 
     def of(self, f: Field):
         return {COUNT: self.count, MONEY: self.money, MEASURE: self.measure, DATE: self.date}.get(f.kind, self.text)
@@ -304,12 +303,14 @@ def _write_readme(sheet, unit_code: str, unit_name: str, period: str, forms: lis
     lines = [
         (f"半边天 halfsky 报表模板 report template: {unit_code} {unit_name}, {period}", styles.title),
         (f"报送截止 due: {due:%Y-%m-%d %H:%M} (北京时间 Asia/Shanghai)", styles.bold),
-        (f"报送位置 where it goes: 上传页面，或落地区文件夹 {folder}  (the upload page, or the landing folder {folder})", None),
-        ("填写说明：每张表一行一条记录；代码从下拉列表选择（代码与名称见“代码表”）；单位已在表头，数字中不要写单位；不要改动"
-         "工作表名和表头；不用的表留空即可。", styles.wrap),
+        (f"报送位置 where it goes: 上传页面，或落地区文件夹 {folder} / the upload page, or the landing folder {folder}", None),
+        ("", None),
+        ("填写说明：每张表一行一条记录；代码从下拉列表选择（代码与名称见“代码表”）。", None),
+        ("单位已在表头，数字中不要写单位；不要改动工作表名和表头；不用的表留空即可。", None),
         ("How to fill it in: one record a row on each sheet; pick codes from the dropdowns (their names are on the "
-         "代码表 sheet); units are in the headers, so type numbers only; do not rename sheets or headers; leave a "
-         "form you have nothing for empty.", styles.wrap),
+         "代码表 sheet).", None),
+        ("Units are in the headers, so type numbers only; do not rename sheets or headers; leave a form you have "
+         "nothing for empty.", None),
         ("", None),
     ]
     row = 0
@@ -328,7 +329,7 @@ def _write_readme(sheet, unit_code: str, unit_name: str, period: str, forms: lis
                 zh, en = f"{zh}，≤ {f.max_length} 字", f"{en}, up to {f.max_length} characters"
             sheet.write_row(row, 0, (header_text(f), f.name, unit, "是 yes" if f.required else "否 no", zh, en))
             row += 1
-    sheet.set_column(0, 0, 30, styles.wrap)
+    sheet.set_column(0, 0, 30)  # not wrapped: the notes above run on over the empty cells beside them
     sheet.set_column(1, 1, 28)
     sheet.set_column(2, 3, 14)
     sheet.set_column(4, 5, 40)
