@@ -33,6 +33,19 @@ def fill_template(template: bytes, rows_by_form: dict[str, list[dict]]) -> bytes
     return out.getvalue()
 
 
+def typed_rows(path: Path, unit: str, period: str) -> dict[str, list[dict]]:
+    """A drop's rows as the night types them ({form: [{field: canonical value}]}); it must type without a finding."""
+    from halfsky.ingest.judging.row_typing import type_rows
+    from halfsky.ingest.reading.drop_reader import read_drop
+
+    out = {}
+    for name, table in read_drop(path, unit, period).forms.items():
+        typed = type_rows(table, 2)
+        assert typed.findings == [], typed.findings[:3]
+        out[name] = [dict(zip(typed.values, values)) for values in zip(*typed.values.values())]
+    return out
+
+
 def soffice() -> str | None:
     return shutil.which("soffice") or shutil.which("libreoffice")
 

@@ -22,7 +22,7 @@ from conftest import REPO_ROOT
 from halfsky.portal import accounts
 from halfsky_dev.sample.__main__ import main as generate
 from ingest_helpers import AS_OF
-from template_filling import fill_template
+from template_filling import fill_template, typed_rows
 
 CHROMIUM = "/usr/bin/chromium"
 PASSWORD = "a long enough password"
@@ -67,24 +67,13 @@ def page_server(fresh_database, tmp_path):
             server.wait(timeout=20)
 
 
-def _typed_rows(path: Path, unit: str, period: str) -> dict[str, list[dict]]:
-    from halfsky.ingest.judging.row_typing import type_rows
-    from halfsky.ingest.reading.drop_reader import read_drop
-
-    rows = {}
-    for name, table in read_drop(path, unit, period).forms.items():
-        typed = type_rows(table, 2)
-        rows[name] = [dict(zip(typed.values, values)) for values in zip(*typed.values.values())]
-    return rows
-
-
 def test_log_in_download_fill_upload_accepted_then_a_wrong_code_rejected_and_both_in_the_history(page_server, tmp_path):
     from playwright.sync_api import sync_playwright
 
     base, landing, log = page_server
     demo = tmp_path / "demo"
     assert generate([str(demo), "--prefectures", "6", "--months", "3", "--prior-year", "--force"]) == 0
-    rows = _typed_rows(next((demo / "654000" / "2026-09").iterdir()), "654000", "2026-09")
+    rows = typed_rows(next((demo / "654000" / "2026-09").iterdir()), "654000", "2026-09")
     shots = tmp_path / "shots"
     shots.mkdir()
 

@@ -17,14 +17,12 @@ from halfsky.contract.cells import normalise_header, unit_agrees
 from halfsky.contract.forms import CODE, FORMS, REGION
 from halfsky.contract.reference.divisions import all_divisions, allowed_region_codes
 from halfsky.ingest.judging.judge import judge_drop
-from halfsky.ingest.judging.row_typing import type_rows
 from halfsky.ingest.reading.drop import header_lookup
-from halfsky.ingest.reading.drop_reader import read_drop
 from halfsky.portal.workbook_template import (
     CODES_SHEET, README_SHEET, VALIDATED_ROWS, build_template, forms_of, header_text, main,
 )
 from halfsky_dev.sample.__main__ import main as generate
-from template_filling import fill_template, saved_by_libreoffice, soffice
+from template_filling import fill_template, saved_by_libreoffice, soffice, typed_rows
 
 AS_OF = datetime(2026, 10, 21, tzinfo=timezone.utc)  # the demo's as-of
 UNIT = "654000"  # Ili: reports for its own counties, for 塔城 and 阿勒泰 and theirs
@@ -116,16 +114,6 @@ def demo_tree(tmp_path_factory):
     return root, json.loads(truth_path.read_text(encoding="utf-8"))
 
 
-def _typed_rows(path: Path, unit: str, period: str) -> dict[str, list[dict]]:
-    parsed = read_drop(path, unit, period)
-    out = {}
-    for name, table in parsed.forms.items():
-        typed = type_rows(table, 2)
-        assert typed.findings == [], typed.findings[:3]
-        out[name] = [dict(zip(typed.values, values)) for values in zip(*typed.values.values())]
-    return out
-
-
 def _demo_drops(truth, unit: str) -> list[dict]:
     return [d for d in truth["drops"] if d["prefecture_code"] == unit and d["expected_status"] == "accepted"]
 
@@ -135,27 +123,27 @@ def test_a_template_filled_with_the_demos_rows_is_accepted_as_it_is(demo_tree, t
     drops = _demo_drops(truth, UNIT)
     assert {len(d["period"]) for d in drops} == {4, 7}, "monthly and annual drops of the unit"
     for d in drops:
-        rows = _typed_rows(root / d["path"], UNIT, d["period"])
+        rows = typed_rows(root / d["path"], UNIT, d["period"])
         filled = tmp_path / UNIT / d["period"] / "filled.xlsx"
         filled.parent.mkdir(parents=True, exist_ok=True)
         filled.write_bytes(fill_template(build_template(UNIT, d["period"]), rows))
         verdict = judge_drop(filled, UNIT, d["period"], received_at=AS_OF, as_of=AS_OF)
         assert verdict.accepted, (d["path"], verdict.reasons())
         assert not [w for w in verdict.warnings if w.rule == "unknown_sheet"], "the note sheets are skipped"
-        assert _typed_rows(filled, UNIT, d["period"]) == {name: rows.get(name, []) for name in verdict.forms}, d["path"]
+        assert typed_rows(filled, UNIT, d["period"]) == {name: rows.get(name, []) for name in verdict.forms}, d["path"]
 
 
 @pytest.mark.skipif(soffice() is None, reason="LibreOffice is not installed (Debian: apt-get install libreoffice-calc)")
 def test_a_filled_template_saved_by_libreoffice_is_accepted_with_the_same_rows(demo_tree, tmp_path):
     root, truth = demo_tree
     d = next(d for d in _demo_drops(truth, UNIT) if d["period"] == "2026-09")
-    rows = _typed_rows(root / d["path"], UNIT, d["period"])
+    rows = typed_rows(root / d["path"], UNIT, d["period"])
     filled = tmp_path / "filled.xlsx"
     filled.write_bytes(fill_template(build_template(UNIT, d["period"]), rows))
     resaved = saved_by_libreoffice(filled, tmp_path / UNIT / d["period"])
     verdict = judge_drop(resaved, UNIT, d["period"], received_at=AS_OF, as_of=AS_OF)
     assert verdict.accepted, verdict.reasons()
-    assert _typed_rows(resaved, UNIT, d["period"]) == rows
+    assert typed_rows(resaved, UNIT, d["period"]) == rows
     assert len(_book(resaved.read_bytes())["资金收支"].data_validations.dataValidation) >= 8, "LibreOffice kept the rules"
 
 
@@ -200,7 +188,7 @@ def _moved(formula: str, row: int) -> str:
 def test_the_rules_pass_the_demos_rows_and_refuse_the_mistakes_that_bounce_drops(demo_tree, tmp_path):
     root, truth = demo_tree
     d = next(d for d in _demo_drops(truth, UNIT) if d["period"] == "2026-09")
-    rows = _typed_rows(root / d["path"], UNIT, d["period"])
+    rows = typed_rows(root / d["path"], UNIT, d["period"])
     template = build_template(UNIT, "2026-09")
     for name in ("activity", "funds", "beneficiaries"):
         good = rows[name][:3]

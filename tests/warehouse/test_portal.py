@@ -26,7 +26,7 @@ from halfsky.portal.app import create_app
 from halfsky_dev.sample.__main__ import main as generate
 from hostile_catalogue import CASES, IGNORED, REJECTED, UNITS, _environment, place_of
 from ingest_helpers import AS_OF, ingest_all
-from template_filling import fill_template
+from template_filling import fill_template, typed_rows
 
 PASSWORD = "correct horse battery"
 DEMO_ARGS = ("--prefectures", "6", "--months", "3", "--prior-year", "--dirty", "--invalid", "all", "--resubmissions", "2",
@@ -120,19 +120,12 @@ def test_an_accepted_upload_lands_with_its_bytes_and_a_rejected_one_places_nothi
 
 
 def test_the_template_filled_with_the_demos_rows_is_accepted_on_upload_and_at_night(site):
-    from halfsky.ingest.judging.row_typing import type_rows
-    from halfsky.ingest.reading.drop_reader import read_drop
-
     ili = _login(site, "ili")
     template = ili.get("/template", params={"period": "2026-08"})
     assert template.status_code == 200 and template.headers["content-disposition"].endswith('-654000-2026-08.xlsx"')
     source = next(d for d in site.truth["drops"] if d["prefecture_code"] == "654000" and d["period"] == "2026-08"
                   and d["expected_status"] == "accepted")
-    parsed = read_drop(site.demo / source["path"], "654000", "2026-08")
-    rows = {}
-    for name, table in parsed.forms.items():
-        typed = type_rows(table, 2)
-        rows[name] = [dict(zip(typed.values, values)) for values in zip(*typed.values.values())]
+    rows = typed_rows(site.demo / source["path"], "654000", "2026-08")
     upload_id, page = _upload(ili, "2026-08", "模板.xlsx", fill_template(template.content, rows))
     assert "ACCEPTED" in page.text, page.text[-3000:]
     landed = _upload_row(site, upload_id)[5]

@@ -15,7 +15,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import posixpath
 import re
 import shutil
 import tempfile
