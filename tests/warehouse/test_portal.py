@@ -148,7 +148,8 @@ def test_csrf_rate_limits_sessions_and_the_size_limit(site, monkeypatch):
     page = anonymous.get("/login")
     assert "HttpOnly" in page.headers["set-cookie"] and "samesite=strict" in page.headers["set-cookie"].lower()
     # No token, a token of another cookie, no cookie at all: refused before the password is looked at.
-    assert anonymous.post("/login", data={"username": "ili", "password": PASSWORD}).status_code == 403
+    refused = anonymous.post("/login", data={"username": "ili", "password": PASSWORD})
+    assert refused.status_code == 403 and "表单已过期" in refused.text  # a page that says what to do, not JSON
     stranger = TestClient(site.app, base_url="http://127.0.0.1")
     assert stranger.post("/login", data={"csrftoken": _token(page.text), "username": "ili",
                                          "password": PASSWORD}).status_code == 403

@@ -100,7 +100,7 @@ def create_app(*, dsn: str | None = None, landing_url: str | None = None, secret
     """The ASGI app. ``dsn`` and ``landing_url`` default to the pipeline's settings; ``secret_key`` signs sessions
     and CSRF tokens (``HALFSKY_PORTAL_SECRET_KEY``, else a 0600 file made once in HALFSKY_HOME)."""
     import psycopg
-    from fastapi import Depends, FastAPI, File, Form, HTTPException, Request, UploadFile
+    from fastapi import Depends, FastAPI, File, Form, Request, UploadFile
     from fastapi_csrf_protect import CsrfProtect
     from fastapi_csrf_protect.exceptions import CsrfProtectError
     from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -131,15 +131,23 @@ def create_app(*, dsn: str | None = None, landing_url: str | None = None, secret
 
     csrf = CsrfProtect()
 
+    class StaleForm(Exception):
+        """A POST without a valid CSRF token: an old tab, an expired token, or another site's form."""
+
     async def verify_csrf(request: Request):
         try:
             await csrf.validate_csrf(request)
         except CsrfProtectError as exc:
             log.warning("refused a POST to %s without a valid CSRF token: %s", request.url.path, exc)
-            raise HTTPException(403, "表单已过期，请刷新页面后重试。The form has expired: reload the page and try again.")
+            raise StaleForm() from exc
 
     app = FastAPI(title="halfsky upload page", docs_url=None, redoc_url=None, openapi_url=None)
     checked = [Depends(verify_csrf)]
+
+    @app.exception_handler(StaleForm)
+    def stale_form(request: Request, exc: StaleForm):
+        return render(request, "message.html", 403,
+                      message="表单已过期，请刷新页面后重试。The form has expired: reload the page and try again.")
 
     def render(request: Request, name: str, status: int = 200, **context) -> HTMLResponse:
         context.setdefault("account", _account(request))
