@@ -289,3 +289,27 @@ def test_no_pipeline_role_reads_the_accounts_or_the_uploads(site, role):
         with psycopg.connect(site.dsn) as conn, pytest.raises(psycopg.errors.InsufficientPrivilege):
             conn.execute(f"set role {role}")
             conn.execute(f"select count(*) from {table}")
+
+
+def test_a_zip_that_cannot_be_unpacked_is_a_verdict_not_an_error(site, tmp_path):
+    """A name that is a file and a folder at once, a link, a step out: each a rejection naming the member."""
+    from halfsky.portal.uploads import _unzip_folder
+
+    def zipped(*members: tuple[str, bytes], link: str | None = None) -> bytes:
+        out = io.BytesIO()
+        with zipfile.ZipFile(out, "w") as archive:
+            for name, data in members:
+                archive.writestr(name, data)
+            if link:
+                info = zipfile.ZipInfo(link)
+                info.external_attr = (stat.S_IFLNK | 0o777) << 16
+                archive.writestr(info, "/etc/passwd")
+        return out.getvalue()
+
+    cases = {"unreadable": zipped(("d/a", b"x"), ("d/a/b", b"y")),
+             "not_a_regular_file": zipped(("d/activity.csv", b"x"), link="d/funds.csv"),
+             "unsafe_name": zipped(("d/../activity.csv", b"x"))}
+    for rule, data in cases.items():
+        [finding] = _unzip_folder(data, tmp_path / rule)
+        assert finding.rule == rule, (rule, finding)
+    assert not list(tmp_path.rglob("passwd")) and not (tmp_path / "activity.csv").exists()

@@ -100,13 +100,16 @@ def _unzip_folder(data: bytes, folder: Path) -> list[Finding]:
         if stat.S_ISLNK(m.external_attr >> 16):
             return [Finding("not_a_regular_file", value=shown, detail="a link")]
         target = folder.joinpath(*steps)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        with archive.open(m) as src, target.open("wb") as out:
-            while chunk := src.read(1 << 20):
-                budget -= len(chunk)
-                if budget < 0:
-                    return [Finding("expands_too_large", detail=f"the zip expands past {max_drop_bytes():,} bytes")]
-                out.write(chunk)
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            with archive.open(m) as src, target.open("wb") as out:
+                while chunk := src.read(1 << 20):
+                    budget -= len(chunk)
+                    if budget < 0:
+                        return [Finding("expands_too_large", detail=f"the zip expands past {max_drop_bytes():,} bytes")]
+                    out.write(chunk)
+        except (OSError, zipfile.BadZipFile, RuntimeError) as exc:  # a name twice, as a file and a folder; a bad CRC
+            return [Finding("unreadable", value=shown, detail=f"{type(exc).__name__}: the zip cannot be unpacked")]
     return []
 
 
