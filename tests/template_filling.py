@@ -19,18 +19,22 @@ def fill_template(template: bytes, rows_by_form: dict[str, list[dict]]) -> bytes
 
     book = openpyxl.load_workbook(io.BytesIO(template))
     for name, rows in rows_by_form.items():
-        form = FORMS[name]
-        sheet = book[form.zh]
-        for r, row in enumerate(rows, start=2):
-            for c, f in enumerate(form.fields, start=1):
-                value = row.get(f.name)
-                if f.kind == FLAG and value is not None:
-                    value = FLAG_WORDS[0] if value else FLAG_WORDS[1]
-                if value is not None:
-                    sheet.cell(row=r, column=c, value=value)
+        write_rows(book[FORMS[name].zh], name, rows)
     out = io.BytesIO()
     book.save(out)
     return out.getvalue()
+
+
+def write_rows(sheet, form_name: str, rows: list[dict]) -> None:
+    """``rows`` under row 1 of an openpyxl sheet, a field a column in the form's order (yes/no as 是/否)."""
+    form = FORMS[form_name]
+    for r, row in enumerate(rows, start=2):
+        for c, f in enumerate(form.fields, start=1):
+            value = row.get(f.name)
+            if f.kind == FLAG and value is not None:
+                value = FLAG_WORDS[0] if value else FLAG_WORDS[1]
+            if value is not None:
+                sheet.cell(row=r, column=c, value=value)
 
 
 def typed_rows(path: Path, unit: str, period: str) -> dict[str, list[dict]]:

@@ -22,7 +22,7 @@ from halfsky.portal.workbook_template import (
     CODES_SHEET, README_SHEET, VALIDATED_ROWS, build_template, forms_of, header_text, main,
 )
 from halfsky_dev.sample.__main__ import main as generate
-from template_filling import fill_template, saved_by_libreoffice, soffice, typed_rows
+from template_filling import fill_template, saved_by_libreoffice, soffice, typed_rows, write_rows
 
 AS_OF = datetime(2026, 10, 21, tzinfo=timezone.utc)  # the demo's as-of
 UNIT = "654000"  # Ili: reports for its own counties, for 塔城 and 阿勒泰 and theirs
@@ -147,35 +147,41 @@ def test_a_filled_template_saved_by_libreoffice_is_accepted_with_the_same_rows(d
     assert len(_book(resaved.read_bytes())["资金收支"].data_validations.dataValidation) >= 8, "LibreOffice kept the rules"
 
 
-def _rule_results(book_bytes: bytes, tmp_path: Path, form_name: str, rows: list[dict]) -> list[dict[str, object]]:
-    """Each custom rule of a form sheet, computed by LibreOffice for each of ``rows``: the rule's formula put in a
-    cell to the right of the row (Excel's data validation computes the same formula for the cell typed)."""
+def _rule_results(template: bytes, tmp_path: Path, cases: list[tuple[str, list[dict]]]) -> list[list[dict]]:
+    """For each (form, rows) case: each custom rule of the form's sheet, computed by LibreOffice for each row, the
+    rule's formula put in a cell to the right of the row (Excel's data validation computes the same formula for
+    the cell typed). Every case is a sheet of its own in one workbook: one LibreOffice run for all of them."""
     import openpyxl
     from python_calamine import CalamineWorkbook
 
-    book = openpyxl.load_workbook(io.BytesIO(fill_template(book_bytes, {form_name: rows})))
-    form = FORMS[form_name]
-    sheet = book[form.zh]
-    rules = {}
-    for dv in sheet.data_validations.dataValidation:
-        if dv.type == "custom":
-            column = str(dv.sqref).split(":")[0].rstrip("0123456789")
-            rules[column] = dv.formula1
-    first_free = len(form.fields) + 2
-    for j, (column, formula) in enumerate(sorted(rules.items())):
-        for r in range(2, len(rows) + 2):
-            # The rule as written for row 2, moved to row r as Excel moves it (relative references only).
-            sheet.cell(r, first_free + j, value="=" + _moved(formula, r))
+    book = openpyxl.load_workbook(io.BytesIO(template))
+    layouts = []
+    for i, (form_name, rows) in enumerate(cases):
+        form = FORMS[form_name]
+        rules = {str(dv.sqref).split(":")[0].rstrip("0123456789"): dv.formula1
+                 for dv in book[form.zh].data_validations.dataValidation if dv.type == "custom"}
+        sheet = book.create_sheet(f"case{i}")  # the rules' references are relative or to defined names: any sheet
+        for k, header in enumerate(book[form.zh][1], start=1):
+            sheet.cell(1, k, value=header.value)
+        write_rows(sheet, form_name, rows)
+        first_free = len(form.fields) + 2
+        for j, (column, formula) in enumerate(sorted(rules.items())):
+            for r in range(2, len(rows) + 2):
+                # The rule as written for row 2, moved to row r as Excel moves it (relative references only).
+                sheet.cell(r, first_free + j, value="=" + _moved(formula, r))
+        fields = {book[form.zh].cell(1, k + 1).column_letter: f.name for k, f in enumerate(form.fields)}
+        layouts.append((sheet.title, rows, sorted(rules), fields, first_free))
     tmp_path.mkdir(parents=True, exist_ok=True)
-    path = tmp_path / f"rules-{form_name}.xlsx"
+    path = tmp_path / "rules.xlsx"
     book.save(path)
-    computed = CalamineWorkbook.from_path(str(saved_by_libreoffice(path, tmp_path / "computed"))).get_sheet_by_name(
-        form.zh).to_python()
-    columns = sorted(rules)
-    fields = {sheet.cell(1, i + 1).column_letter: f.name for i, f in enumerate(form.fields)}
-    # Excel checks what is typed: an empty cell is never refused (ignore_blank), so its rule is not read here.
-    return [{fields[c]: computed[r][first_free - 1 + j] for j, c in enumerate(columns)
-             if rows[r - 1].get(fields[c]) is not None} for r in range(1, len(rows) + 1)]
+    computed = CalamineWorkbook.from_path(str(saved_by_libreoffice(path, tmp_path / "computed")))
+    results = []
+    for title, rows, columns, fields, first_free in layouts:
+        grid = computed.get_sheet_by_name(title).to_python(skip_empty_area=False)
+        # Excel checks what is typed: an empty cell is never refused (ignore_blank), so its rule is not read here.
+        results.append([{fields[c]: grid[r - 1][first_free - 1 + j] for j, c in enumerate(columns)
+                         if rows[r - 2].get(fields[c]) is not None} for r in range(2, len(rows) + 2)])
+    return results
 
 
 def _moved(formula: str, row: int) -> str:
@@ -190,32 +196,31 @@ def test_the_rules_pass_the_demos_rows_and_refuse_the_mistakes_that_bounce_drops
     d = next(d for d in _demo_drops(truth, UNIT) if d["period"] == "2026-09")
     rows = typed_rows(root / d["path"], UNIT, d["period"])
     template = build_template(UNIT, "2026-09")
-    for name in ("activity", "funds", "beneficiaries"):
-        good = rows[name][:3]
-        results = _rule_results(template, tmp_path / name, name, good)
-        assert all(v is True for r in results for v in r.values()), (name, results)
-
     activity, funds, people = rows["activity"][0], rows["funds"][0], rows["beneficiaries"][0]
     bad_activity = [
+        activity,
         {**activity, "beneficiaries": -3},                                   # min_value
         {**activity, "quantity": 5, "program_code": "TWO_CANCER_SCREEN"},   # quantity_without_unit
-        activity,                                                            # duplicate_key, with the row above it
+        activity,                                                            # duplicate_key, with the first row
     ]
-    results = _rule_results(template, tmp_path / "bad-activity", "activity", [activity, *bad_activity])
-    assert results[1]["beneficiaries"] is False
-    assert results[2]["quantity"] is False
-    assert results[3]["beneficiaries"] is False and results[0]["beneficiaries"] is False  # the pair repeats its key
     bad_funds = [
         {**funds, "voucher_no": "V-1", "amount_yuan": Decimal("0")},        # min_value (0 only for an opening balance)
         {**funds, "voucher_no": "V-2", "amount_yuan": Decimal("10.005")},   # more than the fen
         {**funds, "voucher_no": "V-3", "txn_date": datetime(2026, 10, 1).date()},  # date_outside_period
         {**funds, "voucher_no": "V-3"},                                      # duplicate_voucher
     ]
-    results = _rule_results(template, tmp_path / "bad-funds", "funds", bad_funds)
-    assert [r["amount_yuan"] for r in results] == [False, False, True, True]
-    assert [r["txn_date"] for r in results] == [True, True, False, True]
-    assert [r["voucher_no"] for r in results] == [True, True, False, False]
     wrong_digit = people["id_number"][:17] + ("0" if people["id_number"][17] != "0" else "1")
-    results = _rule_results(template, tmp_path / "bad-people", "beneficiaries",
-                            [people, {**people, "id_number": wrong_digit}])  # id_number_check
-    assert [r["id_number"] for r in results] == [True, False]
+    good = [(name, rows[name][:3]) for name in ("activity", "funds", "beneficiaries")]
+    *good_results, on_activity, on_funds, on_people = _rule_results(template, tmp_path, [
+        *good, ("activity", bad_activity), ("funds", bad_funds),
+        ("beneficiaries", [people, {**people, "id_number": wrong_digit}])])  # id_number_check
+    for (name, _), results in zip(good, good_results):
+        assert all(v is True for r in results for v in r.values()), (name, results)
+
+    assert on_activity[1]["beneficiaries"] is False
+    assert on_activity[2]["quantity"] is False
+    assert on_activity[3]["beneficiaries"] is False and on_activity[0]["beneficiaries"] is False  # the key repeats
+    assert [r["amount_yuan"] for r in on_funds] == [False, False, True, True]
+    assert [r["txn_date"] for r in on_funds] == [True, True, False, True]
+    assert [r["voucher_no"] for r in on_funds] == [True, True, False, False]
+    assert [r["id_number"] for r in on_people] == [True, False]
