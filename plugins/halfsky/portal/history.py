@@ -100,8 +100,8 @@ def night_findings(conn: psycopg.Connection, unit_code: str, submission_id: int)
                        "where submission_id = %s and prefecture_code = %s", (submission_id, unit_code)).fetchone()
     if row is None:
         return None
-    period, fmt, drop_name, _ = row
+    period, fmt, drop_name, row_counts = row
     findings = [Finding(rule, form, row_number, field, value) for form, row_number, field, value, rule in conn.execute(
         "select form, row_number, field, value, rule from ingest.drop_findings where submission_id = %s "
         "order by form nulls first, row_number nulls first, field", (submission_id,))]
-    return Verdict(unit_code, period, fmt, findings), drop_name
+    return Verdict(unit_code, period, fmt, findings, logged_row_counts=row_counts or {}), drop_name

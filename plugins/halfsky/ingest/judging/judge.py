@@ -38,6 +38,8 @@ class Verdict:
     forms: dict[str, TypedForm] = field(default_factory=dict)
     is_late: bool = False
     notes: str | None = None  # a csv folder's manifest.json notes (contract v3: shown to analysts, ids masked)
+    # A verdict rebuilt from the submission log has no typed forms, only the row counts the log kept.
+    logged_row_counts: dict[str, int] | None = None
 
     @property
     def errors(self) -> list[Finding]:
@@ -56,6 +58,8 @@ class Verdict:
         return "accepted" if self.accepted else "rejected"
 
     def row_counts(self) -> dict[str, int]:
+        if self.logged_row_counts is not None and not self.forms:
+            return dict(self.logged_row_counts)
         return {name: len(t) for name, t in self.forms.items()}
 
     @classmethod
