@@ -140,7 +140,18 @@ def test_the_template_filled_with_the_demos_rows_is_accepted_on_upload_and_at_ni
     history = ili.get("/").text
     assert "模板.xlsx" in history and ("待省妇联审核" in history or "已接收" in history)
     night = re.search(r'href="/submissions/(\d+)/report"', history)
-    assert night and "已接收" in ili.get(night.group(0)[6:-1]).text
+    report = ili.get(night.group(0)[6:-1]).text
+    assert "已接收" in report and f"activity: {len(rows['activity']):,}" in report  # the log's row counts
+
+    # Once the night has read it, the upload is no duplicate of itself; the same bytes sent again are one.
+    assert "重复报送" not in ili.get(f"/uploads/{upload_id}").text
+    filled = (site.landing / landed).read_bytes()
+    site.clock.now = datetime.now(timezone.utc)  # after the landed copy's time, as a real clock would be
+    try:
+        again, page = _upload(_login(site, "ili"), "2026-08", "模板 again.xlsx", filled)  # a new day, a new login
+    finally:
+        site.clock.now = AS_OF
+    assert "ACCEPTED" in page.text and "夜间将记为重复报送" in page.text
 
 
 def test_csrf_rate_limits_sessions_and_the_size_limit(site, monkeypatch):

@@ -267,23 +267,19 @@ def create_app(*, dsn: str | None = None, landing_url: str | None = None, secret
                  f", placed as {landed}" if landed else ", nothing placed")
         return RedirectResponse(f"/uploads/{upload_id}", status_code=303)
 
-    def _own_upload(request: Request, upload_id: int):
-        account = _account(request)
-        if account is None:
-            return None, None
-        with psycopg.connect(dsn) as conn:
-            row = conn.execute("select upload_id, period, file_name, verdict, reasons, row_counts, landed_path, "
-                               "received_at, report_html, sha256 from portal.uploads "
-                               "where upload_id = %s and unit_code = %s", (upload_id, account.unit_code)).fetchone()
-            copy = uploads.earlier_copy(conn, account.unit_code, row[9]) if row else None
-        return account, (row, copy)
+    def _own_upload(conn, account, upload_id: int):
+        return conn.execute("select upload_id, period, file_name, verdict, reasons, row_counts, landed_path, "
+                            "received_at, report_html, sha256 from portal.uploads "
+                            "where upload_id = %s and unit_code = %s", (upload_id, account.unit_code)).fetchone()
 
     @app.get("/uploads/{upload_id}", response_class=HTMLResponse)
     def upload_result(request: Request, upload_id: int):
-        account, found = _own_upload(request, upload_id)
+        account = _account(request)
         if account is None:
             return RedirectResponse("/login", status_code=303)
-        row, copy = found
+        with psycopg.connect(dsn) as conn:
+            row = _own_upload(conn, account, upload_id)
+            copy = uploads.earlier_copy(conn, account.unit_code, row[9], row[7], row[6]) if row else None
         if row is None:
             return render(request, "message.html", 404, message="没有这次上传。No such upload.")
         return render(request, "result.html", upload=row, earlier_copy=copy,
@@ -291,10 +287,14 @@ def create_app(*, dsn: str | None = None, landing_url: str | None = None, secret
 
     @app.get("/uploads/{upload_id}/report", response_class=HTMLResponse)
     def upload_report(request: Request, upload_id: int):
-        account, found = _own_upload(request, upload_id)
-        if account is None or found[0] is None:
+        account = _account(request)
+        row = None
+        if account is not None:
+            with psycopg.connect(dsn) as conn:
+                row = _own_upload(conn, account, upload_id)
+        if row is None:
             return HTMLResponse("not found", status_code=404, headers=_REPORT_HEADERS)
-        return HTMLResponse(found[0][8], headers=_REPORT_HEADERS)
+        return HTMLResponse(row[8], headers=_REPORT_HEADERS)
 
     @app.get("/submissions/{submission_id}/report", response_class=HTMLResponse)
     def night_report(request: Request, submission_id: int):

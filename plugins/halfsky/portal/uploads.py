@@ -55,11 +55,10 @@ class Checked:
     report_html: str
 
 
-def drop_name_for(original_name: str, data: bytes, at: datetime) -> tuple[str, str]:
+def drop_name_for(original_name: str, sha256: str, at: datetime) -> tuple[str, str]:
     """The name the drop lands under, and its format: never the sender's name, only its suffix if a known one."""
     suffix = Path(original_name).suffix.lower()
-    sha8 = hashlib.sha256(data).hexdigest()[:8]
-    stem = f"upload-{at:%Y%m%dT%H%M%S}-{sha8}"
+    stem = f"upload-{at:%Y%m%dT%H%M%S}-{sha256[:8]}"
     if suffix == ".zip":
         return stem, "folder"
     if suffix in FILE_SUFFIXES:
@@ -118,9 +117,9 @@ def check_upload(conn: psycopg.Connection, data: bytes, original_name: str, unit
     """The verdict the night would give the upload (the file's own checks and the period's closure)."""
     if not is_period(period):
         raise UploadRefused("choose a period from the list / 请从列表中选择报送期")
-    name, kind = drop_name_for(original_name, data, at)
-    shown = mask_id_numbers_in(printable_name(original_name or "upload"))[:200]
     sha = hashlib.sha256(data).hexdigest()
+    name, kind = drop_name_for(original_name, sha, at)
+    shown = mask_id_numbers_in(printable_name(original_name or "upload"))[:200]
     closed = closure(conn, unit_code, period)
     scratch = Path(tempfile.mkdtemp(prefix="halfsky-upload-"))
     try:
@@ -178,8 +177,11 @@ def record(conn: psycopg.Connection, username: str, checked: Checked, landed_pat
          checked.report_html, client)).fetchone()[0]
 
 
-def earlier_copy(conn: psycopg.Connection, unit_code: str, sha256: str) -> tuple | None:
-    """A drop of the unit with the same bytes the night has seen already (it will be recorded as a duplicate)."""
+def earlier_copy(conn: psycopg.Connection, unit_code: str, sha256: str, received_at: datetime,
+                 landed_path: str | None) -> tuple | None:
+    """A drop of the unit with the same bytes that reached the night before this upload (so the night records the
+    upload as its duplicate); never the upload's own landed copy, once the night has read it."""
     return conn.execute("select drop_name, period, received_at from ingest.submissions "
-                        "where prefecture_code = %s and sha256 = %s order by submission_id limit 1",
-                        (unit_code, sha256)).fetchone()
+                        "where prefecture_code = %s and sha256 = %s and received_at < %s "
+                        "and drop_path is distinct from %s order by submission_id limit 1",
+                        (unit_code, sha256, received_at, landed_path)).fetchone()
