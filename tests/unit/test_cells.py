@@ -199,3 +199,40 @@ def test_in_a_long_column_a_misplaced_separator_takes_the_exact_lane_and_is_name
     assert [(f.rule, f.row_number, f.field, f.value) for f in typed.findings] == [
         ("type", 9, field_name, "1 234,50"), ("type", 62, field_name, "12,34万")]
     assert typed.values[field_name][30] == 1234 and typed.values[field_name][7] is None
+
+
+# Workbook cells that are no text: what calamine gives for numbers, TRUE/FALSE and date cells, odd ones included.
+_WORKBOOK_CELLS = {
+    ("funds", "amount_yuan"): [407.8, 0.1 + 0.2, 10.005, 0.0, -0.0, -5.0, 1e12 - 0.01, 999_999_999_999.99, 1e12, 1e16,
+                               1e20, 0.015, 123.456, 5e-324, float("nan"), float("inf"), 2.0 ** 53, 7, "475.27", None, True],
+    ("activity", "events"): [3.0, 0.0, -1.0, 2.5, 1e15, 2.0 ** 53, 2.0 ** 53 + 2, 1e19, float("nan"), "12", None, False],
+    ("funds", "in_kind"): [True, False, 1.0, 0.0, 2.0, "是", None],
+    ("funds", "txn_date"): [date(2026, 9, 3), datetime(2026, 9, 4, 13, 30), 46268.0, 0.5, "2026-09-05", None],
+}
+
+
+@pytest.mark.parametrize("form_field", list(_WORKBOOK_CELLS))
+def test_a_long_workbook_column_is_typed_as_the_exact_lane_types_each_cell(form_field):
+    """Over SMALL_FORM_ROWS rows a workbook's numbers, flags and dates are typed column-wise
+    (row_typing._workbook_values): every value, unit and finding is the one the exact lane gives cell by cell."""
+    from halfsky.contract.forms import FORMS
+    from halfsky.ingest.judging.row_typing import SMALL_FORM_ROWS, _workbook_values, type_rows
+    from halfsky.ingest.reading.drop import FormTable
+
+    form = FORMS[form_field[0]]
+    f = form.field(form_field[1])
+    odd = _WORKBOOK_CELLS[form_field]
+    column = (odd * (SMALL_FORM_ROWS // len(odd) + 2))[:SMALL_FORM_ROWS + len(odd)]
+    taken, _ = _workbook_values(f, {k: c for k, c in enumerate(column) if c is not None and type(c) is not str})
+    assert 0 < len(taken) < len(column), "the column-wise lane takes some cells, the exact lane the others"
+
+    def typed(cells):
+        table = FormTable(form, [f], [Decimal(1)], [None], [cells], len(cells))
+        result = type_rows(table, 2)
+        return result.values[f.name], [(x.rule, x.row_number, x.value) for x in result.findings]
+
+    long_values, long_findings = typed(column)
+    each = [typed([cell]) for cell in column]  # one row: the exact lane
+    assert long_values == [values[0] for values, _ in each]
+    assert long_findings == [(rule, row + k, value) for k, (_, found) in enumerate(each) for rule, row, value in found]
+    assert long_findings, "the odd cells are reported"

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import stat
 from contextlib import contextmanager
@@ -430,6 +431,25 @@ def test_a_formula_with_no_computed_value_is_found_in_any_row_and_any_spelling(t
     prefixed.write_bytes(hd._rewrite_member(hd.xlsx_cells(hd.valid_doc(UNIT, "2026-09"), {"D2": "<f>1+1</f>"}),
                                             "xl/worksheets/sheet1.xml", _prefixed))
     assert "D2 (events)" in _rejection(prefixed).detail
+
+
+def test_sheets_parsed_ahead_are_refused_in_the_order_they_are_read(tmp_path):
+    """calamine parses the form sheets on a thread of its own while each sheet's XML is searched for hidden rows and
+    formulas (halfsky.ingest.reading.xlsx._SheetPrefetch): a workbook with faults in two sheets is still refused for
+    the first sheet's, and a misnamed sheet after them is not reached."""
+    doc = hd.valid_doc(UNIT, "2026-09")
+    both = hd._rewrite_member(hd.xlsx_hidden(doc, rows=(2,), sheet=1), "xl/worksheets/sheet2.xml",
+                              lambda x: re.sub(r'(<c r="E2")[^>]*?(?:/>|>.*?</c>)', r"\1><f>1+1</f></c>", x, count=1))
+    first = tmp_path / "first.xlsx"
+    first.write_bytes(both)
+    rejected = _rejection(first)
+    assert (rejected.rule, rejected.form) == ("hidden_cells", "activity"), rejected.detail
+    second = tmp_path / "second.xlsx"  # the first sheet sound: the second's formula is found
+    second.write_bytes(hd.xlsx_cells(doc, {"E2": "<f>1+1</f>"}, sheet=2))
+    assert (_rejection(second).rule, _rejection(second).form) == ("formula_not_computed", "funds")
+    misnamed = tmp_path / "misnamed.xlsx"  # a sheet after the faulty one, named almost like a form: never reached
+    misnamed.write_bytes(hd._rewrite_member(both, "xl/workbook.xml", lambda x: x.replace('name="beneficiaries"', 'name="beneficiary"', 1)))
+    assert _rejection(misnamed).rule == "hidden_cells"
 
 
 def test_a_merged_range_beside_a_form_is_not_in_its_data(tmp_path):

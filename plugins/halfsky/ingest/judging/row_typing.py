@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import unicodedata
 from dataclasses import dataclass, field
+from datetime import date, datetime
 from decimal import Decimal
 from functools import cached_property
 
@@ -146,14 +147,18 @@ def _type_column(form: Form, f: Field, cells_in: pl.Series | list, scale: Decima
         others = {k: c for k, c in enumerate(cells_in) if c is not None and type(c) is not str}
     blank = text.is_null() | (text == "")
     plain = _plain_mask(f, text, scale, header_unit)
+    numbers = None
     if plain is None:
         plain, typed = pl.Series([False] * len(text)), pl.Series([None] * len(text), dtype=dtype)
     else:
         typed = _cast_plain(f, text, plain)
         plain = plain & typed.is_not_null()  # an impossible date (2026-02-30) is the exact lane's to report
+        numbers = _workbook_values(f, others)
     if others:
         plain = plain.scatter(list(others), False)
         blank = blank.scatter(list(others), False)
+    if numbers is not None:
+        typed, plain = typed.scatter(numbers[0], numbers[1]), plain.scatter(numbers[0], True)
     default = f.default
     if default is not None:
         typed = pl.select(pl.when(blank).then(pl.lit(default, dtype=dtype)).otherwise(typed)).to_series()
@@ -168,6 +173,46 @@ def _type_column(form: Form, f: Field, cells_in: pl.Series | list, scale: Decima
             units[k] = unit
         typed = typed.scatter(exact, pl.Series(values, dtype=dtype))
     return typed.rename(f.name), units
+
+
+# Below this a float tells every amount to the fen apart (its spacing there is 1.2e-4 yuan), so an amount whose
+# cents divided by 100 give the float back is the one amount its shortest repr, and so the exact lane, reads.
+_EXACT_CENTS_BELOW = 1e12
+_EXACT_INTEGERS_UP_TO = float(2**53)
+
+
+def _workbook_values(f: Field, others: dict[int, object]) -> tuple[list[int], pl.Series] | None:
+    """The workbook's numbers (calamine's floats) in a money or count column, its TRUE/FALSE in a flag column and
+    its dates in a date column, typed column-wise: (row indexes, values).
+
+    Only a number the exact lane would take unchanged: an amount of at most two decimals, not negative and below a
+    trillion yuan; a whole, non-negative count below 2^53. Any other number (a negative, 10.005, 1e20, NaN) is left
+    to the exact lane, which reports it. Called only where the plain lane may take the column (its header in yuan,
+    or the field's unit), so the cell's unit agrees as the exact lane would find. 200k amounts: 0.5 s -> 0.03 s."""
+    if f.kind not in (MONEY, COUNT, FLAG, DATE) or not others:
+        return None
+    if f.kind == DATE:  # a date cell, or a date and time (the exact lane keeps the day, as here)
+        days = {k: c.date() if isinstance(c, datetime) else c for k, c in others.items() if isinstance(c, date)}
+        return (list(days), pl.Series(list(days.values()), dtype=pl.Date)) if days else None
+    if f.kind == FLAG:
+        keys = [k for k, c in others.items() if type(c) is bool]
+        return (keys, pl.Series([others[k] for k in keys], dtype=pl.Boolean)) if keys else None
+    keys = [k for k, c in others.items() if type(c) is float]
+    if not keys:
+        return None
+    x = pl.Series([others[k] for k in keys], dtype=pl.Float64)
+    if f.kind == MONEY:
+        cents = (x * 100).round(0)
+        fits = (x.is_finite() & (x >= 0) & (x < _EXACT_CENTS_BELOW) & ((cents / 100) == x)).fill_null(False)
+        digits = pl.select(pl.when(fits).then(cents)).to_series().cast(pl.Int64).cast(pl.String).str.zfill(3)
+        values = (digits.str.head(-2) + "." + digits.str.tail(2)).cast(POLARS_TYPES[MONEY])
+    else:
+        fits = (x.is_finite() & (x >= 0) & (x <= _EXACT_INTEGERS_UP_TO) & (x == x.floor())).fill_null(False)
+        values = pl.select(pl.when(fits).then(x)).to_series().cast(pl.Int64)
+    chosen = fits.arg_true()
+    if chosen.is_empty():
+        return None
+    return pl.Series(keys).gather(chosen).to_list(), values.gather(chosen)
 
 
 def _type_small_column(form: Form, f: Field, cells_in: pl.Series | list, scale: Decimal, header_unit: str | None,

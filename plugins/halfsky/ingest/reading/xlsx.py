@@ -226,30 +226,91 @@ def read_xlsx(path: Path) -> ParsedDrop:
         raise _calamine_rejection(path, exc) from exc
     parsed = ParsedDrop("xlsx", {})
     sheet_of: dict[str, str] = {}
-    for sheet_name in book.sheet_names:
-        form = form_named(sheet_name)
-        if form is None:
-            if sheet_name in TEMPLATE_NOTE_SHEETS:
+    with _SheetPrefetch(path, book) as prefetch:
+        for sheet_name in prefetch.sheet_names:
+            form = form_named(sheet_name)
+            if form is None:
+                if sheet_name in TEMPLATE_NOTE_SHEETS:
+                    continue
+                if resembled := form_resembled_by(sheet_name):
+                    raise misnamed_form(f"sheet {sheet_name}", f"工作表 {sheet_name}", resembled, resembled.name)
+                parsed.warnings.append(Finding("unknown_sheet", value=sheet_name))
                 continue
-            if resembled := form_resembled_by(sheet_name):
-                raise misnamed_form(f"sheet {sheet_name}", f"工作表 {sheet_name}", resembled, resembled.name)
-            parsed.warnings.append(Finding("unknown_sheet", value=sheet_name))
-            continue
-        _refuse_hidden_sheet(book, sheet_name, form)
-        if form.name in sheet_of:  # even when one of the two is empty: which one counts cannot be told
-            raise DropRejected("duplicate_form", f"sheets {sheet_of[form.name]} and {sheet_name} are both {form.name} ({form.zh})",
-                               form=form.name)
-        sheet_of[form.name] = sheet_name
-        try:
-            sheet = book.get_sheet_by_name(sheet_name)
-            rows, merged = sheet.to_python(skip_empty_area=False), sheet.merged_cell_ranges or []
-        except Exception as exc:
-            raise _calamine_rejection(path, exc) from exc
-        _refuse_cells_read_otherwise(path, sheet_name, form, merged, rows)
-        if all(is_blank_row(row) for row in rows):
-            raise empty_form(f"sheet {sheet_name}", f"工作表 {sheet_name}", form)
-        parsed.add_form(f"sheet {sheet_name}", form_table(form, rows[0], rows[1:], parsed))
+            _refuse_hidden_sheet(prefetch.visibility.get(sheet_name), sheet_name, form)
+            if form.name in sheet_of:  # even when one of the two is empty: which one counts cannot be told
+                raise DropRejected("duplicate_form", f"sheets {sheet_of[form.name]} and {sheet_name} are both {form.name} "
+                                                     f"({form.zh})", form=form.name)
+            sheet_of[form.name] = sheet_name
+            rows, merged = prefetch.cells(sheet_name)
+            _refuse_cells_read_otherwise(sheet_name, form, merged, rows, lambda: prefetch.marks(sheet_name))
+            if all(is_blank_row(row) for row in rows):
+                raise empty_form(f"sheet {sheet_name}", f"工作表 {sheet_name}", form)
+            parsed.add_form(f"sheet {sheet_name}", form_table(form, rows[0], rows[1:], parsed))
     return parsed
+
+
+class _SheetPrefetch:
+    """The form sheets' cells parsed by calamine on a thread of their own, while this one reads their marks.
+
+    calamine parses without holding the GIL, so on a second core the pass over each sheet's XML for hidden rows and
+    formulas (a third of a second for 200k rows) and the form table of one sheet are done while the next is parsed.
+    The sheets parsed are the ones ``read_xlsx`` would read if nothing were refused first (forms, visible, the first
+    of each form), in the same order; what each step raises is raised where ``read_xlsx`` asks for its result, so a
+    drop is refused exactly as if read one sheet after the other. The archive was inspected before (``_inspect_workbook``):
+    calamine is never given a sheet that spreads too far."""
+
+    def __init__(self, path: Path, book) -> None:
+        from python_calamine import SheetVisibleEnum
+
+        self.path, self.book = path, book
+        # read here, before the thread starts: calamine's workbook is not to be asked anything while it parses
+        self.visibility = {m.name: m.visible for m in book.sheets_metadata}
+        self.sheet_names: list[str] = list(book.sheet_names)
+        first_of: dict[str, str] = {}
+        for name in self.sheet_names:
+            form = form_named(name)
+            if form is not None and self.visibility.get(name, SheetVisibleEnum.Visible) == SheetVisibleEnum.Visible:
+                first_of.setdefault(form.name, name)
+        self.sheets = list(first_of.values())
+        self._marks: dict[str, _SheetMarks | Exception] = {}
+
+    def __enter__(self) -> "_SheetPrefetch":
+        from concurrent.futures import ThreadPoolExecutor
+
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="calamine")
+        self._cells = {name: self._pool.submit(self._parse, name) for name in self.sheets}
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=True)  # a refused drop parses no further sheet
+
+    def _parse(self, sheet_name: str) -> tuple[list[list], list]:
+        try:
+            sheet = self.book.get_sheet_by_name(sheet_name)
+            return sheet.to_python(skip_empty_area=False), sheet.merged_cell_ranges or []
+        except Exception as exc:
+            raise _calamine_rejection(self.path, exc) from exc
+
+    def cells(self, sheet_name: str) -> tuple[list[list], list]:
+        if sheet_name not in self._cells:  # not foreseen (cannot happen while the rules above hold): parse it here
+            return self._parse(sheet_name)
+        self._read_marks_while_parsing(sheet_name)
+        return self._cells.pop(sheet_name).result()
+
+    def _read_marks_while_parsing(self, sheet_name: str) -> None:
+        """The marks of this sheet and the ones after it, as long as calamine is still parsing this one."""
+        for name in self.sheets[self.sheets.index(sheet_name):]:
+            if name not in self._marks and (name == sheet_name or not self._cells[sheet_name].done()):
+                try:
+                    self._marks[name] = _sheet_marks(self.path, name)
+                except DropRejected as exc:
+                    self._marks[name] = exc
+
+    def marks(self, sheet_name: str) -> "_SheetMarks":
+        found = self._marks.pop(sheet_name, None) or _sheet_marks(self.path, sheet_name)
+        if isinstance(found, Exception):
+            raise found
+        return found
 
 
 # What Excel or WPS shows is what is read. A form's hidden sheet, a merged range (only its top-left cell holds the
@@ -279,19 +340,19 @@ _COL_MAX = re.compile(rb"""\bmax\s*=\s*["']([0-9]+)["']""")
 _SHOWN_CELLS = 10  # a rejection names this many cells or ranges, and counts the rest
 
 
-def _refuse_hidden_sheet(book, sheet_name: str, form: Form) -> None:
+def _refuse_hidden_sheet(state, sheet_name: str, form: Form) -> None:
+    """``state``: the sheet's SheetVisibleEnum in the workbook's metadata (None: not listed, so shown)."""
     from python_calamine import SheetVisibleEnum
 
-    state = next((m.visible for m in book.sheets_metadata if m.name == sheet_name), SheetVisibleEnum.Visible)
-    if state != SheetVisibleEnum.Visible:
+    if state is not None and state != SheetVisibleEnum.Visible:
         shown = "very hidden (only the VBA editor shows it)" if state == SheetVisibleEnum.VeryHidden else "hidden"
         raise DropRejected("hidden_sheet", f"sheet {sheet_name} is {shown}, and would be read as {form.name} ({form.zh}): "
                                            "unhide and check it, or delete it", form=form.name)
 
 
-def _refuse_cells_read_otherwise(path: Path, sheet_name: str, form: Form, merged: list, rows: list[list]) -> None:
+def _refuse_cells_read_otherwise(sheet_name: str, form: Form, merged: list, rows: list[list], sheet_marks) -> None:
     """Merged ranges inside the form's table (header row included), hidden rows or columns that hold what would be
-    loaded, and formulas with no computed value."""
+    loaded, and formulas with no computed value (``sheet_marks()``: asked only when no merged range refused it)."""
     if not rows:
         return
     headers = [normalise_text(h) for h in rows[0]]
@@ -302,7 +363,7 @@ def _refuse_cells_read_otherwise(path: Path, sheet_name: str, form: Form, merged
     if inside:
         ranges = [f"{_column_letters(c0 + 1)}{r0 + 1}:{_column_letters(c1 + 1)}{r1 + 1}" for (r0, c0), (r1, c1) in inside]
         raise DropRejected("merged_cells", f"sheet {sheet_name}: merged cells {_listed(ranges)}", form=form.name)
-    marks = _sheet_marks(path, sheet_name)
+    marks = sheet_marks()
     hidden = []
     if hidden_rows := [r for r in marks.hidden_rows if 1 <= r <= last_row + 1 and not is_blank_row(rows[r - 1])]:
         hidden.append(f"hidden row {_listed([str(r) for r in hidden_rows])}")
