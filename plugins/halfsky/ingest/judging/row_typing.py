@@ -115,16 +115,20 @@ def type_rows(table: FormTable, first_row_number: int) -> TypedForm:
     present = {f.name: i for i, f in enumerate(table.fields) if f is not None}
     n = table.row_count
     findings: list[Finding] = []
+    if n <= SMALL_FORM_ROWS:
+        typed_columns = {f.name: _type_small_column(form, f, table.column(i), table.scales[i], table.units[i],
+                                                    first_row_number, findings)
+                         for f in form.fields if (i := present.get(f.name)) is not None}
+    else:
+        typed_columns = _type_columns(table, present, first_row_number, findings)
     columns = [pl.Series("row_number", range(first_row_number, first_row_number + n), dtype=pl.Int32)]
     written_units: dict[str, list[str | None]] = {}
     for f in form.fields:
-        i = present.get(f.name)
-        header_unit = table.units[i] if i is not None else None
-        if i is None:
-            column = pl.Series(f.name, [f.default] * n, dtype=POLARS_TYPES[f.kind])
-            units = [header_unit] * n
+        if f.name in typed_columns:
+            column, units = typed_columns[f.name]
         else:
-            column, units = _type_column(form, f, table.column(i), table.scales[i], header_unit, first_row_number, findings)
+            header_unit = table.units[present[f.name]] if f.name in present else None
+            column, units = pl.Series(f.name, [f.default] * n, dtype=POLARS_TYPES[f.kind]), [header_unit] * n
         columns.append(column)
         if f.unit in _ROW_UNITS:
             written_units[f.name] = units
@@ -134,45 +138,108 @@ def type_rows(table: FormTable, first_row_number: int) -> TypedForm:
     return TypedForm(form, pl.DataFrame(columns), findings, written_units)
 
 
-def _type_column(form: Form, f: Field, cells_in: pl.Series | list, scale: Decimal, header_unit: str | None,
-                 first_row_number: int, findings: list[Finding]) -> tuple[pl.Series, list[str | None]]:
-    """One field's column, and the unit written for each row (header unless the cell says otherwise)."""
-    dtype = POLARS_TYPES[f.kind]
-    if len(cells_in) <= SMALL_FORM_ROWS:
-        return _type_small_column(form, f, cells_in, scale, header_unit, first_row_number, findings)
-    if isinstance(cells_in, pl.Series):
-        text, others = cells_in, {}
-    else:  # a workbook's or a JSON's cells: numbers, dates, lists… take the exact lane
-        text = pl.Series([c if type(c) is str else None for c in cells_in], dtype=pl.String)
-        others = {k: c for k, c in enumerate(cells_in) if c is not None and type(c) is not str}
-    blank = text.is_null() | (text == "")
-    plain = _plain_mask(f, text, scale, header_unit)
-    numbers = None
-    if plain is None:
-        plain, typed = pl.Series([False] * len(text)), pl.Series([None] * len(text), dtype=dtype)
-    else:
-        typed = _cast_plain(f, text, plain)
-        plain = plain & typed.is_not_null()  # an impossible date (2026-02-30) is the exact lane's to report
-        numbers = _workbook_values(f, others)
-    if others:
-        plain = plain.scatter(list(others), False)
-        blank = blank.scatter(list(others), False)
-    if numbers is not None:
-        typed, plain = typed.scatter(numbers[0], numbers[1]), plain.scatter(numbers[0], True)
-    default = f.default
-    if default is not None:
-        typed = pl.select(pl.when(blank).then(pl.lit(default, dtype=dtype)).otherwise(typed)).to_series()
-    exact = (~(plain | blank)).arg_true().to_list()
-    units: list[str | None] = [header_unit] * len(text)
-    if exact:
-        values = []
-        for k in exact:
-            raw = others[k] if k in others else text[k]
+def _type_columns(table: FormTable, present: dict[str, int], first_row_number: int,
+                  findings: list[Finding]) -> dict[str, tuple[pl.Series, list[str | None]]]:
+    """Every present field's column of a form over SMALL_FORM_ROWS rows, and the unit written in each row.
+
+    The plain lane of all the form's fields is one polars query (a call per step and column cost a national
+    month-end of 1,000 small forms more than their cells); the cells it cannot take go to the exact lane."""
+    form, n = table.form, table.row_count
+    text_columns: dict[str, pl.Series] = {}
+    others: dict[str, dict[int, object]] = {}  # a workbook's or a JSON's cells that are no text: numbers, dates, lists…
+    plain_allowed: dict[str, bool] = {}
+    for f in form.fields:
+        i = present.get(f.name)
+        if i is None:
+            continue
+        cells_in = table.column(i)
+        if isinstance(cells_in, pl.Series):
+            text_columns[f.name] = cells_in.rename(f.name)
+        else:
+            text_columns[f.name] = pl.Series(f.name, [c if type(c) is str else None for c in cells_in], dtype=pl.String)
+            others[f.name] = {k: c for k, c in enumerate(cells_in) if c is not None and type(c) is not str}
+        plain_allowed[f.name] = _plain_allowed(f, table.scales[i], table.units[i])
+    if not text_columns:
+        return {}
+    fields = [form.field(name) for name in text_columns]
+    plain, blank, typed = (lambda f: pl.col(f"{f.name}:plain")), (lambda f: pl.col(f"{f.name}:blank")), \
+        (lambda f: pl.col(f"{f.name}:typed"))
+    done = (
+        pl.DataFrame(list(text_columns.values())).lazy()
+        .with_columns([(pl.col(f.name).str.contains(PLAIN_CELLS[f.kind]).fill_null(False) if plain_allowed[f.name]
+                        else pl.lit(False)).alias(f"{f.name}:plain") for f in fields]
+                      + [(pl.col(f.name).is_null() | (pl.col(f.name) == "")).alias(f"{f.name}:blank") for f in fields])
+        .with_columns([_cast_plain(f, pl.when(plain(f)).then(pl.col(f.name))).alias(f"{f.name}:typed") for f in fields])
+        .select([(plain(f) & typed(f).is_not_null()).alias(f"{f.name}:plain") for f in fields]  # 02-30: the exact lane's
+                + [blank(f) for f in fields]
+                + [(pl.when(blank(f)).then(pl.lit(f.default, dtype=POLARS_TYPES[f.kind])).otherwise(typed(f))
+                    if f.default is not None else typed(f)).alias(f"{f.name}:typed") for f in fields])
+        .collect())
+    typed_columns = {}
+    for f in fields:
+        column, plain_cells, blank_cells = (done.get_column(f"{f.name}:{part}") for part in ("typed", "plain", "blank"))
+        odd = others.get(f.name) or {}
+        if odd:  # a no-text cell read as null above: never blank, and the workbook lane's or the exact lane's
+            plain_cells, blank_cells = plain_cells.scatter(list(odd), False), blank_cells.scatter(list(odd), False)
+            workbook = _workbook_values(f, odd) if plain_allowed[f.name] else None
+            if workbook is not None:
+                column, plain_cells = column.scatter(workbook[0], workbook[1]), plain_cells.scatter(workbook[0], True)
+        i = present[f.name]
+        units: list[str | None] = [table.units[i]] * n
+        exact = [k for k, (p, b) in enumerate(zip(plain_cells.to_list(), blank_cells.to_list())) if not (p or b)]
+        if exact:
+            values = []
+            for k in exact:
+                raw = odd[k] if k in odd else text_columns[f.name][k]
+                value, unit = _type_cell(form, f, raw, table.scales[i], table.units[i], first_row_number + k, findings)
+                values.append(value)
+                units[k] = unit
+            column = column.scatter(exact, pl.Series(values, dtype=POLARS_TYPES[f.kind]))
+        typed_columns[f.name] = (column.rename(f.name), units)
+    return typed_columns
+
+
+def _type_small_column(form: Form, f: Field, cells_in: pl.Series | list, scale: Decimal, header_unit: str | None,
+                       first_row_number: int, findings: list[Finding]) -> tuple[pl.Series, list[str | None]]:
+    """The exact lane for every cell: a blank (null or '') is the field's default, as in the plain lane."""
+    values, units = [], []
+    for k, raw in enumerate(cells_in.to_list() if isinstance(cells_in, pl.Series) else cells_in):
+        if raw is None or raw == "":
+            value, unit = f.default, header_unit
+        else:
             value, unit = _type_cell(form, f, raw, scale, header_unit, first_row_number + k, findings)
-            values.append(value)
-            units[k] = unit
-        typed = typed.scatter(exact, pl.Series(values, dtype=dtype))
-    return typed.rename(f.name), units
+        values.append(value)
+        units.append(unit)
+    return pl.Series(f.name, values, dtype=POLARS_TYPES[f.kind]), units
+
+
+def _plain_allowed(f: Field, scale: Decimal, header_unit: str | None) -> bool:
+    """Whether the plain lane may take any cell of the column: not under a 万元 header, not in a unit the field does
+    not count (every non-blank cell is then a unit_mismatch, which the exact lane reports)."""
+    if f.kind == MEASURE:
+        return False
+    if f.kind == MONEY and scale != 1:
+        return False
+    return not (f.kind in (MONEY, COUNT) and f.unit not in _ROW_UNITS and not cells.unit_agrees(header_unit, f.unit or "元"))
+
+
+def _cast_plain(f: Field, kept: pl.Expr) -> pl.Expr:
+    """The plain cells (``kept``: the others null) cast to the field's type."""
+    if f.kind in (REGION, TEXT):
+        return kept
+    if f.kind in (CODE, ID_NUMBER):
+        return kept.str.to_uppercase()
+    if f.kind == COUNT:
+        return kept.cast(pl.Int64)
+    if f.kind == MONEY:
+        return kept.cast(POLARS_TYPES[MONEY])
+    if f.kind == DATE:
+        return kept.str.to_date("%Y-%m-%d", strict=False)
+    if f.kind == FLAG:
+        return kept.str.to_lowercase().replace_strict(cells.FLAG_WORDS, default=None, return_dtype=pl.Boolean)
+    if f.kind == MEASURE:
+        return kept.cast(POLARS_TYPES[MEASURE])
+    raise ValueError(f.kind)
 
 
 # Below this a float tells every amount to the fen apart (its spacing there is 1.2e-4 yuan), so an amount whose
@@ -213,48 +280,6 @@ def _workbook_values(f: Field, others: dict[int, object]) -> tuple[list[int], pl
     if chosen.is_empty():
         return None
     return pl.Series(keys).gather(chosen).to_list(), values.gather(chosen)
-
-
-def _type_small_column(form: Form, f: Field, cells_in: pl.Series | list, scale: Decimal, header_unit: str | None,
-                       first_row_number: int, findings: list[Finding]) -> tuple[pl.Series, list[str | None]]:
-    """The exact lane for every cell: a blank (null or '') is the field's default, as in the plain lane."""
-    values, units = [], []
-    for k, raw in enumerate(cells_in.to_list() if isinstance(cells_in, pl.Series) else cells_in):
-        if raw is None or raw == "":
-            value, unit = f.default, header_unit
-        else:
-            value, unit = _type_cell(form, f, raw, scale, header_unit, first_row_number + k, findings)
-        values.append(value)
-        units.append(unit)
-    return pl.Series(f.name, values, dtype=POLARS_TYPES[f.kind]), units
-
-
-def _plain_mask(f: Field, text: pl.Series, scale: Decimal, header_unit: str | None) -> pl.Series | None:
-    """Which cells the plain lane may take; None when none may (a 万元 header, a unit the field does not count)."""
-    if f.kind == MEASURE:
-        return None
-    if f.kind == MONEY and scale != 1:
-        return None
-    if f.kind in (MONEY, COUNT) and f.unit not in _ROW_UNITS and not cells.unit_agrees(header_unit, f.unit or "元"):
-        return None  # every non-blank cell is a unit_mismatch: the exact lane says so
-    return text.str.contains(PLAIN_CELLS[f.kind]).fill_null(False)
-
-
-def _cast_plain(f: Field, text: pl.Series, plain: pl.Series) -> pl.Series:
-    kept = pl.select(pl.when(plain).then(text)).to_series()
-    if f.kind in (REGION, TEXT):
-        return kept
-    if f.kind in (CODE, ID_NUMBER):
-        return kept.str.to_uppercase()
-    if f.kind == COUNT:
-        return kept.cast(pl.Int64)
-    if f.kind == MONEY:
-        return kept.cast(POLARS_TYPES[MONEY])
-    if f.kind == DATE:
-        return kept.str.to_date("%Y-%m-%d", strict=False)
-    if f.kind == FLAG:
-        return kept.str.to_lowercase().replace_strict(cells.FLAG_WORDS, default=None, return_dtype=pl.Boolean)
-    raise ValueError(f.kind)
 
 
 def _type_cell(form: Form, f: Field, raw, scale: Decimal, header_unit: str | None, number: int,
