@@ -28,6 +28,7 @@ ENSURE_PERIOD_PARTITION = read_ddl("partitions.sql")
 def ensure_raw_partitions(conn: psycopg.Connection, forms, period: str) -> None:
     """Each of ``forms``' raw table has a partition for ``period``, in a transaction of its own: making one
     locks the table, so it must never wait inside a drop's transaction (which holds the table already)."""
-    with conn.transaction():
-        for name in forms:
-            conn.execute("select reference.ensure_period_partition(%s::regclass, %s, 'raw')", (f"raw.{name}", period))
+    tables = [f"raw.{name}" for name in forms]
+    with conn.transaction():  # one round trip for all of them (a national month-end makes a thousand of these calls)
+        conn.execute("select reference.ensure_period_partition(t::regclass, %s, 'raw') from unnest(%s::text[]) as t",
+                     (period, tables))
