@@ -20,7 +20,7 @@ help:
 	@echo "make demo   - nightly load of bundled sample data, then a summary of the marts"
 	@echo "make test   - the test suite against a real Postgres, Airflow and dbt"
 	@echo "make check  - the fast lane: tests that need no Postgres and no Airflow (tests/unit), under a minute"
-	@echo "make bench  - halfsky's load speed and memory beside a COPY floor, pandas+GX and Polars peers, and dbt nights"
+	@echo "make bench  - halfsky's load speed and memory beside a COPY floor, pandas+GX and Polars peers, dbt nights, build_marts"
 	@echo "              (bench/run.py; BENCH_ARGS='--sizes small' for a one-minute smoke run; figures in bench/results/)"
 	@echo "make soak   - 50 nights in a row over a growing, hostile landing tree with SIGKILLs and a Postgres restart;"
 	@echo "              nothing may be lost or doubled (bench/soak.py, not in CI; SOAK_ARGS='--quick' for 5 nights)"

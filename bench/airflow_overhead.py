@@ -8,12 +8,13 @@ Builds the demo's landing zone in a scratch warehouse and Airflow home, then mea
   for the same as-of on the same warehouse (both on an already-built warehouse, so both are the nightly
   incremental case with nothing new).
 
-Prints figures; asserts nothing:  python bench/airflow_overhead.py [--prefectures 6]
+Prints figures (and with --json writes them); asserts nothing:  python bench/airflow_overhead.py [--prefectures 6]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sqlite3
 import subprocess
@@ -60,6 +61,7 @@ def _task_seconds(db: Path, dag_id: str) -> tuple[int, float]:
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--prefectures", type=int, default=6)
+    p.add_argument("--json", type=Path, help="write the figures here too")
     args = p.parse_args()
     admin = os.environ["HALFSKY_ADMIN_DSN"]
     name = f"halfsky_bench_{uuid.uuid4().hex[:6]}"
@@ -87,6 +89,12 @@ def main() -> int:
     print(f"build_marts    {cosmos:6.1f} s wall  {tasks:3d} tasks  {busy:6.1f} s inside tasks  (Cosmos watcher, nothing new)")
     print(f"one dbt build  {plain:6.1f} s wall  (the same project, same warehouse, nothing new; first build {first_build:.1f} s)")
     print(f"build_marts / one dbt build: {cosmos / plain:.1f}x;  per box: {(cosmos - plain) / max(tasks - 4, 1):.2f} s")
+    if args.json:
+        args.json.write_text(json.dumps({
+            "prefectures": args.prefectures, "nightly_load_s": round(nightly, 1), "nightly_load_tasks": ingest_tasks,
+            "build_marts_s": round(cosmos, 1), "build_marts_tasks": tasks, "build_marts_busy_s": round(busy, 1),
+            "plain_dbt_build_s": round(plain, 1), "first_dbt_build_s": round(first_build, 1),
+            "x_plain": round(cosmos / plain, 2)}, indent=1))
     return 0
 
 

@@ -8,7 +8,9 @@ For each size, over the same landing tree (written by halfsky's sample generator
 - naive:   pandas read (read_csv, read_excel with calamine, json) + GX over the whole DataFrame with the
            same suites (expectations/*.json) + DataFrame.to_sql (SQLAlchemy, postgresql+psycopg);
 - halfsky: the real path, pending_work + process_prefecture, seconds per stage from halfsky.ingest.stage_clock;
-- dbt:     the nights on top of 1M and 10M rows of history (bench/dbt_nights.measure_nights), when that file exists.
+- dbt:     the nights on top of 1M and 10M rows of history (bench/dbt_nights.measure_nights), when that file exists;
+- marts:   build_marts on the demo's warehouse against the one dbt build it runs, under `airflow dags test`
+           (bench/airflow_overhead.py) and under the scheduler with make up's services (bench/marts_build.py).
 
 Each peer runs in a process of its own, into a throwaway database of its own, one after another; its
 peak RSS is that process's ru_maxrss (the Postgres server's memory is not in it). Ratios are to the
@@ -70,7 +72,7 @@ def size_specs(scale: float) -> dict[str, dict]:
     }
 
 
-ALL_SIZES = ("csv_1m", "many_1m", "xlsx_200k", "national", "dbt")
+ALL_SIZES = ("csv_1m", "many_1m", "xlsx_200k", "national", "dbt", "marts")
 
 
 def machine(code: str | None = None) -> dict:
@@ -198,6 +200,45 @@ def measure_dbt(admin_dsn: str, workdir: Path, echo) -> dict:
     return result
 
 
+def measure_marts(workdir: Path, echo) -> dict:
+    """build_marts on the demo's warehouse against the one dbt build it runs: under `airflow dags test`
+    (bench/airflow_overhead.py) and under the scheduler (bench/marts_build.py), each a process of its own."""
+    out: dict = {}
+    for key, script in (("dags_test", "airflow_overhead.py"), ("scheduler", "marts_build.py")):
+        result_path, log_path = workdir / f"marts-{key}.json", workdir / f"marts-{key}.log"
+        started = time.perf_counter()
+        with log_path.open("w") as log:
+            code = subprocess.run([sys.executable, str(HERE / script), "--json", str(result_path)], stdout=log,
+                                  stderr=subprocess.STDOUT, cwd=REPO).returncode
+        if code != 0 or not result_path.exists():
+            out[key] = {"error": f"exit {code}", "log_tail": log_path.read_text(errors="replace")[-3000:]}
+            echo(f"[marts] {script} FAILED ({code}):\n{out[key]['log_tail']}")
+            continue
+        out[key] = {**json.loads(result_path.read_text()), "process_seconds": round(time.perf_counter() - started, 1)}
+        echo(f"[marts] {key}: {_marts_lines({key: out[key]})}")
+    return out
+
+
+def _marts_lines(marts: dict) -> str:
+    lines = []
+    if "build_marts_s" in marts.get("dags_test", {}):
+        d = marts["dags_test"]
+        lines.append(f"  airflow dags test   build_marts {d['build_marts_s']:6.1f}s ({d['build_marts_tasks']} tasks), "
+                     f"one dbt build {d['plain_dbt_build_s']:.1f}s: {d['x_plain']:.1f}x (nothing new)")
+    if "nothing_new" in marts.get("scheduler", {}):
+        sched = marts["scheduler"]
+        for key, label in (("nothing_new", "nothing new"), ("one_new", "one new prefecture-period")):
+            b = sched[key]["build_marts"]
+            lines.append(f"  scheduler           build_marts {b['wall_s']:6.1f}s ({b['tasks']} tasks, {b['state']}), its dbt build "
+                         f"{b['producer_s']}s: {b['x_producer']}x ({label}); the night (nightly_load + build_marts) "
+                         f"{sched[key]['night_s']:.1f}s")
+        lines.append(f"  scheduler           one plain dbt build after the nights: {sched['plain_dbt_build_s']:.1f}s")
+    for key in ("dags_test", "scheduler"):
+        if "error" in marts.get(key, {}):
+            lines.append(f"  {key}: FAILED ({marts[key]['error']})")
+    return "\n".join(lines)
+
+
 def table(sizes: dict) -> str:
     head = f"{'size':<10} {'peer':<8} {'rows':>10} {'seconds':>9} {'rows/s':>10} {'x floor':>8} {'peak MB':>8}  stages (s)"
     lines = [head, "-" * len(head)]
@@ -220,6 +261,10 @@ def table(sizes: dict) -> str:
             lines.append(f"  {night.get('night')!s:<24} history {night.get('history_rows', 0):>12,} rows  {night.get('seconds', 0):>8.1f}s")
     elif dbt:
         lines.append(f"dbt: {dbt.get('skipped') or dbt.get('error')}")
+    if sizes.get("marts"):
+        lines.append("")
+        lines.append("build_marts against one dbt build (bench/airflow_overhead.py, bench/marts_build.py):")
+        lines.append(_marts_lines(sizes["marts"]))
     return "\n".join(lines)
 
 
@@ -253,7 +298,7 @@ def main(argv: list[str] | None = None) -> dict:
     if args.profile:
         sizes_asked, peers = ["csv_1m"], ["halfsky"]
     specs = size_specs(args.scale)
-    unknown = set(sizes_asked) - set(specs) - {"dbt"} or set(peers) - set(PEERS)
+    unknown = set(sizes_asked) - set(specs) - {"dbt", "marts"} or set(peers) - set(PEERS)
     if unknown:
         p.error(f"unknown size or peer: {', '.join(sorted(unknown))}")
 
@@ -281,6 +326,8 @@ def main(argv: list[str] | None = None) -> dict:
         for name in sizes_asked:
             if name == "dbt":
                 report["sizes"]["dbt"] = measure_dbt(admin_dsn, Path(tmp), echo)
+            elif name == "marts":
+                report["sizes"]["marts"] = measure_marts(Path(tmp), echo)
             else:
                 report["sizes"][name] = measure_size(name, specs[name], peers, admin_dsn, Path(tmp), profile, echo)
     if code_dir:
