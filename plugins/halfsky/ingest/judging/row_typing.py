@@ -5,10 +5,12 @@ null in its column so the other rules judge the rest of the row.
 
 Typing is column by column. Each kind has a *plain lane*: a pattern for cells
 already written canonically ('2026-09-03', '475.27', '150102'), cast in one
-vectorised step. The pattern only admits cells the exact parser in
-``halfsky.contract.cells`` would turn into the same value, so every other cell (units,
-万元, full-width digits, spaces, Excel serials, numbers from a workbook) takes
-the *exact lane*: the same per-cell code as before, with the same findings.
+vectorised step (one polars query for all of a form's fields). The pattern only
+admits cells the exact parser in ``halfsky.contract.cells`` would turn into the
+same value; a workbook's numbers, TRUE/FALSE and dates that parser would take
+unchanged are typed column-wise too (``_workbook_values``). Every other cell
+(units, 万元, full-width digits, spaces, Excel serials, 10.005, a negative amount)
+takes the *exact lane*: the same per-cell code as before, with the same findings.
 A national month-end is mostly plain cells, so it costs a cast, not a call per cell.
 
 A small form (up to ``SMALL_FORM_ROWS`` rows) takes the exact lane whole: for a handful of cells the
