@@ -35,7 +35,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from national_month_end import airflow_cli, log, metadata_rows, wait_for  # noqa: E402
+from national_month_end import airflow_cli, fresh_databases, log, metadata_rows, wait_for  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 PYTHON = Path(sys.executable)
@@ -66,13 +66,8 @@ def _add_next_month(root: Path) -> str:
 
 def _services_env(work: Path, port: int, extra: list[str]) -> dict[str, str]:
     from halfsky_dev.devenv import TELEMETRY_OFF, airflow_env
-    from halfsky_dev.local_postgres import drop_database, ensure_database
 
-    admin = os.environ["HALFSKY_ADMIN_DSN"]
-    for name in (WAREHOUSE_DB, METADATA_DB):
-        drop_database(admin, name)
-    warehouse = ensure_database(admin, WAREHOUSE_DB)
-    metadata = ensure_database(admin, METADATA_DB).replace("postgresql://", "postgresql+psycopg2://", 1)
+    warehouse, metadata = fresh_databases(WAREHOUSE_DB, METADATA_DB)
     home = work / "home"
     shutil.rmtree(home, ignore_errors=True)
     dags = work / "dags"

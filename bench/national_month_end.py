@@ -144,15 +144,21 @@ def prepare_code(code: Path, work: Path) -> Path:
     return dags
 
 
-def service_env(args, work: Path, dags: Path, reference: Path, landing: Path) -> dict[str, str]:
-    from halfsky_dev.devenv import TELEMETRY_OFF, airflow_env
+def fresh_databases(warehouse_db: str, metadata_db: str) -> tuple[str, str]:
+    """A warehouse and an Airflow metadata database made anew: (warehouse DSN, SQLAlchemy URL of the metadata)."""
     from halfsky_dev.local_postgres import drop_database, ensure_database
 
     admin = os.environ["HALFSKY_ADMIN_DSN"]
-    for name in (WAREHOUSE_DB, METADATA_DB):
+    for name in (warehouse_db, metadata_db):
         drop_database(admin, name)
-    warehouse = ensure_database(admin, WAREHOUSE_DB)
-    metadata = ensure_database(admin, METADATA_DB).replace("postgresql://", "postgresql+psycopg2://", 1)
+    return (ensure_database(admin, warehouse_db),
+            ensure_database(admin, metadata_db).replace("postgresql://", "postgresql+psycopg2://", 1))
+
+
+def service_env(args, work: Path, dags: Path, reference: Path, landing: Path) -> dict[str, str]:
+    from halfsky_dev.devenv import TELEMETRY_OFF, airflow_env
+
+    warehouse, metadata = fresh_databases(WAREHOUSE_DB, METADATA_DB)
     home = work / "home"
     for sub in ("airflow", "quarantine"):
         shutil.rmtree(home / sub, ignore_errors=True)
