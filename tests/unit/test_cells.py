@@ -203,7 +203,9 @@ def test_in_a_long_column_a_misplaced_separator_takes_the_exact_lane_and_is_name
 
 # Workbook cells that are no text: what calamine gives for numbers, TRUE/FALSE and date cells, odd ones included.
 _WORKBOOK_CELLS = {
-    ("funds", "amount_yuan"): [407.8, 0.1 + 0.2, 10.005, 0.0, -0.0, -5.0, 1e12 - 0.01, 999_999_999_999.99, 1e12, 1e16,
+    # 0.35000000000000003 is =0.05*7 as a workbook stores it: not a whole fen, one float step above 0.35
+    ("funds", "amount_yuan"): [407.8, 0.1 + 0.2, 0.05 * 7, 0.47, 779.05, 0.69, 10.005, 0.0, -0.0, -5.0, 1e12 - 0.01,
+                               999_999_999_999.99, 1e12, 1e16,
                                1e20, 0.015, 123.456, 5e-324, float("nan"), float("inf"), 2.0 ** 53, 7, "475.27", None, True],
     ("activity", "events"): [3.0, 0.0, -1.0, 2.5, 1e15, 2.0 ** 53, 2.0 ** 53 + 2, 1e19, float("nan"), "12", None, False],
     ("funds", "in_kind"): [True, False, 1.0, 0.0, 2.0, "是", None],

@@ -450,6 +450,17 @@ def test_sheets_parsed_ahead_are_refused_in_the_order_they_are_read(tmp_path):
     misnamed = tmp_path / "misnamed.xlsx"  # a sheet after the faulty one, named almost like a form: never reached
     misnamed.write_bytes(hd._rewrite_member(both, "xl/workbook.xml", lambda x: x.replace('name="beneficiaries"', 'name="beneficiary"', 1)))
     assert _rejection(misnamed).rule == "hidden_cells"
+    # The marks pass fails on a list of sheets Python's XML parser cannot read (calamine can): the first sheet's
+    # merged cells are still what the drop is refused for.
+    undeclared = tmp_path / "undeclared.xlsx"
+    undeclared.write_bytes(hd._rewrite_member(hd.merged_xlsx(doc, "D2:D4"), "xl/workbook.xml",
+                                              lambda x: x.replace('encoding="UTF-8"', 'encoding="GBK"', 1)))
+    assert _rejection(undeclared).rule == "merged_cells"
+    # Two sheets of one name, the second hidden: a second activity, as when read one sheet after the other.
+    twice = tmp_path / "twice.xlsx"
+    twice.write_bytes(hd._rewrite_member(hd.xlsx_bytes(doc), "xl/workbook.xml",
+                                         lambda x: x.replace('<sheet name="funds" ', '<sheet name="activity" state="hidden" ', 1)))
+    assert _rejection(twice).rule == "duplicate_form"
 
 
 def test_a_merged_range_beside_a_form_is_not_in_its_data(tmp_path):

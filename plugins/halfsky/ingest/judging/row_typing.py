@@ -271,9 +271,17 @@ def _workbook_values(f: Field, others: dict[int, object]) -> tuple[list[int], pl
         return None
     x = pl.Series([others[k] for k in keys], dtype=pl.Float64)
     if f.kind == MONEY:
-        cents = (x * 100).round(0)
-        fits = (x.is_finite() & (x >= 0) & (x < _EXACT_CENTS_BELOW) & ((cents / 100) == x)).fill_null(False)
-        digits = pl.select(pl.when(fits).then(cents)).to_series().cast(pl.Int64).cast(pl.String).str.zfill(3)
+        import numpy as np
+
+        # numpy, not polars, for the division: polars divides by 100 as a multiplication by 0.01, which is not
+        # IEEE division (47 * 0.01 is 0.47000000000000003), and would let 0.35000000000000003 pass as 0.35.
+        values_np = x.to_numpy()
+        with np.errstate(invalid="ignore", over="ignore"):
+            cents_np = np.round(values_np * 100)
+            fits_np = np.isfinite(values_np) & (values_np >= 0) & (values_np < _EXACT_CENTS_BELOW) & (cents_np / 100 == values_np)
+        fits = pl.Series(fits_np)
+        cents = pl.Series(np.where(fits_np, cents_np, 0).astype(np.int64))
+        digits = cents.cast(pl.String).str.zfill(3)
         values = (digits.str.head(-2) + "." + digits.str.tail(2)).cast(POLARS_TYPES[MONEY])
     else:
         fits = (x.is_finite() & (x >= 0) & (x <= _EXACT_INTEGERS_UP_TO) & (x == x.floor())).fill_null(False)

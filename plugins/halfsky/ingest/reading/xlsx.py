@@ -264,7 +264,9 @@ class _SheetPrefetch:
 
         self.path, self.book = path, book
         # read here, before the thread starts: calamine's workbook is not to be asked anything while it parses
-        self.visibility = {m.name: m.visible for m in book.sheets_metadata}
+        self.visibility = {}
+        for m in book.sheets_metadata:  # two sheets of one name: the first's, as calamine's own look-up gives
+            self.visibility.setdefault(m.name, m.visible)
         self.sheet_names: list[str] = list(book.sheet_names)
         first_of: dict[str, str] = {}
         for name in self.sheet_names:
@@ -292,7 +294,9 @@ class _SheetPrefetch:
             raise _calamine_rejection(self.path, exc) from exc
 
     def cells(self, sheet_name: str) -> tuple[list[list], list]:
-        if sheet_name not in self._cells:  # not foreseen (cannot happen while the rules above hold): parse it here
+        if sheet_name not in self._cells:  # not foreseen (cannot happen while the rules above hold): once the thread
+            for pending in self._cells.values():  # is done with the workbook, parse it here
+                pending.exception()
             return self._parse(sheet_name)
         self._read_marks_while_parsing(sheet_name)
         return self._cells.pop(sheet_name).result()
@@ -303,8 +307,8 @@ class _SheetPrefetch:
             if name not in self._marks and (name == sheet_name or not self._cells[sheet_name].done()):
                 try:
                     self._marks[name] = _sheet_marks(self.path, name)
-                except DropRejected as exc:
-                    self._marks[name] = exc
+                except Exception as exc:  # raised when read_xlsx asks for these marks, not before: another
+                    self._marks[name] = exc  # refusal of this sheet or an earlier one may come first
 
     def marks(self, sheet_name: str) -> "_SheetMarks":
         found = self._marks.pop(sheet_name, None) or _sheet_marks(self.path, sheet_name)
