@@ -164,18 +164,21 @@ def _type_columns(table: FormTable, present: dict[str, int], first_row_number: i
     if not text_columns:
         return {}
     fields = [form.field(name) for name in text_columns]
-    plain, blank, typed = (lambda f: pl.col(f"{f.name}:plain")), (lambda f: pl.col(f"{f.name}:blank")), \
-        (lambda f: pl.col(f"{f.name}:typed"))
+    def step(f: Field, part: str) -> pl.Expr:  # a step's column: "amount_yuan:plain", ":blank", ":typed"
+        return pl.col(f"{f.name}:{part}")
+
     done = (
         pl.DataFrame(list(text_columns.values())).lazy()
         .with_columns([(pl.col(f.name).str.contains(PLAIN_CELLS[f.kind]).fill_null(False) if plain_allowed[f.name]
                         else pl.lit(False)).alias(f"{f.name}:plain") for f in fields]
                       + [(pl.col(f.name).is_null() | (pl.col(f.name) == "")).alias(f"{f.name}:blank") for f in fields])
-        .with_columns([_cast_plain(f, pl.when(plain(f)).then(pl.col(f.name))).alias(f"{f.name}:typed") for f in fields])
-        .select([(plain(f) & typed(f).is_not_null()).alias(f"{f.name}:plain") for f in fields]  # 02-30: the exact lane's
-                + [blank(f) for f in fields]
-                + [(pl.when(blank(f)).then(pl.lit(f.default, dtype=POLARS_TYPES[f.kind])).otherwise(typed(f))
-                    if f.default is not None else typed(f)).alias(f"{f.name}:typed") for f in fields])
+        .with_columns([_cast_plain(f, pl.when(step(f, "plain")).then(pl.col(f.name))).alias(f"{f.name}:typed")
+                       for f in fields])
+        .select([(step(f, "plain") & step(f, "typed").is_not_null()).alias(f"{f.name}:plain")  # 02-30: the exact lane's
+                 for f in fields]
+                + [step(f, "blank") for f in fields]
+                + [(pl.when(step(f, "blank")).then(pl.lit(f.default, dtype=POLARS_TYPES[f.kind])).otherwise(step(f, "typed"))
+                    if f.default is not None else step(f, "typed")).alias(f"{f.name}:typed") for f in fields])
         .collect())
     typed_columns = {}
     for f in fields:
