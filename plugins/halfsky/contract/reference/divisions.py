@@ -137,4 +137,24 @@ def regions_reported_by(unit_code: str) -> list[str]:
 
 def allowed_region_codes(prefecture_code: str) -> frozenset[str]:
     """What a reporting unit may put in region_code: itself, its counties, and every region it reports for."""
-    return frozenset([prefecture_code, *counties_of(prefecture_code), *regions_reported_by(prefecture_code)])
+    return frozenset([prefecture_code]) | _regions_of_units().get(prefecture_code, frozenset())
+
+
+# all_divisions() and the regions of every unit drawn from it; drawn again when the reference data is reloaded.
+_UNIT_REGIONS: list[tuple[dict, dict[str, frozenset[str]]]] = []
+
+
+def _regions_of_units() -> dict[str, frozenset[str]]:
+    """counties_of and regions_reported_by of every unit at once, from one pass over the divisions: each drop
+    asks for its unit's (judging, money to date, outliers), and a month-end of 330 units paid two passes a call."""
+    divisions = all_divisions()
+    if _UNIT_REGIONS and _UNIT_REGIONS[0][0] is divisions:
+        return _UNIT_REGIONS[0][1]
+    regions: dict[str, set[str]] = {}
+    for d in divisions.values():
+        if d.level == "county" and d.prefecture_code:
+            regions.setdefault(d.prefecture_code, set()).add(d.code)
+        if d.reporting_unit_code:
+            regions.setdefault(d.reporting_unit_code, set()).add(d.code)
+    _UNIT_REGIONS[:] = [(divisions, {unit: frozenset(codes) for unit, codes in regions.items()})]
+    return _UNIT_REGIONS[0][1]
