@@ -148,13 +148,15 @@ def _regions_of_units() -> dict[str, frozenset[str]]:
     """counties_of and regions_reported_by of every unit at once, from one pass over the divisions: each drop
     asks for its unit's (judging, money to date, outliers), and a month-end of 330 units paid two passes a call."""
     divisions = all_divisions()
-    if _UNIT_REGIONS and _UNIT_REGIONS[0][0] is divisions:
-        return _UNIT_REGIONS[0][1]
+    drawn = _UNIT_REGIONS[0] if _UNIT_REGIONS else None
+    if drawn is not None and drawn[0] is divisions:
+        return drawn[1]
     regions: dict[str, set[str]] = {}
     for d in divisions.values():
         if d.level == "county" and d.prefecture_code:
             regions.setdefault(d.prefecture_code, set()).add(d.code)
         if d.reporting_unit_code:
             regions.setdefault(d.reporting_unit_code, set()).add(d.code)
-    _UNIT_REGIONS[:] = [(divisions, {unit: frozenset(codes) for unit, codes in regions.items()})]
-    return _UNIT_REGIONS[0][1]
+    index = {unit: frozenset(codes) for unit, codes in regions.items()}
+    _UNIT_REGIONS[:] = [(divisions, index)]
+    return index

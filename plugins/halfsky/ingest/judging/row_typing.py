@@ -191,7 +191,7 @@ def _type_columns(table: FormTable, present: dict[str, int], first_row_number: i
 
 
 @lru_cache(maxsize=256)
-def _plain_lane(fields: tuple[Field, ...], plain_allowed: tuple[bool, ...]) -> tuple[list[pl.Expr], ...]:
+def _plain_lane(fields: tuple[Field, ...], plain_allowed: tuple[bool, ...]) -> tuple[tuple[pl.Expr, ...], ...]:
     """The plain lane's query for these columns, in three steps: built once per form and column layout, not per
     form read (a national month-end's 1,000 forms spent half a second building the same expressions)."""
     def step(f: Field, part: str) -> pl.Expr:  # a step's column: "amount_yuan:plain", ":blank", ":typed"
@@ -207,7 +207,7 @@ def _plain_lane(fields: tuple[Field, ...], plain_allowed: tuple[bool, ...]) -> t
              + [step(f, "blank") for f in fields]
              + [(pl.when(step(f, "blank")).then(pl.lit(f.default, dtype=POLARS_TYPES[f.kind])).otherwise(step(f, "typed"))
                  if f.default is not None else step(f, "typed")).alias(f"{f.name}:typed") for f in fields])
-    return marks, casts, picks
+    return tuple(marks), tuple(casts), tuple(picks)  # shared by every caller: not to be changed
 
 
 def _type_small_column(form: Form, f: Field, cells_in: pl.Series | list, scale: Decimal, header_unit: str | None,
