@@ -95,11 +95,10 @@ def path_findings(prefecture_code: str, period: str, as_of: datetime, ref: Refer
     return []
 
 
-# The region lists drops are checked against, with the divisions they were drawn from: the lists every unit shares
-# drawn once, each unit's own once per unit, not once per drop (a flood of small drops spent a tenth of its time
-# here, and a national month-end of 330 units half a second sorting the same division list).
+# The region lists every unit's drops share, with the divisions they were drawn from: drawn once, not once per
+# drop (a national month-end of 330 units spent half a second sorting the same division list). A unit's own list
+# comes from allowed_region_codes' index of every unit (halfsky.contract.reference.divisions).
 _SHARED_REGION_LISTS: list[tuple[dict, list[str], list[str]]] = []
-_REGION_LISTS: dict[str, tuple[dict, list[str]]] = {}
 
 
 def _region_lists(prefecture_code: str) -> tuple[list[str], list[str], list[str]]:
@@ -108,11 +107,7 @@ def _region_lists(prefecture_code: str) -> tuple[list[str], list[str], list[str]
         above_county = sorted(code for code, d in divisions.items() if d.level != "county")
         _SHARED_REGION_LISTS[:] = [(divisions, sorted(divisions), above_county)]
     _, division_codes, above_county = _SHARED_REGION_LISTS[0]
-    known = _REGION_LISTS.get(prefecture_code)
-    if known is None or known[0] is not divisions:
-        known = (divisions, sorted(allowed_region_codes(prefecture_code)))
-        _REGION_LISTS[prefecture_code] = known
-    return known[1], division_codes, above_county
+    return sorted(allowed_region_codes(prefecture_code)), division_codes, above_county
 
 
 OPENING_BALANCE = "OPENING_BALANCE"
